@@ -1,0 +1,261 @@
+"""The public types plugins build on: threat models, tasks, budgets, attacks, defenses.
+
+Nothing here imports torch: plugin discovery imports these classes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._context import AttackContext
+
+__all__ = [
+    "ThreatModel",
+    "Task",
+    "Budget",
+    "BudgetExceeded",
+    "ThreatModelViolation",
+    "PluginError",
+    "Candidates",
+    "Dataset",
+    "TrackInfo",
+    "Attack",
+    "Defense",
+    "Predictor",
+]
+
+
+class ThreatModel(enum.IntEnum):
+    """What an attacker may see of the target, ordered: LABEL < SCORES < WHITEBOX."""
+
+    LABEL = 1  # hard labels only
+    SCORES = 2  # probabilities / similarity scores
+    WHITEBOX = 3  # the module itself: weights, gradients
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: "ThreatModel | str") -> "ThreatModel":
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls[str(value).upper()]
+        except KeyError:
+            raise ValueError(f"unknown threat model {value!r}; expected label, scores or whitebox") from None
+
+
+class Task(str, enum.Enum):
+    """What a track asks of an attack. Membership tasks score candidates; integrity tasks report metrics."""
+
+    CLASSIFICATION = "classification"
+    IDENTITY_INFERENCE = "identity-inference"
+    IMAGE_TEXT = "image-text"
+    INTEGRITY = "integrity"
+
+    @property
+    def is_membership(self) -> bool:
+        return self is not Task.INTEGRITY
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PluginError(Exception):
+    """A plugin is broken or misbehaves; the message names it."""
+
+
+class BudgetExceeded(Exception):
+    """Raised inside an attack when it spends more than its budget allows."""
+
+
+class ThreatModelViolation(PermissionError):
+    """An attack asked the target for more than its threat model allows."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Compute limits of one tier: shadow models, target queries per candidate, device-seconds.
+
+    >>> Budget("smoke", max_shadows=4, queries_per_candidate=8, device_seconds=60).limits()["max_shadows"]
+    4
+    """
+
+    tier: str
+    max_shadows: int
+    queries_per_candidate: float
+    device_seconds: float
+
+    def limits(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("tier")
+        return d
+
+
+class Candidates:
+    """Named arrays of equal length: the points an attack scores (``x``, ``y`` for classification).
+
+    Holds copies, never views into a track's data, and nothing about membership.
+
+    >>> c = Candidates(x=np.zeros((3, 2)), y=np.array([0, 1, 1]))
+    >>> len(c), c.y.tolist(), c.fields
+    (3, [0, 1, 1], ('x', 'y'))
+    """
+
+    def __init__(self, **arrays: Any):
+        if not arrays:
+            raise ValueError("Candidates needs at least one field")
+        lengths = {k: len(v) for k, v in arrays.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"Candidates fields differ in length: {lengths}")
+        self._arrays = {k: _own_copy(v) for k, v in arrays.items()}
+        self._n = next(iter(lengths.values()))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self._arrays)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_arrays"][name]
+        except KeyError:
+            raise AttributeError(f"Candidates have no field {name!r} (fields: {', '.join(self.fields)})") from None
+
+    def __getitem__(self, index: Any) -> "Candidates":
+        return type(self)(**{k: _take(v, index) for k, v in self._arrays.items()})
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"Candidates(n={self._n}, fields={list(self.fields)})"
+
+    @classmethod
+    def concat(cls, parts: Iterable["Candidates"]) -> "Candidates":
+        parts = list(parts)
+        keys = parts[0].fields
+        out = {}
+        for k in keys:
+            vals = [getattr(p, k) for p in parts]
+            out[k] = np.concatenate(vals) if isinstance(vals[0], np.ndarray) else sum((list(v) for v in vals), [])
+        return cls(**out)
+
+
+class Dataset(Candidates):
+    """A track's data: named arrays of equal length (``x``, ``y``, ...). Rows are what splits index."""
+
+
+def _own_copy(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return np.array(v, copy=True)
+    return list(v)
+
+
+def _take(v: Any, index: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v[index]
+    idx = np.arange(len(v))[index]
+    return [v[i] for i in np.atleast_1d(idx)]
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What an attack may know about a track: metadata only, no data and no split."""
+
+    name: str
+    version: str
+    task: Task
+    num_classes: int | None = None
+    input_shape: tuple[int, ...] | None = None
+    augmentations: tuple[str, ...] = ()  # query augmentations that make sense ("mirror", "shift")
+    train_size: int = 0  # size of the target's training set (part of the public recipe)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Predictor:
+    """A served model: what an oracle forwards queries to.
+
+    ``QUERIES`` maps each query method to the weakest threat model allowed to call it. Classification
+    predictors answer ``predict_labels`` and ``predict_scores`` (probabilities); multimodal ones add their own.
+    """
+
+    QUERIES: ClassVar[dict[str, ThreatModel]] = {
+        "predict_labels": ThreatModel.LABEL,
+        "predict_scores": ThreatModel.SCORES,
+    }
+
+    def predict_scores(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict_labels(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.predict_scores(x)).argmax(axis=1)
+
+
+class _Configurable:
+    """Shared by attacks and defenses: a name, default params, and overrides checked against them."""
+
+    name: ClassVar[str] = ""
+    params: ClassVar[Mapping[str, Any]] = {}
+    tasks: ClassVar[tuple[Task, ...]] = (Task.CLASSIFICATION,)
+    version: ClassVar[str] = "1"
+
+    def __init__(self, **overrides: Any):
+        unknown = sorted(set(overrides) - set(self.params))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} has no parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(self.params)) or 'none'}"
+            )
+        # Instance attribute shadows the class defaults, so self.params is always the effective set.
+        self.params = {**dict(type(self).params), **overrides}
+
+    def supports(self, task: Task) -> bool:
+        return Task(task) in tuple(Task(t) for t in self.tasks)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.params})"
+
+
+class Attack(_Configurable):
+    """A privacy attack. Subclass it, set ``name`` and ``threat_model``, implement ``score``.
+
+    ``score(ctx)`` returns one finite float per candidate, higher = more likely a member (membership
+    tasks), or a dict of metrics (integrity tasks). Threshold attacks calibrate on shadow models and
+    report their operating point with ``ctx.set_threshold``.
+    """
+
+    threat_model: ClassVar[ThreatModel] = ThreatModel.SCORES
+
+    def score(self, ctx: "AttackContext") -> np.ndarray | Mapping[str, float]:  # pragma: no cover
+        raise NotImplementedError(f"attack {self.name!r} does not implement score(ctx)")
+
+
+class Defense(_Configurable):
+    """A defense: changes training (``adapt_recipe``, ``train``) and/or serving (``serve``).
+
+    ``none`` is the baseline. Shadow models of an adaptive attacker are trained with the same defense.
+    """
+
+    tasks: ClassVar[tuple[Task, ...]] = tuple(Task)
+
+    def adapt_recipe(self, recipe: Any) -> Any:
+        """Return the training recipe this defense trains with (e.g. with weight decay set)."""
+        return recipe
+
+    def train(self, trainer: Any, data: Any) -> Any:
+        """Train a model on ``data`` with ``trainer`` (a ``bench.training.Trainer``); default: plain fit."""
+        return trainer.fit(data)
+
+    def serve(self, predictor: Predictor) -> Predictor:
+        """Wrap the trained model's predictor for serving (output perturbation, masking...)."""
+        return predictor
+
+    def report(self, trained: Any) -> dict[str, Any]:
+        """Extra facts recorded with each result (e.g. the DP accountant's epsilon)."""
+        return dict(getattr(trained, "extras", {}) or {})

@@ -1,0 +1,35 @@
+"""Hook specifications: what a privbench plugin can implement."""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("privbench")
+
+
+@hookspec
+def register_attacks(register):
+    """Register attack classes: ``register(AttackClass)``."""
+
+
+@hookspec
+def register_defenses(register):
+    """Register defense classes: ``register(DefenseClass)``."""
+
+
+@hookspec
+def register_tracks(register):
+    """Register tracks: ``register(TrackClass or instance)``."""
+
+
+@hookspec
+def register_executors(register):
+    """Register executors: ``register(name, ExecutorClass)``."""
+
+
+@hookspec
+def run_started(plan):
+    """Called once before a run's first cell, with the resolved plan."""
+
+
+@hookspec
+def record_written(record):
+    """Called after each result record is written to results.jsonl."""

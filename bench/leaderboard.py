@@ -1,0 +1,102 @@
+"""Leaderboard tables from result records: mean ± std over seeds, sorted by TPR@0.1%FPR.
+
+>>> rec = {"track": {"name": "t"}, "budget": {"tier": "smoke", "used": {}}, "defense": {"name": "none"},
+...        "attack": {"name": "a"}, "seed": 0, "status": "ok", "utility": {"test_accuracy": 0.9},
+...        "metrics": {"auc": 0.75, "tpr@0.1%fpr": 0.01, "tpr@1%fpr": 0.05, "advantage": 0.4}}
+>>> print(render([rec], "csv").splitlines()[1])
+t,smoke,none,a,1,0.75,,0.01,,0.05,,,,0.4,,0.9,
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = ["summarize", "render", "FORMATS", "COLUMNS"]
+
+FORMATS = ("md", "csv", "json")
+# metric key -> column title; extra task metrics are appended as found
+COLUMNS = {
+    "auc": "AUC",
+    "tpr@0.1%fpr": "TPR@0.1%FPR",
+    "tpr@1%fpr": "TPR@1%FPR",
+    "balanced_accuracy": "bal. acc",
+    "advantage": "advantage",
+}
+_GROUP = ("track", "budget", "defense", "attack")
+_SKIP = {"n_members", "n_nonmembers"}
+
+
+def _group_key(r: dict[str, Any]) -> tuple[str, ...]:
+    return (r["track"]["name"], r["budget"]["tier"], r["defense"]["name"], r["attack"]["name"])
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    if not vals:
+        return None, None
+    return float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (track, budget, defense, attack) over its seeds; failed cells are counted, not averaged."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(_group_key(r), []).append(r)
+    rows = []
+    for key, recs in groups.items():
+        ok = [r for r in recs if r.get("status") == "ok"]
+        row: dict[str, Any] = dict(zip(_GROUP, key))
+        row["seeds"] = len(ok)
+        metric_keys = list(COLUMNS) + sorted(
+            {k for r in ok for k, v in r["metrics"].items() if k not in COLUMNS and k not in _SKIP and not k.endswith("_ci") and isinstance(v, (int, float))}
+        )
+        for k in metric_keys:
+            row[k], row[k + "_std"] = _mean_std([r["metrics"].get(k) for r in ok])
+        row["test_accuracy"], row["test_accuracy_std"] = _mean_std([r.get("utility", {}).get("test_accuracy") for r in ok])
+        bad = [r["status"] for r in recs if r.get("status") != "ok"]
+        row["not_ok"] = ", ".join(f"{s}×{bad.count(s)}" for s in sorted(set(bad))) if bad else ""
+        rows.append(row)
+
+    def sort_key(row: dict[str, Any]) -> tuple:
+        v = row.get("tpr@0.1%fpr")
+        return (row["track"], row["budget"], -(v if v is not None else -1.0), -(row.get("auc") or 0.0))
+
+    return sorted(rows, key=sort_key)
+
+
+def _fmt(mean: float | None, std: float | None, pct: bool) -> str:
+    if mean is None:
+        return "—"
+    if pct:
+        return f"{100 * mean:.2f}% ± {100 * (std or 0):.2f}"
+    return f"{mean:.3f} ± {std or 0:.3f}"
+
+
+def render(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
+    """Render records as a table: ``md`` (GitHub markdown), ``csv`` or ``json``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    rows = summarize(records)
+    if fmt == "json":
+        return json.dumps(rows, indent=2, sort_keys=True)
+    import pandas as pd
+
+    metric_keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in _GROUP and not k.endswith("_std") and k not in ("seeds", "not_ok", "test_accuracy")]
+    if fmt == "csv":
+        cols = list(_GROUP) + ["seeds"] + [c for k in metric_keys + ["test_accuracy"] for c in (k, k + "_std")] + ["not_ok"]
+        return pd.DataFrame(rows, columns=cols).to_csv(index=False).rstrip("\n")
+    from tabulate import tabulate
+
+    table = []
+    for r in rows:
+        line = {"track": r["track"], "budget": r["budget"], "defense": r["defense"], "attack": r["attack"], "seeds": r["seeds"]}
+        for k in metric_keys:
+            line[COLUMNS.get(k, k)] = _fmt(r.get(k), r.get(k + "_std"), pct=k.startswith("tpr@") or k.startswith("fpr"))
+        line["test acc"] = _fmt(r.get("test_accuracy"), r.get("test_accuracy_std"), pct=True)
+        if any(x["not_ok"] for x in rows):
+            line["not ok"] = r["not_ok"]
+        table.append(line)
+    return tabulate(table, headers="keys", tablefmt="github")

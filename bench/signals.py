@@ -1,0 +1,61 @@
+"""Membership signals and query augmentations shared by attacks (public; numpy only).
+
+>>> p = np.array([[0.9, 0.1], [0.5, 0.5]])
+>>> np.round(logit_scale(p, np.array([0, 1])), 3).tolist()
+[2.197, 0.0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["true_class_prob", "logit_scale", "cross_entropy", "query_augmentations", "augment"]
+
+_TINY = 1e-300
+
+
+def true_class_prob(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.asarray(probs)[np.arange(len(y)), np.asarray(y)]
+
+
+def logit_scale(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """LiRA's φ = log(p_y / (1 − p_y)), with 1 − p_y summed from the other classes for precision."""
+    probs = np.asarray(probs, dtype=np.float64)
+    py = true_class_prob(probs, y)
+    # Summing the other classes keeps precision when p_y rounds to 1.
+    mask = np.ones_like(probs, dtype=bool)
+    mask[np.arange(len(y)), np.asarray(y)] = False
+    rest = np.where(mask, probs, 0.0).sum(axis=1)
+    return np.log(py + _TINY) - np.log(rest + _TINY)
+
+
+def cross_entropy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -np.log(true_class_prob(np.asarray(probs, dtype=np.float64), y) + _TINY)
+
+
+def augment(x: np.ndarray, kind: str) -> np.ndarray:
+    """One deterministic query augmentation of an (N, C, H, W) batch: "id", "mirror", or "shift:dx,dy" (zero fill)."""
+    if kind == "id":
+        return x
+    if kind == "mirror":
+        return x[..., ::-1].copy()
+    if kind.startswith("shift:"):
+        dx, dy = (int(v) for v in kind[6:].split(","))
+        out = np.zeros_like(x)
+        h, w = x.shape[-2:]
+        src = x[..., max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+        out[..., max(0, dy) : max(0, dy) + src.shape[-2], max(0, dx) : max(0, dx) + src.shape[-1]] = src
+        return out
+    raise ValueError(f"unknown query augmentation {kind!r} (id, mirror, shift:dx,dy)")
+
+
+def query_augmentations(n: int, allowed: tuple[str, ...]) -> list[str]:
+    """The first n query augmentations a track allows: the original, its mirror, then 1-px shifts."""
+    kinds = ["id"]
+    if "mirror" in allowed:
+        kinds.append("mirror")
+    if "shift" in allowed:
+        kinds += [f"shift:{dx},{dy}" for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))]
+    if n > len(kinds):
+        raise ValueError(f"{n} query augmentations asked for, but this track allows only {len(kinds)}: {kinds}")
+    return kinds[:n]

@@ -1,0 +1,57 @@
+"""Test helpers shipped with the library: build an attack's context outside the runner, run one cell.
+
+For plugin authors' unit tests (and ours)::
+
+    ctx, is_member = make_context("loss", track="synthetic-blobs")
+    scores = registry.attack("loss").score(ctx)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from ._runner import Cell, Plan, Session
+
+__all__ = ["make_session", "make_context", "run_cell"]
+
+
+def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> Session:
+    """A Session with entry-point plugins (or ``registry``), CPU, no progress bars, a private cache by default."""
+    cache_dir = str(cache_dir) if cache_dir is not None else tempfile.mkdtemp(prefix="privbench-cache-")
+    defaults: dict[str, Any] = {"tracks": [], "attacks": [], "defenses": ["none"], "seeds": [0], "device": "cpu", "progress": False}
+    p = Plan(**{**defaults, **plan, "cache_dir": cache_dir, "out_dir": out_dir or tempfile.mkdtemp(prefix="privbench-run-")})
+    return Session(p, registry=registry)
+
+
+def make_context(
+    attack: str | Any,
+    track: str = "synthetic-blobs",
+    *,
+    budget: str = "smoke",
+    seed: int = 0,
+    defense: str = "none",
+    session: Session | None = None,
+    **attack_params: Any,
+) -> tuple[Any, np.ndarray]:
+    """(ctx, is_member) for an attack (name or instance) on a track's target. ``is_member`` is for the test, not the attack."""
+    session = session or make_session()
+    name = attack if isinstance(attack, str) else attack.name
+    attack_obj = session.registry.attack(name, **attack_params) if isinstance(attack, str) else attack
+    cell = Cell(track, defense, name, seed, budget, {}, dict(attack_params))
+    target = session.target(cell)
+    if target["error"]:
+        raise RuntimeError(target["error"])
+    ctx, _ = session.context(cell, attack_obj, session.defense(cell), target["module"])
+    _, _, split = session.track(track)
+    return ctx, split.is_member()
+
+
+def run_cell(attack: str, track: str = "synthetic-blobs", *, budget: str = "smoke", seed: int = 0, defense: str = "none", session: Session | None = None, attack_params: dict | None = None, defense_params: dict | None = None) -> dict[str, Any]:
+    """Run one grid cell through the harness and return its record."""
+    session = session or make_session()
+    record, _ = session.run_cell(Cell(track, defense, attack, seed, budget, dict(defense_params or {}), dict(attack_params or {})))
+    return record

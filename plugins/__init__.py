@@ -1,0 +1,1 @@
+"""First-party privbench plugins: tracks, attacks and defenses."""

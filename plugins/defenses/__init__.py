@@ -1,0 +1,1 @@
+"""First-party defenses, one file each."""

@@ -1,0 +1,16 @@
+"""``l2``: weight decay (L2 regularization) during training."""
+
+from bench import Defense, hookimpl
+
+
+class L2(Defense):
+    name = "l2"
+    params = {"weight_decay": 5e-3}
+
+    def adapt_recipe(self, recipe):
+        return recipe.replace(weight_decay=float(self.params["weight_decay"]))
+
+
+@hookimpl
+def register_defenses(register):
+    register(L2)

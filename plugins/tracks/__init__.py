@@ -1,0 +1,1 @@
+"""Benchmark tracks: datasets, target models and their splits."""

@@ -1,0 +1,56 @@
+"""``cifar10`` and ``cifar100``: the standard GPU tracks, from the pinned hub copy or the original python tarball."""
+
+import numpy as np
+
+from bench import Budget, Dataset, Recipe, Task, Track, hookimpl
+
+from ._loaders import HUB, load_cifar_tarball, load_hub
+
+_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)[None, :, None, None]
+_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)[None, :, None, None]
+
+
+class _Cifar(Track):
+    task = Task.CLASSIFICATION
+    version = "1"
+    input_shape = (3, 32, 32)
+    augmentations = ("mirror", "shift")
+    # As in LiRA's setup, the target sees a random part of the data and the attacker's population is disjoint.
+    split_sizes = {"members": 15000, "nonmembers": 15000, "population": 30000}
+    recipe = Recipe("cnn", {"channels": [32, 64, 128], "hidden": 256}, epochs=30, batch_size=256, lr=0.05, weight_decay=0.0, augment=("mirror", "shift"))
+    budgets = {
+        "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=16, device_seconds=600),
+        "cpu": Budget("cpu", max_shadows=8, queries_per_candidate=64, device_seconds=7200),
+        "gpu": Budget("gpu", max_shadows=64, queries_per_candidate=1024, device_seconds=7200),
+    }
+    variant = ""
+
+    def load(self) -> Dataset:
+        if self.data_dir:
+            splits = load_cifar_tarball(self.data_dir, self.variant)
+        else:
+            src = HUB[self.variant]
+            splits = load_hub(src.repo_id, src.revision, image_column=src.image_column, label_column=src.label_column)
+        x = np.concatenate([splits.x_train, splits.x_test]).astype(np.float32) / 255.0
+        y = np.concatenate([splits.y_train, splits.y_test]).astype(np.int64)
+        return Dataset(x=(x - _MEAN) / _STD, y=y)
+
+
+class Cifar10(_Cifar):
+    name = "cifar10"
+    variant = "cifar10"
+    num_classes = 10
+    description = "CIFAR-10 (60,000 images; hub, pinned revision, or --data-dir with cifar-10-python.tar.gz)"
+
+
+class Cifar100(_Cifar):
+    name = "cifar100"
+    variant = "cifar100"
+    num_classes = 100
+    description = "CIFAR-100 (60,000 images; hub, pinned revision, or --data-dir with cifar-100-python.tar.gz)"
+
+
+@hookimpl
+def register_tracks(register):
+    register(Cifar10)
+    register(Cifar100)

@@ -1,0 +1,43 @@
+"""``fashion-mnist``: Zalando's 28×28 clothing images, from Debian's IDX files or the pinned hub copy."""
+
+import os
+
+import numpy as np
+
+from bench import Budget, Dataset, Recipe, Task, Track, hookimpl
+
+from ._loaders import DEBIAN_FASHION_MNIST, HUB, load_hub, load_idx_dir
+
+
+class FashionMNIST(Track):
+    name = "fashion-mnist"
+    version = "1"
+    task = Task.CLASSIFICATION
+    description = "Fashion-MNIST (70,000 images; Debian's dataset-fashion-mnist or the hub); MLP target"
+    num_classes = 10
+    input_shape = (1, 28, 28)
+    augmentations = ("shift",)
+    # Population is twice the target's training set, so offline shadows train on exact random halves.
+    split_sizes = {"members": 5000, "nonmembers": 5000, "population": 10000}
+    recipe = Recipe("mlp", {"hidden": [512]}, epochs=30, batch_size=128, lr=0.05, optimizer="sgd", schedule="cosine")
+    budgets = {
+        "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=16, device_seconds=300),
+        "cpu": Budget("cpu", max_shadows=16, queries_per_candidate=256, device_seconds=1800),
+        "gpu": Budget("gpu", max_shadows=64, queries_per_candidate=1024, device_seconds=1800),
+    }
+
+    def load(self) -> Dataset:
+        local = self.data_dir or (DEBIAN_FASHION_MNIST if os.path.isdir(DEBIAN_FASHION_MNIST) else None)
+        if local:
+            splits = load_idx_dir(local)
+        else:
+            src = HUB["fashion-mnist"]
+            splits = load_hub(src.repo_id, src.revision, image_column=src.image_column, label_column=src.label_column)
+        x = np.concatenate([splits.x_train, splits.x_test])
+        y = np.concatenate([splits.y_train, splits.y_test])
+        return Dataset(x=(x.astype(np.float32) / 255.0 - 0.2860) / 0.3530, y=y.astype(np.int64))
+
+
+@hookimpl
+def register_tracks(register):
+    register(FashionMNIST)
