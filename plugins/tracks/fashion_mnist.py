@@ -19,7 +19,7 @@ class FashionMNIST(Track):
     augmentations = ("shift",)
     # Population is twice the target's training set, so offline shadows train on exact random halves.
     split_sizes = {"members": 5000, "nonmembers": 5000, "population": 10000}
-    recipe = Recipe("mlp", {"hidden": [512]}, epochs=30, batch_size=128, lr=0.05, optimizer="sgd", schedule="cosine")
+    recipe = Recipe("mlp", {"hidden": [512]}, epochs=40, batch_size=128, lr=0.1, optimizer="sgd", schedule="cosine")
     budgets = {
         "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=16, device_seconds=300),
         "cpu": Budget("cpu", max_shadows=16, queries_per_candidate=256, device_seconds=1800),
