@@ -78,10 +78,12 @@ class BudgetLedger:
             self.shadow_seconds += recorded_seconds
         self.check()
 
-    def reserve_shadows(self, n_new: int) -> None:
-        if len(self.shadow_keys) + n_new > self.budget.max_shadows:
+    def reserve_shadows(self, keys: list[str]) -> None:
+        """Refuse up front a request that would take the attack past its shadow-model cap."""
+        total = len(self.shadow_keys | set(keys))
+        if total > self.budget.max_shadows:
             raise BudgetExceeded(
-                f"{self.owner} asked for {len(self.shadow_keys) + n_new} shadow models, over the {self.budget.max_shadows}"
+                f"{self.owner} asked for {total} shadow models in all, over the {self.budget.max_shadows}"
                 f" of the {self.budget.tier!r} budget"
             )
 
@@ -327,14 +329,15 @@ class _ShadowSource:
         return (order < k)[:n]
 
     def shadows(self, n: int, online: bool, ledger: BudgetLedger) -> Shadows:
+        from ._cache import spec_key
+
         if n < 1:
             raise ValueError(f"ask for at least one shadow model, not {n}")
         ledger.check()
         units = np.concatenate([self._candidate_units, self._population_units]) if online else self._population_units
         keep = self.inclusion(n, online)
         factory = self._factory
-        new = [factory.spec("shadow", units[row], self._shadow_seed(i, online)) for i, row in enumerate(keep)]
-        ledger.reserve_shadows(sum(1 for _ in new))
+        ledger.reserve_shadows([spec_key(factory.spec("shadow", units[row], self._shadow_seed(i, online))) for i, row in enumerate(keep)])
         models = []
         for i, row in enumerate(keep):
             t0 = time.perf_counter()

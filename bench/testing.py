@@ -16,7 +16,7 @@ import numpy as np
 
 from ._runner import Cell, Plan, Session
 
-__all__ = ["make_session", "make_context", "run_cell"]
+__all__ = ["make_session", "make_context", "run_cell", "registry_with"]
 
 
 def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> Session:
@@ -55,3 +55,28 @@ def run_cell(attack: str, track: str = "synthetic-blobs", *, budget: str = "smok
     session = session or make_session()
     record, _ = session.run_cell(Cell(track, defense, attack, seed, budget, dict(defense_params or {}), dict(attack_params or {})))
     return record
+
+
+def registry_with(*classes: Any, name: str = "throwaway") -> Any:
+    """The installed plugins plus a throwaway plugin registering ``classes`` (attacks, defenses, tracks)."""
+    from ._api import Attack, Defense
+    from ._markers import hookimpl
+    from ._plugins import load_plugins
+    from ._track import Track
+
+    def hook(base: type) -> Any:
+        picked = [c for c in classes if isinstance(c, type) and issubclass(c, base) or isinstance(c, base)]
+
+        def register_all(register: Any) -> None:
+            for c in picked:
+                register(c)
+
+        return register_all
+
+    module = type("ThrowawayPlugin", (), {})()
+    module.register_attacks = hookimpl(hook(Attack))
+    module.register_defenses = hookimpl(hook(Defense))
+    module.register_tracks = hookimpl(hook(Track))
+    manager, _ = load_plugins()
+    manager.register_module(name, module)
+    return manager.registry()
