@@ -4,7 +4,7 @@
 ...        "attack": {"name": "a"}, "seed": 0, "status": "ok", "utility": {"test_accuracy": 0.9},
 ...        "metrics": {"auc": 0.75, "tpr@0.1%fpr": 0.01, "tpr@1%fpr": 0.05, "advantage": 0.4}}
 >>> print(render([rec], "csv").splitlines()[1])
-t,smoke,none,a,1,0.75,,0.01,,0.05,,,,0.4,,0.9,
+t,smoke,none,a,1,0.75,0.0,0.01,0.0,0.05,0.0,,,0.4,0.0,0.9,0.0,
 """
 
 from __future__ import annotations

@@ -10,13 +10,32 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from typing import Any
 
 import numpy as np
 
 from ._runner import Cell, Plan, Session
 
-__all__ = ["make_session", "make_context", "run_cell", "registry_with"]
+__all__ = ["make_session", "make_context", "run_cell", "registry_with", "COINFLIP_PLUGIN"]
+
+# DESIGN.md's complete third-party attack, verbatim: tests install it as a file or a package.
+COINFLIP_PLUGIN = textwrap.dedent(
+    '''
+    import numpy as np
+    from bench import Attack, ThreatModel, hookimpl
+
+    class CoinFlip(Attack):
+        name = "coinflip"
+        threat_model = ThreatModel.LABEL        # LABEL < SCORES < WHITEBOX
+        def score(self, ctx):
+            return ctx.rng.random(len(ctx.candidates))
+
+    @hookimpl
+    def register_attacks(register):
+        register(CoinFlip)
+    '''
+)
 
 
 def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> Session:

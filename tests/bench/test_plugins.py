@@ -9,22 +9,7 @@ import pytest
 from bench import Attack, PluginError, ThreatModel, hookimpl
 from bench._plugins import PluginManager, load_plugins
 
-DESIGN_EXAMPLE = textwrap.dedent(
-    '''
-    import numpy as np
-    from bench import Attack, ThreatModel, hookimpl
-
-    class CoinFlip(Attack):
-        name = "coinflip"
-        threat_model = ThreatModel.LABEL        # LABEL < SCORES < WHITEBOX
-        def score(self, ctx):
-            return ctx.rng.random(len(ctx.candidates))
-
-    @hookimpl
-    def register_attacks(register):
-        register(CoinFlip)
-    '''
-)
+from bench.testing import COINFLIP_PLUGIN as DESIGN_EXAMPLE
 
 
 def _attack_module(name: str, cls_name: str = "A") -> types.SimpleNamespace:

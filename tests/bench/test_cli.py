@@ -1,0 +1,59 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bench.cli import cli
+
+PRIVBENCH = str(Path(sys.executable).with_name("privbench"))
+
+
+def test_run_with_no_arguments_runs_digits_and_prints_a_leaderboard(tmp_path, session_cache):
+    env = {**os.environ, "PRIVBENCH_CACHE_DIR": str(session_cache)}
+    out = subprocess.run([PRIVBENCH, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    header = out.stdout.splitlines()[0]
+    for col in ("track", "attack", "AUC", "TPR@0.1%FPR", "TPR@1%FPR", "test acc"):
+        assert col in header
+    rows = [l for l in out.stdout.splitlines() if l.startswith("| digits")]
+    assert {r.split("|")[4].strip() for r in rows} == {"loss", "lira", "lira-offline"}
+    assert "3/3 cells ok" in out.stderr
+    records = [json.loads(l) for l in (tmp_path / "runs" / "results.jsonl").read_text().splitlines()]
+    assert {r["status"] for r in records} == {"ok"}
+    assert {r["budget"]["tier"] for r in records} == {"smoke"} and {r["defense"]["name"] for r in records} == {"none"}
+
+
+def test_unknown_names_are_refused_with_the_known_ones():
+    res = CliRunner().invoke(cli, ["run", "--attacks", "loss,nosuch"])
+    assert res.exit_code == 2
+    assert "unknown attack 'nosuch'" in res.output and "lira" in res.output
+    res = CliRunner().invoke(cli, ["run", "--track", "mnist-typo"])
+    assert res.exit_code == 2 and "unknown track 'mnist-typo'" in res.output
+    res = CliRunner().invoke(cli, ["run", "--budget", "huge"])
+    assert res.exit_code == 2 and "no budget tier 'huge'" in res.output
+
+
+def test_malformed_set_is_refused():
+    res = CliRunner().invoke(cli, ["run", "--set", "lira-n_queries=3"])
+    assert res.exit_code == 2 and "NAME.KEY=VALUE" in res.output
+
+
+def test_unknown_attack_parameter_fails_the_cell_by_name(tmp_path):
+    res = CliRunner().invoke(cli, ["run", "--track", "synthetic-blobs", "--attacks", "loss", "--set", "loss.bogus=1",
+                                   "--out", str(tmp_path), "--no-progress"])
+    assert res.exit_code == 0
+    rec = json.loads((tmp_path / "results.jsonl").read_text())
+    assert rec["status"] == "failed" and "has no parameter(s) bogus" in rec["error"]
+
+
+def test_leaderboard_command_reads_run_folders(tmp_path):
+    res = CliRunner().invoke(cli, ["run", "--track", "synthetic-blobs", "--attacks", "loss", "--seeds", "2", "--out", str(tmp_path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["leaderboard", str(tmp_path), "--format", "json"])
+    (row,) = json.loads(res.output)
+    assert row["attack"] == "loss" and row["seeds"] == 2 and 0 <= row["auc"] <= 1
+    csv = CliRunner().invoke(cli, ["leaderboard", str(tmp_path / "results.jsonl"), "--format", "csv"]).output
+    assert csv.splitlines()[0].startswith("track,budget,defense,attack,seeds,auc,auc_std")
