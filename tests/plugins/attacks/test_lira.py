@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from bench.metrics import auc
+from bench.signals import augment, logit_scale, query_augmentations
+from bench.testing import make_context
+from plugins.attacks.lira import _masked_stats
+
+
+def test_online_lira_scores_the_likelihood_ratio_of_in_and_out_gaussians(session):
+    attack = session.registry.attack("lira", fixed_variance=True, n_queries=1)
+    ctx, is_member = make_context(attack, session=session)
+    scores = attack.score(ctx)
+    sh = ctx.shadows(4, online=True)
+    c = ctx.candidates
+    obs = np.stack([logit_scale(s.predict_scores(c.x), c.y) for s in sh])
+    inc = sh.candidate_inclusion
+    target = logit_scale(ctx.target.predict_scores(c.x), c.y)
+    j = 7
+    mu_in, mu_out = obs[inc[:, j], j].mean(), obs[~inc[:, j], j].mean()
+    assert np.sign(scores[j]) == np.sign(abs(target[j] - mu_out) - abs(target[j] - mu_in)) or abs(scores[j]) < 1e-6
+    assert ctx.threshold == 0.0
+    assert auc(scores, is_member) > 0.55
+
+
+def test_offline_lira_is_one_sided_in_the_target_confidence():
+    obs = np.random.default_rng(0).normal(size=(8, 5, 1))
+    mean, std = _masked_stats(obs, np.ones_like(obs, dtype=bool), fixed_variance=False)
+    lo, hi = -norm.logsf(np.full((5, 1), -1.0), mean, std), -norm.logsf(np.full((5, 1), 3.0), mean, std)
+    assert (hi > lo).all()  # higher confidence than the OUT models → more likely a member
+
+
+def test_fixed_variance_pools_std_and_falls_back_when_few_models():
+    obs = np.array([[[0.0]], [[2.0]], [[10.0]]]).repeat(2, axis=1)  # 3 models, 2 candidates
+    obs[:, 1] *= 3
+    mask = np.ones_like(obs, dtype=bool)
+    _, per_example = _masked_stats(obs, mask, fixed_variance=False)
+    _, fixed = _masked_stats(obs, mask, fixed_variance=True)
+    assert per_example[0, 0] != per_example[1, 0]
+    assert fixed[0, 0] == fixed[1, 0]
+    one_in = mask.copy()
+    one_in[1:] = False
+    _, std = _masked_stats(obs, one_in, fixed_variance=False)
+    assert np.isfinite(std).all() and (std > 0).all()
+
+
+def test_query_augmentations_follow_the_track():
+    assert query_augmentations(2, ("mirror", "shift")) == ["id", "mirror"]
+    assert query_augmentations(2, ("shift",)) == ["id", "shift:1,0"]
+    with pytest.raises(ValueError, match="allows only 1"):
+        query_augmentations(2, ())
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    assert augment(x, "shift:1,0")[0, 0].tolist() == [[0, 0, 1], [0, 3, 4], [0, 6, 7]]
+    assert augment(x, "mirror")[0, 0, 0].tolist() == [2, 1, 0]

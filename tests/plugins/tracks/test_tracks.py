@@ -1,0 +1,66 @@
+import gzip
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+
+from bench import Split
+from bench._plugins import load_plugins
+
+_, REGISTRY = load_plugins()
+
+
+@pytest.mark.parametrize("name, n_candidates", [("digits", 1000), ("synthetic-blobs", 400)])
+def test_split_is_deterministic_disjoint_and_hashed(name, n_candidates):
+    track = REGISTRY.track(name)
+    data = track.load()
+    a, b = track.split(data), track.split(track.load())
+    assert a.sha256 == b.sha256 and len(a.sha256) == 64
+    assert len(a.candidates) == n_candidates and a.is_member().sum() == n_candidates // 2
+    assert not set(a.population) & set(a.candidates)
+    assert not np.array_equal(a.candidates, np.sort(a.candidates))  # shuffled: order reveals nothing
+
+
+def test_split_rejects_overlap():
+    with pytest.raises(ValueError, match="unit 3 is in both members and population"):
+        Split(np.array([1, 3]), np.array([2]), np.array([3, 4]), np.array([1, 2, 3]))
+
+
+def test_fashion_mnist_reads_debian_idx_files():
+    track = REGISTRY.track("fashion-mnist")
+    data = track.load()
+    assert data.x.shape == (70000, 1, 28, 28) and data.x.dtype == np.float32
+    assert abs(float(data.x[:5000].mean())) < 0.1  # normalized
+    split = track.split(data)
+    assert len(split.members) == 5000 and len(split.population) == 10000
+
+
+def _write_cifar10(tmp_path, n=4):
+    root = "cifar-10-batches-py"
+    rng = np.random.default_rng(0)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        def add(name, obj):
+            blob = pickle.dumps(obj, protocol=2)
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size = len(blob)
+            import io
+            tar.addfile(info, io.BytesIO(blob))
+        for i in range(1, 6):
+            add(f"data_batch_{i}", {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [i % 10] * n})
+        add("test_batch", {b"data": np.full((n, 3072), 255, dtype=np.uint8), b"labels": [9] * n})
+        add("batches.meta", {b"label_names": [b"x"] * 10})
+    return archive
+
+
+def test_cifar10_track_loads_the_original_tarball_from_data_dir(tmp_path):
+    _write_cifar10(tmp_path)
+    track = REGISTRY.track("cifar10")
+    track.data_dir = str(tmp_path)
+    data = track.load()
+    assert data.x.shape == (24, 3, 32, 32) and data.y.tolist()[:4] == [1, 1, 1, 1] and data.y[-1] == 9
+    # test images are all-white: normalized per channel with CIFAR's mean/std
+    np.testing.assert_allclose(data.x[-1, :, 0, 0], (1 - np.array([0.4914, 0.4822, 0.4465])) / np.array([0.2470, 0.2435, 0.2616]), rtol=1e-5)
+    with pytest.raises(ValueError, match="split needs 60000 units but the data has 24"):
+        track.split(data)
