@@ -166,3 +166,36 @@ def test_same_seed_same_numbers_with_fresh_caches(reg, tmp_path):
         assert rec["status"] == "ok", rec["error"]
         out.append((rec["metrics"], rec["utility"], rec["track"]["split_sha256"]))
     assert out[0] == out[1]
+
+
+def test_event_hooks_see_the_plan_and_every_record_and_a_raising_logger_is_not_fatal(tmp_path, session_cache):
+    import types
+
+    from bench import hookimpl
+    from bench._plugins import load_plugins
+    from bench._runner import Session
+
+    seen = {"plans": [], "records": []}
+
+    @hookimpl
+    def run_started(plan):
+        seen["plans"].append(plan)
+
+    @hookimpl
+    def record_written(record):
+        seen["records"].append(record["run_id"])
+
+    @hookimpl(specname="record_written")
+    def broken_logger(record):
+        raise ConnectionError("tracking server down")
+
+    manager, _ = load_plugins()
+    manager.register_module("logger", types.SimpleNamespace(run_started=run_started, record_written=record_written))
+    manager.register_module("broken-logger", types.SimpleNamespace(broken_logger=broken_logger))
+    plan = _plan(tmp_path, ["loss"], cache_dir=str(session_cache))
+    session = Session(plan, registry=manager.registry())
+    session.manager = manager
+    with pytest.warns(RuntimeWarning, match="broken-logger.*record_written.*tracking server down"):
+        records = run_plan(plan, session=session)
+    assert seen["plans"] == [plan]
+    assert seen["records"] == [r["run_id"] for r in records] and len(records) == 2
