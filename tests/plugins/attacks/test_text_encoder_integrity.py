@@ -26,7 +26,7 @@ def test_homoglyph_metrics_and_normalization(session):
     assert {"weat_effect_size", "weat_p_value", "embedding_shift"} <= set(plain["metrics"])
     assert plain["metrics"]["embedding_shift"] > 0.01  # the glyph moves the embedding
     defended = run_cell("homoglyph", track="text-encoder", session=session, defense="confusables", attack_params={"n_permutations": 200})
-    assert abs(defended["metrics"]["embedding_shift"]) < 1e-9 and abs(defended["metrics"]["weat_effect_size"]) < 1e-9
+    assert abs(defended["metrics"]["embedding_shift"]) < 1e-6 and abs(defended["metrics"]["weat_effect_size"]) < 1e-6
 
 
 def test_confusable_skeleton_keeps_ascii():
