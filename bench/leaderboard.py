@@ -50,7 +50,9 @@ def summarize(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         ok = [r for r in recs if r.get("status") == "ok"]
         row: dict[str, Any] = dict(zip(_GROUP, key))
         row["seeds"] = len(ok)
-        metric_keys = list(COLUMNS) + sorted(
+        row["task"] = recs[0]["track"].get("task", "classification")
+        # Integrity tasks report their own metrics only; membership tasks keep the standard columns first.
+        metric_keys = (list(COLUMNS) if row["task"] != "integrity" else []) + sorted(
             {k for r in ok for k, v in r["metrics"].items() if k not in COLUMNS and k not in _SKIP and not k.endswith("_ci") and isinstance(v, (int, float))}
         )
         for k in metric_keys:
@@ -79,12 +81,16 @@ def render(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
     """Render records as a table: ``md`` (GitHub markdown), ``csv`` or ``json``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    records = list(records)
     rows = summarize(records)
     if fmt == "json":
         return json.dumps(rows, indent=2, sort_keys=True)
     import pandas as pd
 
-    metric_keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in _GROUP and not k.endswith("_std") and k not in ("seeds", "not_ok", "test_accuracy")]
+    if fmt == "md" and len({r["task"] for r in rows}) > 1:  # one table per task, each with its own metrics
+        tasks = list(dict.fromkeys(r["task"] for r in rows))
+        return "\n\n".join(f"task: {t}\n\n" + render([rec for rec in records if rec["track"].get("task", "classification") == t], fmt) for t in tasks)
+    metric_keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in _GROUP and not k.endswith("_std") and k not in ("seeds", "not_ok", "test_accuracy", "task")]
     if fmt == "csv":
         cols = list(_GROUP) + ["seeds"] + [c for k in metric_keys + ["test_accuracy"] for c in (k, k + "_std")] + ["not_ok"]
         return pd.DataFrame(rows, columns=cols).to_csv(index=False).rstrip("\n")

@@ -1,0 +1,34 @@
+"""``clip-similarity``: membership of (image, caption) in a CLIP-style model's training pairs.
+
+Contrastive training pulls member pairs together, so score = the target's cosine similarity of the
+image with its caption; the threshold is calibrated on one shadow model's own members and non-members.
+"""
+
+import numpy as np
+
+from bench import Attack, Task, ThreatModel, hookimpl
+
+
+class ClipSimilarity(Attack):
+    name = "clip-similarity"
+    threat_model = ThreatModel.SCORES
+    tasks = (Task.IMAGE_TEXT,)
+    params = {"calibration_shadows": 1}
+
+    def score(self, ctx):
+        from bench.metrics import youden_threshold
+
+        c = ctx.candidates
+        scores = np.asarray(ctx.target.similarity(c.image, c.caption), dtype=float)
+        n = int(self.params["calibration_shadows"])
+        if n > 0:
+            shadows = ctx.shadows(n)
+            pool = shadows.pool
+            cal = np.concatenate([s.similarity(pool.image, pool.caption) for s in shadows])
+            ctx.set_threshold(youden_threshold(cal, np.concatenate(list(shadows.inclusion))))
+        return scores
+
+
+@hookimpl
+def register_attacks(register):
+    register(ClipSimilarity)
