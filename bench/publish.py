@@ -345,8 +345,11 @@ def verify_entry(
     session = Session(plan, registry=registry)
     new, _ = session.run_cell(cell)
     out: dict[str, Any] = {"entry": str(path), "status": new["status"], "error": new.get("error"), "diffs": {}}
-    if new["run_id"] != rec["run_id"]:
-        out["error"] = "the re-run's cell spec (track version, split, params) differs from the entry's"
+    # The entry holds resolved parameters (defaults included), so its run_id (made from the overrides given
+    # at run time) is not recomputed; the spec is compared field by field instead.
+    spec = lambda r: (r["track"]["version"], r["track"]["split_sha256"], r["attack"]["params"], r["defense"]["params"])  # noqa: E731
+    if new["status"] == "ok" and spec(new) != spec(rec):
+        out["error"] = "the re-run's cell spec (track version, split, resolved params) differs from the entry's"
         out["agree"] = False
         return out
     if new["status"] != "ok":
