@@ -175,6 +175,9 @@ def render_readme(rows: list[Row]) -> str:
         if apart:
             out.append(f"\nListed apart (not within the `{budget}` tier: over a limit, or not measured on its device):\n")
             out += _md_table(apart, False)
+        hw = sorted({h for r in ranked + apart for h in r["verified_on"]})
+        if hw:
+            out.append("\nVerified on: " + "; ".join(hw))
         subs = sorted({(r["title"], r["paper"], r["code"]) for r in ranked + apart if r["title"] or r["paper"] or r["code"]}, key=str)
         if subs:
             out.append("\nSubmissions: " + "; ".join(
