@@ -171,3 +171,19 @@ def test_committed_leaderboards_are_up_to_date():
     assert load_entries(root), "leaderboards/ has published entries"
     res = CliRunner().invoke(cli, ["leaderboard", "build", "--check", "--root", str(root)])
     assert res.exit_code == 0, res.output
+
+
+def test_roc_points_are_a_log_spaced_envelope_of_the_exact_curve():
+    import numpy as np
+
+    from bench.metrics import roc, tpr_at_fpr
+    from bench.publish import roc_points
+
+    rng = np.random.default_rng(0)
+    y = np.arange(2000) < 1000
+    s = rng.normal(y * 1.0, 1.0)
+    pts = roc_points(s, y)
+    fpr, tpr, _ = roc(s, y)
+    assert len(pts["fpr"]) <= 45 and pts["fpr"][0] == 0.001 and pts["fpr"][-1] == 1.0  # starts at 1/n_nonmembers
+    for f, t in zip(pts["fpr"], pts["tpr"]):
+        assert abs(t - tpr_at_fpr(fpr, tpr, f)) < 1e-6
