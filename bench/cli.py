@@ -265,7 +265,7 @@ def leaderboard_verify(entry: str, device: str, cache_dir: str | None, mark: boo
         click.echo(f"{key:>14}: published {old}, reproduced {got}, |diff| {diff if diff is None else f'{diff:.4f}'} (tolerance {tol}) {'ok' if ok else 'DIFFERS'}")
     if res.get("error"):
         click.secho(f"re-run {res['status']}: {res['error']}", fg="red", err=True)
-    click.echo(f"{entry}: {'agrees' if res['agree'] else 'does NOT agree'}" + (" (marked verified)" if res.get("marked") else ""))
+    click.echo(f"{entry}: {'agrees' if res['agree'] else 'does NOT agree'}" + (" (marked verified)" if res.get("marked") else "") + (" (verification removed)" if res.get("unmarked") else ""))
     if not res["agree"]:
         sys.exit(1)
 

@@ -328,7 +328,7 @@ def verify_entry(
     """Re-run an entry's cell from its spec and compare metrics within the entry's tolerance.
 
     Returns ``{"agree": bool, "diffs": {metric: (published, reproduced, |diff|, tolerance)}, ...}``;
-    with ``mark`` and agreement, the entry is rewritten with its ``verification``.
+    with ``mark``, the entry is rewritten with its ``verification`` if it agrees, or without one if it does not.
     """
     from ._records import now, provenance
     from ._runner import Cell, Plan, Session
@@ -382,4 +382,9 @@ def verify_entry(
         }
         write_entry(path, entry)
         out["marked"] = True
+    elif mark and entry.get("verification"):
+        # an earlier verification no longer vouches for these numbers
+        entry["verification"] = None
+        write_entry(path, entry)
+        out["unmarked"] = True
     return out

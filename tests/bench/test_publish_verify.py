@@ -50,8 +50,10 @@ def test_verify_reproduces_a_committed_digits_entry_and_marks_it(entry, cache):
 def test_verify_reports_a_disagreeing_entry(entry, cache):
     tampered = json.loads(entry.read_text())
     tampered["record"]["metrics"]["auc"] += 0.1
+    tampered["verification"] = {"device": "cpu", "hardware": "an earlier check"}
     entry.write_text(json.dumps(tampered))
     res = CliRunner().invoke(cli, ["leaderboard", "verify", str(entry), "--device", "cpu", "--cache-dir", str(cache), "--mark"])
     assert res.exit_code == 1
     assert "auc: published" in res.output and "DIFFERS" in res.output and "does NOT agree" in res.output
-    assert json.loads(entry.read_text())["verification"] is None, "a disagreeing entry is not marked"
+    assert "(verification removed)" in res.output
+    assert json.loads(entry.read_text())["verification"] is None, "a disagreeing entry loses its verification"
