@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["summarize", "render", "FORMATS", "COLUMNS"]
 
-FORMATS = ("md", "csv", "json")
+FORMATS = ("md", "csv", "json", "html")
 # metric key -> column title; extra task metrics are appended as found
 COLUMNS = {
     "auc": "AUC",
@@ -78,10 +78,14 @@ def _fmt(mean: float | None, std: float | None, pct: bool) -> str:
 
 
 def render(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
-    """Render records as a table: ``md`` (GitHub markdown), ``csv`` or ``json``."""
+    """Render records as a table: ``md`` (GitHub markdown), ``csv``, ``json`` or ``html`` (a sortable page)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
     records = list(records)
+    if fmt == "html":
+        from .site import render_html, rows_from_records
+
+        return render_html(rows_from_records((r, {}) for r in records))
     rows = summarize(records)
     if fmt == "json":
         return json.dumps(rows, indent=2, sort_keys=True)
