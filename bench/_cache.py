@@ -7,6 +7,7 @@ reported by path, moved aside and retrained.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 __all__ = ["ModelCache", "spec_key", "default_cache_dir", "CACHE_ENV", "parse_age"]
 
@@ -55,6 +56,28 @@ class ModelCache:
     def _paths(self, key: str) -> tuple[Path, Path]:
         d = self.root / "models" / key[:2]
         return d / f"{key}.safetensors", d / f"{key}.json"
+
+    @contextlib.contextmanager
+    def lock(self, *keys: str) -> Iterator[None]:
+        """Hold exclusive locks on ``keys`` (sorted, so two holders never deadlock) across processes.
+
+        The model factory trains a missing model under its lock, so concurrent workers (local slots,
+        Ray tasks) that need the same model train it once: the others wait and then load it.
+        Where ``fcntl`` is missing (Windows) this is a no-op; the atomic writes stay safe.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover
+            yield
+            return
+        d = self.root / "locks"
+        d.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            for key in sorted(set(keys)):
+                f = stack.enter_context(open(d / f"{key}.lock", "a+b"))
+                fcntl.flock(f, fcntl.LOCK_EX)
+                stack.callback(fcntl.flock, f, fcntl.LOCK_UN)
+            yield
 
     def load(self, key: str, build_module: Callable[[], Any]) -> tuple[Any, dict[str, Any]] | None:
         weights, meta_path = self._paths(key)
@@ -136,6 +159,10 @@ class ModelCache:
                 out.append((p.with_suffix(".safetensors"), why))
             if why:
                 out.append((p, why))
+        locks = self.root / "locks"
+        for p in sorted(locks.glob("*.lock")) if locks.exists() else []:
+            if now_ - p.stat().st_mtime > grace and _unheld(p):
+                out.append((p, "stale lock file"))
         if not dry_run:
             for p, _ in out:
                 try:
@@ -156,6 +183,18 @@ class ModelCache:
                 d["bytes"] += e["bytes"]
         other = sum(p.stat().st_size for p in (self.root / "models").glob("*/*") if not p.name.endswith((".json", ".safetensors"))) if (self.root / "models").exists() else 0
         return {"root": str(self.root), **total, "debris_bytes": other, "groups": [{"track": t, "role": r, **v} for (t, r), v in sorted(groups.items())]}
+
+
+def _unheld(path: Path) -> bool:
+    try:
+        import fcntl
+
+        with open(path, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return True
+    except (ImportError, OSError):
+        return False
 
 
 def parse_age(text: str) -> float:

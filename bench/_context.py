@@ -240,11 +240,12 @@ class ModelFactory:
 
         spec = self.spec(role, units, seed)
         key = spec_key(spec)
-        hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
-        if hit is not None:
-            module, meta = hit
-            return module.to(self.device), meta, True
-        module, meta = self._train_one(role, units, seed, spec, key)
+        with self.cache.lock(key):  # another worker training this model: wait, then load it
+            hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
+            if hit is not None:
+                module, meta = hit
+                return module.to(self.device), meta, True
+            module, meta = self._train_one(role, units, seed, spec, key)
         return module, meta, False
 
     def _train_one(self, role: str, units: np.ndarray, seed: int, spec: dict[str, Any], key: str) -> tuple[Any, dict[str, Any]]:
@@ -282,11 +283,15 @@ class ModelFactory:
         """(module, meta, cached, seconds trained now) per (units, seed): cache hits loaded, misses trained together where possible."""
         from ._cache import spec_key
 
+        specs = [self.spec(role, u, s) for u, s in zip(units, seeds)]
+        keys = [spec_key(spec) for spec in specs]
+        with self.cache.lock(*keys):
+            return self._get_many_locked(role, units, seeds, specs, keys)
+
+    def _get_many_locked(self, role: str, units: list[np.ndarray], seeds: list[int], specs: list[dict], keys: list[str]) -> list[tuple[Any, dict[str, Any], bool, float]]:
         out: list[Any] = [None] * len(seeds)
         misses = []
-        for i, (u, s) in enumerate(zip(units, seeds)):
-            spec = self.spec(role, u, s)
-            key = spec_key(spec)
+        for i, (spec, key) in enumerate(zip(specs, keys)):
             hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
             if hit is not None:
                 out[i] = (hit[0].to(self.device), hit[1], True, 0.0)

@@ -78,6 +78,8 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--budget", default="smoke", show_default=True, help="Budget tier: smoke, cpu, gpu (as the track defines).")
 @click.option("--out", "out_dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Results folder (results.jsonl, scores/).")
 @click.option("--executor", default="local", show_default=True, help="Executor plugin (local, ray, ...).")
+@click.option("--slots", type=click.IntRange(1), default=None, help="local executor: parallel device slots (default: one per GPU, else 1).")
+@click.option("--ray-address", default=None, metavar="HOST:PORT", help="ray executor: the cluster's head (default: $RAY_ADDRESS, else a local Ray).")
 @click.option("--set", "sets", multiple=True, metavar="NAME.KEY=VALUE", help="Override an attack's or defense's parameter (repeatable).")
 @click.option("--data-dir", type=click.Path(), default=None, help="Local copy of a track's data (e.g. the CIFAR python tarball).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
@@ -86,7 +88,7 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any cell is not ok.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
 @plugin_option
-def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, sets: tuple[str, ...],
+def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, slots: int | None, ray_address: str | None, sets: tuple[str, ...],
         data_dir: str | None, device: str | None, cache_dir: str | None, retry_failed: bool, strict: bool, progress: bool,
         plugin_files: tuple[str, ...]) -> None:
     """Run (or resume) the benchmark grid and print its leaderboard table."""
@@ -115,7 +117,8 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     )
     session = Session(plan, registry=registry)
     session.manager = manager
-    records = run_plan(plan, session=session, executor=ex_cls())
+    options = {k: v for k, v in {"slots": slots, "address": ray_address}.items() if v is not None}
+    records = run_plan(plan, session=session, executor=ex_cls(**options))
     click.echo(render(records, "md"))
     bad = [r for r in records if r["status"] != "ok"]
     for r in bad:
