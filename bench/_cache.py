@@ -7,6 +7,7 @@ reported by path, moved aside and retrained.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,9 +15,9 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-__all__ = ["ModelCache", "spec_key", "default_cache_dir", "CACHE_ENV"]
+__all__ = ["ModelCache", "spec_key", "default_cache_dir", "CACHE_ENV", "parse_age"]
 
 CACHE_ENV = "PRIVBENCH_CACHE_DIR"
 
@@ -56,6 +57,28 @@ class ModelCache:
         d = self.root / "models" / key[:2]
         return d / f"{key}.safetensors", d / f"{key}.json"
 
+    @contextlib.contextmanager
+    def lock(self, *keys: str) -> Iterator[None]:
+        """Hold exclusive locks on ``keys`` (sorted, so two holders never deadlock) across processes.
+
+        The model factory trains a missing model under its lock, so concurrent workers (local slots,
+        Ray tasks) that need the same model train it once: the others wait and then load it.
+        Where ``fcntl`` is missing (Windows) this is a no-op; the atomic writes stay safe.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover
+            yield
+            return
+        d = self.root / "locks"
+        d.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            for key in sorted(set(keys)):
+                f = stack.enter_context(open(d / f"{key}.lock", "a+b"))
+                fcntl.flock(f, fcntl.LOCK_EX)
+                stack.callback(fcntl.flock, f, fcntl.LOCK_UN)
+            yield
+
     def load(self, key: str, build_module: Callable[[], Any]) -> tuple[Any, dict[str, Any]] | None:
         weights, meta_path = self._paths(key)
         if not meta_path.exists():
@@ -73,6 +96,10 @@ class ModelCache:
             self.misses += 1
             return None
         self.hits += 1
+        try:  # last use, for ``privbench cache gc --unused-for``
+            os.utime(meta_path)
+        except OSError:
+            pass
         return module, meta
 
     def save(self, key: str, module: Any, meta: dict[str, Any]) -> None:
@@ -105,3 +132,78 @@ class ModelCache:
             meta["bytes"] = w.stat().st_size if w.exists() else 0
             out.append(meta)
         return out
+
+    def gc(self, *, unused_for: float | None = None, grace: float = 3600.0, dry_run: bool = False) -> list[tuple[Path, str]]:
+        """Remove debris and, optionally, entries not used for ``unused_for`` seconds; returns (path, why).
+
+        Debris: ``*.corrupt`` files (quarantined entries), and temporary files or weights without metadata
+        older than ``grace`` seconds (younger ones may belong to a writer that is still running).
+        """
+        now_ = time.time()
+        out: list[tuple[Path, str]] = []
+        models = self.root / "models"
+        for p in sorted(models.glob("*/*")) if models.exists() else []:
+            try:
+                age = now_ - p.stat().st_mtime
+            except OSError:
+                continue
+            why = None
+            if p.name.endswith(".corrupt"):
+                why = "corrupt"
+            elif p.name.endswith(".tmp"):
+                why = "interrupted write" if age > grace else None
+            elif p.suffix == ".safetensors" and not p.with_suffix(".json").exists():
+                why = "weights without metadata" if age > grace else None
+            elif p.suffix == ".json" and unused_for is not None and age > unused_for:
+                why = f"unused for {age / 86400:.1f} days"
+                out.append((p.with_suffix(".safetensors"), why))
+            if why:
+                out.append((p, why))
+        locks = self.root / "locks"
+        for p in sorted(locks.glob("*.lock")) if locks.exists() else []:
+            if now_ - p.stat().st_mtime > grace and _unheld(p):
+                out.append((p, "stale lock file"))
+        if not dry_run:
+            for p, _ in out:
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    pass
+        return [(p, why) for p, why in out if dry_run or not p.exists()]
+
+    def usage(self) -> dict[str, Any]:
+        """Entries and bytes in total and per (track, role)."""
+        groups: dict[tuple[str, str], dict[str, int]] = {}
+        total = {"entries": 0, "bytes": 0}
+        for e in self.entries():
+            spec = e.get("spec", {})
+            g = groups.setdefault((spec.get("track", {}).get("name", "?"), spec.get("role", "?")), {"entries": 0, "bytes": 0})
+            for d in (g, total):
+                d["entries"] += 1
+                d["bytes"] += e["bytes"]
+        other = sum(p.stat().st_size for p in (self.root / "models").glob("*/*") if not p.name.endswith((".json", ".safetensors"))) if (self.root / "models").exists() else 0
+        return {"root": str(self.root), **total, "debris_bytes": other, "groups": [{"track": t, "role": r, **v} for (t, r), v in sorted(groups.items())]}
+
+
+def _unheld(path: Path) -> bool:
+    try:
+        import fcntl
+
+        with open(path, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return True
+    except (ImportError, OSError):
+        return False
+
+
+def parse_age(text: str) -> float:
+    """Seconds in an age like ``30d``, ``12h``, ``45m`` or ``90s`` (a bare number is days)."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text) * 86400
+    except ValueError:
+        raise ValueError(f"{text!r} is not an age such as 30d, 12h, 45m or 90s") from None

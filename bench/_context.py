@@ -242,10 +242,15 @@ class ModelFactory:
 
         spec = self.spec(role, units, seed)
         key = spec_key(spec)
-        hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
-        if hit is not None:
-            module, meta = hit
-            return module.to(self.device), meta, True
+        with self.cache.lock(key):  # another worker training this model: wait, then load it
+            hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
+            if hit is not None:
+                module, meta = hit
+                return module.to(self.device), meta, True
+            module, meta = self._train_one(role, units, seed, spec, key)
+        return module, meta, False
+
+    def _train_one(self, role: str, units: np.ndarray, seed: int, spec: dict[str, Any], key: str) -> tuple[Any, dict[str, Any]]:
         rows = self.track.training_rows(self.data, np.asarray(units))
         bar = self.progress(f"train {role}") if self.progress else None
         trained = self.track.train(self.data[rows], self.defense, seed=seed, device=self.device, progress=bar)
@@ -255,7 +260,95 @@ class ModelFactory:
         module = getattr(trained.module, "_module", trained.module)  # unwrap e.g. Opacus' GradSampleModule
         self.cache.save(key, module, meta)
         meta["key"] = key
-        return module, meta, False
+        return module, meta
+
+    def batchable(self) -> bool:
+        """Whether models of this (track, defense) can train stacked (``bench.training.fit_many``).
+
+        Only when nothing customizes training: the defense keeps ``Defense.train``, the track keeps
+        ``Track.train``/``trainer``/``build_module``, and the recipe's architecture is batchable.
+        ``PRIVBENCH_BATCHED_SHADOWS=0`` turns it off.
+        """
+        from ._api import Defense
+        from ._track import Track
+
+        recipe = getattr(self.track, "recipe", None)
+        if recipe is None or _batch_limit() == 0 or type(self.defense).train is not Defense.train:
+            return False
+        if any(getattr(type(self.track), m) is not getattr(Track, m) for m in ("train", "trainer", "build_module")):
+            return False
+        from .training import batchable
+
+        return batchable(self.defense.adapt_recipe(recipe))
+
+    def get_many(self, role: str, units: list[np.ndarray], seeds: list[int]) -> list[tuple[Any, dict[str, Any], bool, float]]:
+        """(module, meta, cached, seconds trained now) per (units, seed): cache hits loaded, misses trained together where possible."""
+        from ._cache import spec_key
+
+        specs = [self.spec(role, u, s) for u, s in zip(units, seeds)]
+        keys = [spec_key(spec) for spec in specs]
+        with self.cache.lock(*keys):
+            return self._get_many_locked(role, units, seeds, specs, keys)
+
+    def _get_many_locked(self, role: str, units: list[np.ndarray], seeds: list[int], specs: list[dict], keys: list[str]) -> list[tuple[Any, dict[str, Any], bool, float]]:
+        out: list[Any] = [None] * len(seeds)
+        misses = []
+        for i, (spec, key) in enumerate(zip(specs, keys)):
+            hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
+            if hit is not None:
+                out[i] = (hit[0].to(self.device), hit[1], True, 0.0)
+            else:
+                misses.append((i, spec, key))
+        if misses and self.batchable():
+            limit = _batch_limit()
+            for j in range(0, len(misses), limit):
+                self._train_stack(role, units, seeds, misses[j : j + limit], out)
+        else:
+            for i, spec, key in misses:
+                t0 = time.perf_counter()
+                module, meta = self._train_one(role, units[i], seeds[i], spec, key)
+                out[i] = (module, meta, False, time.perf_counter() - t0)
+        return out
+
+    def _train_stack(self, role: str, units: list[np.ndarray], seeds: list[int], chunk: list[tuple[int, dict, str]], out: list[Any]) -> None:
+        from .training import fit_many
+
+        t0 = time.perf_counter()
+        bar = self.progress(f"train {len(chunk)} {role}s batched") if self.progress else None
+        trained = fit_many(
+            self.defense.adapt_recipe(self.track.recipe),
+            self.data,
+            [self.track.training_rows(self.data, np.asarray(units[i])) for i, _, _ in chunk],
+            [seeds[i] for i, _, _ in chunk],
+            input_shape=self.track.input_shape,
+            num_classes=self.track.num_classes,
+            device=self.device,
+            progress=bar,
+        )
+        if bar is not None and hasattr(bar, "close"):
+            bar.close()
+        share = (time.perf_counter() - t0) / len(chunk)
+        for (i, spec, key), tm in zip(chunk, trained):
+            meta = {"spec": spec, "train_seconds": tm.train_seconds, "defense_report": self.defense.report(tm), "batched": len(chunk)}
+            self.cache.save(key, tm.module, meta)
+            meta["key"] = key
+            out[i] = (tm.module, meta, False, share)
+
+
+BATCH_ENV = "PRIVBENCH_BATCHED_SHADOWS"
+
+
+def _batch_limit() -> int:
+    """How many shadow models train in one stack: ``$PRIVBENCH_BATCHED_SHADOWS`` (0 = off), default 32."""
+    import os
+
+    raw = os.environ.get(BATCH_ENV, "").strip()
+    if not raw:
+        return 32
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return 0 if raw.lower() in ("off", "false", "no") else 32
 
 
 class AttackContext:
@@ -337,12 +430,10 @@ class _ShadowSource:
         units = np.concatenate([self._candidate_units, self._population_units]) if online else self._population_units
         keep = self.inclusion(n, online)
         factory = self._factory
-        ledger.reserve_shadows([spec_key(factory.spec("shadow", units[row], self._shadow_seed(i, online))) for i, row in enumerate(keep)])
+        seeds = [self._shadow_seed(i, online) for i in range(len(keep))]
+        ledger.reserve_shadows([spec_key(factory.spec("shadow", units[row], seed)) for row, seed in zip(keep, seeds)])
         models = []
-        for i, row in enumerate(keep):
-            t0 = time.perf_counter()
-            module, meta, cached = factory.get("shadow", units[row], self._shadow_seed(i, online))
-            trained_now = 0.0 if cached else time.perf_counter() - t0
+        for module, meta, cached, trained_now in factory.get_many("shadow", [units[row] for row in keep], seeds):
             ledger.charge_shadow(meta["key"], float(meta["train_seconds"]), trained_now)
             predictor = factory.defense.serve(self._track.predictor(module))
             models.append(ShadowModel(predictor, module, float(meta["train_seconds"]), cached))

@@ -339,6 +339,16 @@ class CellRunner:
             self._session = Session(self.plan)
         return self._session
 
+    def on_device(self, device: str | None) -> "CellRunner":
+        """The same job for a worker process pinned to ``device`` (None: the plan's); no progress bars there."""
+        import dataclasses
+
+        return CellRunner(dataclasses.replace(self.plan, device=device or self.plan.device, progress=False))
+
+    def failed(self, cell: Cell, error: str) -> dict[str, Any]:
+        """The record of a cell an executor could not run (e.g. its worker died more often than retried)."""
+        return _orphan_record(cell, error)
+
     def __call__(self, cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
         try:
             return self.session.run_cell(cell)

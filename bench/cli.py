@@ -78,6 +78,8 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--budget", default="smoke", show_default=True, help="Budget tier: smoke, cpu, gpu (as the track defines).")
 @click.option("--out", "out_dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Results folder (results.jsonl, scores/).")
 @click.option("--executor", default="local", show_default=True, help="Executor plugin (local, ray, ...).")
+@click.option("--slots", type=click.IntRange(1), default=None, help="local executor: parallel device slots (default: one per GPU, else 1).")
+@click.option("--ray-address", default=None, metavar="HOST:PORT", help="ray executor: the cluster's head (default: $RAY_ADDRESS, else a local Ray).")
 @click.option("--set", "sets", multiple=True, metavar="NAME.KEY=VALUE", help="Override an attack's or defense's parameter (repeatable).")
 @click.option("--data-dir", type=click.Path(), default=None, help="Local copy of a track's data (e.g. the CIFAR python tarball).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
@@ -86,7 +88,7 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any cell is not ok.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
 @plugin_option
-def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, sets: tuple[str, ...],
+def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, slots: int | None, ray_address: str | None, sets: tuple[str, ...],
         data_dir: str | None, device: str | None, cache_dir: str | None, retry_failed: bool, strict: bool, progress: bool,
         plugin_files: tuple[str, ...]) -> None:
     """Run (or resume) the benchmark grid and print its leaderboard table."""
@@ -115,7 +117,8 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     )
     session = Session(plan, registry=registry)
     session.manager = manager
-    records = run_plan(plan, session=session, executor=ex_cls())
+    options = {k: v for k, v in {"slots": slots, "address": ray_address}.items() if v is not None}
+    records = run_plan(plan, session=session, executor=ex_cls(**options))
     click.echo(render(records, "md"))
     bad = [r for r in records if r["status"] != "ok"]
     for r in bad:
@@ -268,6 +271,84 @@ def leaderboard_verify(entry: str, device: str, cache_dir: str | None, mark: boo
     click.echo(f"{entry}: {'agrees' if res['agree'] else 'does NOT agree'}" + (" (marked verified)" if res.get("marked") else "") + (" (verification removed)" if res.get("unmarked") else ""))
     if not res["agree"]:
         sys.exit(1)
+
+
+@cli.group()
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Model cache (default: $PRIVBENCH_CACHE_DIR or ~/.cache/privbench).")
+@click.pass_context
+def cache(ctx: click.Context, cache_dir: str | None) -> None:
+    """Inspect and clean the content-addressed model cache (targets and shadow models)."""
+    from ._cache import ModelCache
+
+    ctx.obj = ModelCache(cache_dir)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+@cache.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the full metadata of each entry).")
+@click.pass_obj
+def cache_ls(model_cache: Any, as_json: bool) -> None:
+    """One line per cached model: key, track, role, defense, seed, training cost, size."""
+    entries = model_cache.entries()
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, default=str))
+        return
+    from tabulate import tabulate
+
+    rows = []
+    for e in entries:
+        spec = e.get("spec", {})
+        rows.append([
+            e.get("key", "")[:12], spec.get("track", {}).get("name"), spec.get("role"), spec.get("defense", {}).get("name"),
+            spec.get("seed"), spec.get("n_units"), f"{float(e.get('train_seconds', 0)):.1f}", e.get("batched", ""), _size(e["bytes"]), e.get("created_at", ""),
+        ])
+    click.echo(tabulate(rows, headers=["key", "track", "role", "defense", "seed", "units", "train_s", "batched", "size", "created"], tablefmt="simple"))
+    click.echo(f"{len(entries)} models in {model_cache.root}", err=True)
+
+
+@cache.command("du")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def cache_du(model_cache: Any, as_json: bool) -> None:
+    """Disk usage of the cache, in total and per (track, role)."""
+    u = model_cache.usage()
+    if as_json:
+        click.echo(json.dumps(u, indent=2))
+        return
+    from tabulate import tabulate
+
+    rows = [[g["track"], g["role"], g["entries"], _size(g["bytes"])] for g in u["groups"]]
+    rows.append(["total", "", u["entries"], _size(u["bytes"])])
+    click.echo(tabulate(rows, headers=["track", "role", "models", "size"], tablefmt="simple"))
+    if u["debris_bytes"]:
+        click.echo(f"{_size(u['debris_bytes'])} of temporary or corrupt files ({'privbench cache gc'} removes them)", err=True)
+
+
+@cache.command("gc")
+@click.option("--unused-for", default=None, metavar="AGE", help="Also remove models not used for AGE (e.g. 30d, 12h).")
+@click.option("--grace", default="1h", show_default=True, metavar="AGE", help="Leave temporary files younger than this (a writer may still be running).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.pass_obj
+def cache_gc(model_cache: Any, unused_for: str | None, grace: str, dry_run: bool) -> None:
+    """Remove corrupt entries, leftovers of interrupted writes and (with --unused-for) models unused for a while."""
+    from ._cache import parse_age
+
+    try:
+        unused = parse_age(unused_for) if unused_for else None
+        grace_s = parse_age(grace)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    removed = model_cache.gc(unused_for=unused, grace=grace_s, dry_run=dry_run)
+    for p, why in removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {p} ({why})")
+    click.echo(f"{len(removed)} files {'to remove' if dry_run else 'removed'}", err=True)
 
 
 def main() -> None:

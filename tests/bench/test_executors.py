@@ -1,0 +1,24 @@
+"""Tests for the local executor's device slots (bench.executors)."""
+
+import json
+
+from bench._runner import Plan, Session, run_plan
+from bench.executors import LocalExecutor, local_slots
+
+
+def test_local_slots():
+    assert local_slots("cpu") == [None]  # default: sequential, in-process
+    assert local_slots("cpu", 3) == ["cpu"] * 3
+
+
+def test_two_cpu_slots_give_the_records_of_sequential_runs(tmp_path):
+    def plan(name):
+        return Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=["none", "l2"], seeds=[0], budget="smoke",
+                    out_dir=str(tmp_path / name), cache_dir=str(tmp_path / "cache"), device="cpu", progress=False)
+
+    seq = run_plan(plan("seq"), session=Session(plan("seq")), executor=LocalExecutor())
+    par = run_plan(plan("par"), session=Session(plan("par")), executor=LocalExecutor(slots=2))
+    key = lambda r: (r["run_id"], r["status"], json.dumps(r["metrics"], sort_keys=True))
+    assert sorted(map(key, par)) == sorted(map(key, seq))
+    assert [r["status"] for r in par] == ["ok", "ok"]
+    assert len((tmp_path / "par" / "results.jsonl").read_text().splitlines()) == 2
