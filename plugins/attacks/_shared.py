@@ -80,7 +80,7 @@ def balanced_subsample(truth: np.ndarray, n_max: int, rng: np.random.Generator) 
     return np.sort(np.concatenate(idx))
 
 
-def per_example_grad_norms(module: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def per_example_grad_norms(module: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """(n, n_param_tensors) L2 norms of each example's cross-entropy gradient per parameter tensor."""
     import torch
     from torch.func import functional_call, grad, vmap

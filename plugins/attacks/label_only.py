@@ -86,11 +86,19 @@ class BoundaryDistance(Attack):
         return dist
 
 
-def hsj_distance(predict_labels, x, y, pool, max_queries, params, rng):
+def hsj_distance(predict_labels, x, y, pool, max_queries, params, rng, chunk=1000):
     """(L2 distance to the decision boundary, queries used per example), at most max_queries each.
 
     Vectorised: every example follows the same query schedule, so the count is the same for all.
+    Runs in chunks of examples to bound memory (gradient probes are (chunk, grad_queries, d)).
     """
+    if len(x) > chunk:
+        parts = [hsj_distance(predict_labels, x[i : i + chunk], y[i : i + chunk], pool, max_queries, params, rng, chunk) for i in range(0, len(x), chunk)]
+        return np.concatenate([p[0] for p in parts]), max(p[1] for p in parts)
+    return _hsj_chunk(predict_labels, x, y, pool, max_queries, params, rng)
+
+
+def _hsj_chunk(predict_labels, x, y, pool, max_queries, params, rng):
     x = np.asarray(x, dtype=np.float32)
     n, shape = len(x), x.shape[1:]
     flat = x.reshape(n, -1)

@@ -4,8 +4,9 @@ Per example, the features are those the paper combines: the loss, the output (pr
 one-hot label, the activations entering the last layer, and gradient information — the per-parameter-
 tensor norms of the loss gradient for every layer plus the last layer's bias gradient (p − onehot(y)).
 Nasr et al. feed full last-layer gradient matrices into convolutional encoders; we use their norms and
-the penultimate activations, which keeps the attack model a small MLP trained on ``n_shadows`` shadow
-models' members and non-members (the paper's supervised setting with shadow data).
+permutation-invariant summaries of the penultimate activations (norm, mean, max, fraction active: raw
+hidden units of a shadow are not aligned with the target's), which keeps the attack model a small MLP
+trained on ``n_shadows`` shadow models' members and non-members (the paper's setting with shadow data).
 """
 
 import numpy as np
@@ -24,8 +25,11 @@ def nasr_features(module, x, y, num_classes):
     onehot = np.eye(num_classes)[np.asarray(y)]
     loss = cross_entropy(probs, y)[:, None]
     grads = np.log(per_example_grad_norms(module, x, y) + 1e-12)
+    # Hidden units of two models are not aligned (permutation symmetry), so raw activations learned on a
+    # shadow do not transfer to the target: use permutation-invariant summaries of the activation vector.
     acts = last_layer_inputs(module, x)
-    return np.concatenate([loss, np.log(probs + 1e-12), onehot, probs - onehot, grads, acts], axis=1)
+    act_stats = np.stack([np.linalg.norm(acts, axis=1), acts.mean(axis=1), acts.max(axis=1), (acts > 0).mean(axis=1)], axis=1)
+    return np.concatenate([loss, np.log(probs + 1e-12), onehot, probs - onehot, grads, act_stats], axis=1)
 
 
 class Nasr(Attack):
