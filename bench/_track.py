@@ -115,10 +115,11 @@ class Track:
         return Candidates(**{f: getattr(view, f) for f in view.fields})
 
     def extra_nonmembers(self, data: Dataset, split: Split) -> dict[str, Candidates]:
-        """Extra non-member sets for the evaluation scenarios (see ``bench.scenarios``).
+        """Extra non-member sets for the evaluation scenarios (see ``bench.scenarios``), for image tracks.
 
-        Default: ``neighbours``, a 1-px shift plus slight noise of up to ``scenario_size`` members, for image
-        tracks. Tracks add ``ood`` (another dataset resized to ``input_shape``) by overriding this method.
+        Default, each from up to ``scenario_size`` members: ``neighbours`` (slight Gaussian noise) and
+        ``shifted`` (a 1-px shift plus the same noise). Tracks add ``ood`` (another dataset resized to
+        ``input_shape``) by overriding this method.
         """
         from .scenarios import neighbours
 
@@ -127,7 +128,11 @@ class Track:
         rng = np.random.default_rng([self.split_seed, 0x4E1])
         pick = np.sort(rng.choice(split.members, min(self.scenario_size, len(split.members)), replace=False))
         base = self.candidates(data, pick)
-        return {"neighbours": Candidates(**{**{f: getattr(base, f) for f in base.fields}, "x": neighbours(base.x, rng)})}
+        fields = {f: getattr(base, f) for f in base.fields}
+        return {
+            "neighbours": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=0)}),
+            "shifted": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=1)}),
+        }
 
     def info(self, data: Dataset, split: Split) -> TrackInfo:
         return TrackInfo(

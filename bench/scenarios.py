@@ -2,8 +2,9 @@
 
 * ``ood`` (Hintersdorf et al., IJCAI 2022): images of another dataset, resized to the track's input shape.
   Overconfident networks make threshold attacks flag them as members.
-* ``neighbours`` (the discredibility setting, Rezaei & Liu): small perturbations of members — a 1-pixel
-  shift and a little Gaussian noise — that the target never trained on.
+* ``neighbours`` (the discredibility setting, Rezaei & Liu): small perturbations of members — a little
+  Gaussian noise — that the target never trained on; ``shifted``: the same plus a 1-pixel shift (a
+  larger step away from the member for targets trained without shift augmentation).
 
 Tracks build the sets (``Track.extra_nonmembers``); the runner scores them by calling the attack again on
 a second context whose candidates are the union of the sets, shuffled (the attack cannot tell it is a
@@ -38,13 +39,13 @@ def resize_images(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return zoom(x, (1, 1, th / h, tw / w), order=1).astype(np.float32)
 
 
-def neighbours(x: np.ndarray, rng: np.random.Generator, shift: int = 1, noise: float = 0.05) -> np.ndarray:
-    """Near-copies of an (N, C, H, W) batch: each shifted by ``shift`` px in a random direction (edge
-    pixels repeated), plus Gaussian noise of ``noise`` × the batch's standard deviation."""
+def neighbours(x: np.ndarray, rng: np.random.Generator, shift: int = 1, noise: float = 0.1) -> np.ndarray:
+    """Near-copies of an (N, C, H, W) batch: each rolled by ``shift`` px in a random direction (0: no
+    shift), plus Gaussian noise of ``noise`` × the batch's standard deviation."""
     x = np.asarray(x, dtype=np.float32)
-    out = np.empty_like(x)
+    out = x.copy()
     dirs = np.array([(shift, 0), (-shift, 0), (0, shift), (0, -shift)])
-    pick = rng.integers(0, len(dirs), size=len(x))
+    pick = rng.integers(0, len(dirs), size=len(x)) if shift else np.full(len(x), -1)
     for d, (dy, dx) in enumerate(dirs):
         m = pick == d
         out[m] = np.roll(x[m], (dy, dx), axis=(-2, -1))

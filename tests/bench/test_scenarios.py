@@ -25,7 +25,9 @@ def test_neighbours_are_near_copies():
     shifted = [np.roll(x, s, axis=a) for s in (1, -1) for a in (-2, -1)]
     # Each neighbour is one of the four 1-px shifts plus small noise.
     err = np.min([np.abs(nb - s).reshape(50, -1).max(axis=1) for s in shifted], axis=0)
-    assert np.all(err < 0.05 * x.std() * 6)
+    assert np.all(err < 0.1 * x.std() * 6)
+    close = neighbours(x, rng, shift=0)
+    assert np.abs(close - x).max() < 0.1 * x.std() * 6 and not np.allclose(close, x)
 
 
 def test_combine_shuffles_and_fpr_per_set():
@@ -42,7 +44,7 @@ def test_digits_ood_set_is_another_dataset():
     session = make_session()
     track, data, split = session.track("digits")
     sets = track.extra_nonmembers(data, split)
-    assert set(sets) == {"neighbours", "ood"}
+    assert set(sets) == {"neighbours", "shifted", "ood"}
     ood = sets["ood"]
     assert ood.x.shape[1:] == (1, 8, 8) and len(ood) == track.scenario_size
     # Not digits, and not noise: real images have smooth neighbouring pixels.
@@ -61,8 +63,8 @@ def test_runner_records_scenario_fprs_for_threshold_attacks():
     assert record["status"] == "ok" and record["scenarios"]["status"] == "ok"
     assert 0 <= m["fpr_neighbours"] <= 1 and len(m["fpr_neighbours_ci"]) == 2
     assert 0 <= m["fpr_nonmembers"] <= 1
-    # synthetic-blobs has no OOD source: only the neighbour set.
-    assert "fpr_ood" not in m and record["scenarios"]["sets"] == {"neighbours": 200}
+    # synthetic-blobs has no OOD source: only the neighbour sets.
+    assert "fpr_ood" not in m and record["scenarios"]["sets"] == {"neighbours": 200, "shifted": 200}
 
 
 def test_list_attacks_json_shows_every_attack_with_threat_model():
