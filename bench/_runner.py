@@ -56,6 +56,8 @@ class Plan:
     retry_failed: bool = False
     timeout_grace: float = 30.0
     progress: bool = True
+    scenarios: bool = True  # score OOD / neighbour non-members for attacks that set a threshold
+
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -213,8 +215,55 @@ class Session:
                 arrays = None
         except ValueError as exc:
             return self._fail(record, "failed", str(exc)), None
+        if self.plan.scenarios and ctx.threshold is not None and Task(track.task).is_membership:
+            record["metrics"]["fpr_nonmembers"] = float(np.mean(scores[~truth] >= ctx.threshold))
+            extra, record["scenarios"] = self.scenario_metrics(cell, defense, target["module"], ctx.threshold)
+            record["metrics"].update(extra)
         record["status"] = "ok"
         return record, arrays
+
+    def scenario_metrics(self, cell: Cell, defense: Defense, module: Any, threshold: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """FPRs on the track's extra non-member sets, and a note for the record (``record["scenarios"]``).
+
+        The attack (a fresh instance) scores the sets in a second context of their own, with its own
+        budget ledger; a failure there is noted, never fatal to the cell."""
+        from ._context import AttackContext, BudgetLedger, ModelFactory, TargetOracle, _ShadowSource
+        from ._api import Dataset
+        from .scenarios import combine, fpr_metrics, scenario_sha256
+
+        track, data, split = self.track(cell.track)
+        sets = track.extra_nonmembers(data, split)
+        if not sets:
+            return {}, {"status": "none", "sets": {}}
+        cands, group = combine(sets, track.split_seed)
+        attack = self.registry.attack(cell.attack, **cell.attack_params)
+        budget = track.budgets[cell.budget]
+        # The scenario points join the data as new units, so online shadows can train on them like candidates.
+        data_ext = Dataset.concat([data, Dataset(**{f: getattr(cands, f) for f in data.fields})])
+        units = np.arange(len(data), len(data_ext))
+        progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
+        factory = ModelFactory(track, data_ext, scenario_sha256(split.sha256, cands), defense, self.cache, self.device, progress)
+        ledger = BudgetLedger(budget, len(cands), owner=f"attack {attack.name!r} (scenarios)")
+        ctx = AttackContext(
+            candidates=cands,
+            population=track.candidates(data, split.population),
+            target=TargetOracle(defense.serve(track.predictor(module)), module, attack.threat_model, ledger),
+            track=track.info(data, split),
+            ledger=ledger,
+            seed=cell.seed,
+            device=self.device,
+            shadow_source=_ShadowSource(factory, track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
+        )
+        status, error, output = self._score(attack, ctx, ledger, budget.device_seconds)
+        if status == "ok":
+            try:
+                scores = _check_scores(attack.name, output, len(cands))
+            except ValueError as exc:
+                status, error = "failed", str(exc)
+        note = {"status": status, "sets": {k: len(v) for k, v in sets.items()}, "used": ledger.used()}
+        if status != "ok":
+            return {}, {**note, "error": error}
+        return fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold), note
 
     def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any) -> tuple[Any, Any]:
         """The attack's context for a cell and its budget ledger; membership stays here, in the split."""

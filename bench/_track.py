@@ -79,6 +79,7 @@ class Track:
     split_seed: ClassVar[int] = 0
     budgets: ClassVar[Mapping[str, Budget]] = DEFAULT_BUDGETS
     leaderboard: ClassVar[bool] = True  # synthetic tracks set False
+    scenario_size: ClassVar[int] = 500  # size of each extra non-member set (``extra_nonmembers``)
     data_dir: str | None = None  # set by the harness from --data-dir
 
     # -- data -------------------------------------------------------------------------------
@@ -112,6 +113,26 @@ class Track:
         """The public view of some units that an attack scores."""
         view = data[np.asarray(units)]
         return Candidates(**{f: getattr(view, f) for f in view.fields})
+
+    def extra_nonmembers(self, data: Dataset, split: Split) -> dict[str, Candidates]:
+        """Extra non-member sets for the evaluation scenarios (see ``bench.scenarios``), for image tracks.
+
+        Default, each from up to ``scenario_size`` members: ``neighbours`` (slight Gaussian noise) and
+        ``shifted`` (a 1-px shift plus the same noise). Tracks add ``ood`` (another dataset resized to
+        ``input_shape``) by overriding this method.
+        """
+        from .scenarios import neighbours
+
+        if self.input_shape is None or len(self.input_shape) != 3:
+            return {}
+        rng = np.random.default_rng([self.split_seed, 0x4E1])
+        pick = np.sort(rng.choice(split.members, min(self.scenario_size, len(split.members)), replace=False))
+        base = self.candidates(data, pick)
+        fields = {f: getattr(base, f) for f in base.fields}
+        return {
+            "neighbours": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=0)}),
+            "shifted": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=1)}),
+        }
 
     def info(self, data: Dataset, split: Split) -> TrackInfo:
         return TrackInfo(

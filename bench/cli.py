@@ -87,10 +87,12 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--retry-failed", is_flag=True, help="Re-run cells recorded as failed instead of skipping them.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any cell is not ok.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
+@click.option("--scenarios/--no-scenarios", default=True, show_default=True,
+              help="Also score OOD and neighbour non-members (fpr_ood, fpr_neighbours) for attacks that set a threshold.")
 @plugin_option
 def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, slots: int | None, ray_address: str | None, sets: tuple[str, ...],
         data_dir: str | None, device: str | None, cache_dir: str | None, retry_failed: bool, strict: bool, progress: bool,
-        plugin_files: tuple[str, ...]) -> None:
+        scenarios: bool, plugin_files: tuple[str, ...]) -> None:
     """Run (or resume) the benchmark grid and print its leaderboard table."""
     from ._runner import Plan, Session, run_plan
     from .leaderboard import render
@@ -113,7 +115,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     plan = Plan(
         tracks=track_names, attacks=attack_names, defenses=defense_names, seeds=list(range(seeds)), budget=budget,
         out_dir=out_dir, params=_parse_sets(sets), data_dir=data_dir, device=device, cache_dir=cache_dir,
-        plugin_files=list(plugin_files), retry_failed=retry_failed, progress=progress,
+        plugin_files=list(plugin_files), retry_failed=retry_failed, progress=progress, scenarios=scenarios,
     )
     session = Session(plan, registry=registry)
     session.manager = manager

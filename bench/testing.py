@@ -39,9 +39,9 @@ COINFLIP_PLUGIN = textwrap.dedent(
 
 
 def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> Session:
-    """A Session with entry-point plugins (or ``registry``), CPU, no progress bars, a private cache by default."""
+    """A Session with entry-point plugins (or ``registry``), CPU, no progress bars, no scenarios, a private cache by default."""
     cache_dir = str(cache_dir) if cache_dir is not None else tempfile.mkdtemp(prefix="privbench-cache-")
-    defaults: dict[str, Any] = {"tracks": [], "attacks": [], "defenses": ["none"], "seeds": [0], "device": "cpu", "progress": False}
+    defaults: dict[str, Any] = {"tracks": [], "attacks": [], "defenses": ["none"], "seeds": [0], "device": "cpu", "progress": False, "scenarios": False}
     p = Plan(**{**defaults, **plan, "cache_dir": cache_dir, "out_dir": out_dir or tempfile.mkdtemp(prefix="privbench-run-")})
     return Session(p, registry=registry)
 

@@ -5,6 +5,8 @@ models assign to it when it was IN their training set and when it was OUT, under
 augmentations as the target query; score the target's φ by the likelihood ratio (online) or by how far
 it lies above the OUT distribution, one-sided (offline). Fixed (global) variance is the variant the
 paper recommends with few shadow models; it is used automatically where a candidate has < 2 IN or OUT models.
+Online, the per-candidate memorization score (Feldman 2020: P(correct | IN) − P(correct | OUT) over the
+shadows) and the IN/OUT mean gap of φ are exported with the scores (``memorization``, ``lira_gap``).
 """
 
 import numpy as np
@@ -33,15 +35,21 @@ class LiRA(Attack):
         kinds = query_augmentations(int(self.params["n_queries"]), ctx.track.augmentations)
         c = ctx.candidates
 
-        def phi(model):  # (n_candidates, n_queries)
-            return np.stack([logit_scale(model.predict_scores(augment(c.x, k)), c.y) for k in kinds], axis=1)
+        correct = []  # per shadow: is the un-augmented prediction right (for the memorization export)
+
+        def phi(model, keep=False):  # (n_candidates, n_queries)
+            probs = [model.predict_scores(augment(c.x, k)) for k in kinds]
+            if keep:
+                correct.append(np.asarray(probs[0]).argmax(axis=1) == c.y)
+            return np.stack([logit_scale(p, c.y) for p in probs], axis=1)
 
         target = phi(ctx.target)
         shadows = ctx.shadows(n, online=online)
-        obs = np.stack([phi(s) for s in shadows])  # (n_models, n_candidates, n_queries)
+        obs = np.stack([phi(s, keep=True) for s in shadows])  # (n_models, n_candidates, n_queries)
 
         if online:
             inc = shadows.candidate_inclusion[:, :, None]
+            _export_memorization(ctx, np.stack(correct), obs.mean(axis=2), shadows.candidate_inclusion)
             mean_in, std_in = _masked_stats(obs, inc, self.params["fixed_variance"])
             mean_out, std_out = _masked_stats(obs, ~inc, self.params["fixed_variance"])
             llr = norm.logpdf(target, mean_in, std_in) - norm.logpdf(target, mean_out, std_out)
@@ -51,6 +59,20 @@ class LiRA(Attack):
         score = -norm.logsf(target, mean_out, std_out).mean(axis=1)
         ctx.set_threshold(-np.log(0.5))  # φ above the OUT median
         return score
+
+
+def _export_memorization(ctx, correct, phi, inc):
+    """Feldman-style memorization per candidate from the IN/OUT shadows (NaN where a side has no model).
+
+    ``memorization`` = P(correct | IN) − P(correct | OUT); ``lira_gap`` = mean φ IN − mean φ OUT.
+    High values mark the examples whose membership leaks most.
+    """
+    n_in, n_out = inc.sum(axis=0), (~inc).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mem = (correct * inc).sum(0) / n_in - (correct * ~inc).sum(0) / n_out
+        gap = (phi * inc).sum(0) / n_in - (phi * ~inc).sum(0) / n_out
+    ctx.export("memorization", mem)
+    ctx.export("lira_gap", gap)
 
 
 def _masked_stats(obs, mask, fixed_variance):

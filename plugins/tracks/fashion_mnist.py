@@ -37,6 +37,22 @@ class FashionMNIST(Track):
         y = np.concatenate([splits.y_train, splits.y_test])
         return Dataset(x=(x.astype(np.float32) / 255.0 - 0.2860) / 0.3530, y=y.astype(np.int64))
 
+    def extra_nonmembers(self, data, split):
+        """Neighbours of members, and ``ood``: scikit-learn's bundled digits upsampled to 28×28 and
+        normalized like Fashion-MNIST. OOD images keep their digit labels (digit k ↔ clothing class k)."""
+        from sklearn.datasets import load_digits
+
+        from bench import Candidates
+        from bench.scenarios import resize_images
+
+        sets = super().extra_nonmembers(data, split)
+        rng = np.random.default_rng([self.split_seed, 0x00D])
+        d = load_digits()
+        pick = np.sort(rng.choice(len(d.images), self.scenario_size, replace=False))
+        x = resize_images((d.images[pick] / 16.0).astype(np.float32)[:, None], (28, 28))
+        sets["ood"] = Candidates(x=((x - 0.2860) / 0.3530).astype(np.float32), y=d.target[pick].astype(np.int64))
+        return sets
+
 
 @hookimpl
 def register_tracks(register):

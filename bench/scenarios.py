@@ -1,0 +1,82 @@
+"""Evaluation scenarios beyond the default non-members: out-of-distribution and neighbour non-members.
+
+* ``ood`` (Hintersdorf et al., IJCAI 2022): images of another dataset, resized to the track's input shape.
+  Overconfident networks make threshold attacks flag them as members.
+* ``neighbours`` (the discredibility setting, Rezaei & Liu): small perturbations of members — a little
+  Gaussian noise — that the target never trained on; ``shifted``: the same plus a 1-pixel shift (a
+  larger step away from the member for targets trained without shift augmentation).
+
+Tracks build the sets (``Track.extra_nonmembers``); the runner scores them by calling the attack again on
+a second context whose candidates are the union of the sets, shuffled (the attack cannot tell it is a
+scenario), and records each set's FPR at the attack's own shadow-calibrated threshold:
+``fpr_<set>`` with a Clopper–Pearson ``fpr_<set>_ci``, next to ``fpr_nonmembers`` (ordinary non-members).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Mapping
+
+import numpy as np
+
+from ._api import Candidates
+
+__all__ = ["resize_images", "neighbours", "combine", "scenario_sha256", "fpr_metrics"]
+
+
+def resize_images(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize an (N, C, H, W) batch to (N, C, *shape): block averages when shrinking by an integer factor,
+    bilinear interpolation otherwise."""
+    x = np.asarray(x, dtype=np.float32)
+    n, c, h, w = x.shape
+    th, tw = shape
+    if (h, w) == (th, tw):
+        return x.copy()
+    if h % th == 0 and w % tw == 0:
+        return x.reshape(n, c, th, h // th, tw, w // tw).mean(axis=(3, 5))
+    from scipy.ndimage import zoom
+
+    return zoom(x, (1, 1, th / h, tw / w), order=1).astype(np.float32)
+
+
+def neighbours(x: np.ndarray, rng: np.random.Generator, shift: int = 1, noise: float = 0.1) -> np.ndarray:
+    """Near-copies of an (N, C, H, W) batch: each rolled by ``shift`` px in a random direction (0: no
+    shift), plus Gaussian noise of ``noise`` × the batch's standard deviation."""
+    x = np.asarray(x, dtype=np.float32)
+    out = x.copy()
+    dirs = np.array([(shift, 0), (-shift, 0), (0, shift), (0, -shift)])
+    pick = rng.integers(0, len(dirs), size=len(x)) if shift else np.full(len(x), -1)
+    for d, (dy, dx) in enumerate(dirs):
+        m = pick == d
+        out[m] = np.roll(x[m], (dy, dx), axis=(-2, -1))
+    return (out + rng.normal(0.0, noise * float(x.std()), size=x.shape)).astype(np.float32)
+
+
+def combine(sets: Mapping[str, Candidates], seed: int) -> tuple[Candidates, np.ndarray]:
+    """All sets as one shuffled candidate list, and the set name of each entry (harness use only)."""
+    names = sorted(sets)
+    allc = Candidates.concat([sets[k] for k in names])
+    group = np.concatenate([np.full(len(sets[k]), k, dtype=object) for k in names])
+    order = np.random.default_rng([int(seed), 0x0D]).permutation(len(allc))
+    return allc[order], group[order]
+
+
+def scenario_sha256(split_sha256: str, candidates: Candidates) -> str:
+    """Content key of a scenario's data (shadow models trained on it are cached under it)."""
+    h = hashlib.sha256(split_sha256.encode())
+    for f in candidates.fields:
+        h.update(np.ascontiguousarray(getattr(candidates, f)).tobytes())
+    return h.hexdigest()
+
+
+def fpr_metrics(scores: np.ndarray, group: np.ndarray, threshold: float) -> dict[str, object]:
+    """``fpr_<set>`` and ``fpr_<set>_ci`` (Clopper–Pearson) for each set: every entry is a non-member."""
+    from .metrics import clopper_pearson
+
+    out: dict[str, object] = {}
+    for name in sorted(set(group.tolist())):
+        s = np.asarray(scores)[group == name]
+        k = int(np.count_nonzero(s >= threshold))
+        out[f"fpr_{name}"] = k / len(s)
+        out[f"fpr_{name}_ci"] = list(clopper_pearson(k, len(s)))
+    return out

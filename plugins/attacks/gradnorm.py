@@ -1,0 +1,40 @@
+"""``gradnorm``: white-box gradient-norm attack — members' loss gradients are small.
+
+Score = −‖∇_θ ℓ(f_θ(x), y)‖₂, the per-example cross-entropy gradient over all parameters of the target
+module (computed with ``torch.func``; no query to the served model is needed). The threshold is the
+Youden point of the same score on one shadow model's members and non-members.
+"""
+
+import numpy as np
+
+from bench import Attack, Task, ThreatModel, hookimpl
+
+
+def grad_norm_score(module, x, y):
+    from plugins.attacks._shared import per_example_grad_norms
+
+    per_tensor = per_example_grad_norms(module, x, y)
+    return -np.sqrt((per_tensor**2).sum(axis=1))
+
+
+class GradNorm(Attack):
+    name = "gradnorm"
+    threat_model = ThreatModel.WHITEBOX
+    tasks = (Task.CLASSIFICATION,)
+    params = {"calibration_shadows": 1}
+
+    def score(self, ctx):
+        from plugins.attacks._shared import shadow_calibration, youden
+
+        c = ctx.candidates
+        scores = grad_norm_score(ctx.target.module, c.x, c.y)
+        n = int(self.params["calibration_shadows"])
+        if n > 0:
+            cal, truth, _ = shadow_calibration(ctx, lambda m, pool: grad_norm_score(m.module, pool.x, pool.y), n)
+            ctx.set_threshold(youden(cal, truth))
+        return scores
+
+
+@hookimpl
+def register_attacks(register):
+    register(GradNorm)

@@ -1,0 +1,80 @@
+"""``rmia``: Robust Membership Inference Attack (Zarifzadeh et al., ICML 2024), offline.
+
+For a candidate x and population samples z, the pairwise likelihood ratio is
+LR(x, z) = [p(x|θ) / p(x)] / [p(z|θ) / p(z)], with p(·|θ) the target's probability of the true label.
+The score is the fraction of z with LR(x, z) > γ. p(x) is the average over reference models; offline
+the references never train on x, so p(x) = ½((1 + a)·p_OUT(x) + (1 − a)) (the paper's linear
+approximation of the IN side from the OUT side), and p(z) averages all reference models (z comes from
+the population they trained on). Query augmentations (as in LiRA) average the score.
+The operating point is calibrated by using each reference model in turn as a pseudo-target.
+"""
+
+import numpy as np
+
+from bench import Attack, Task, ThreatModel, hookimpl
+
+
+class RMIA(Attack):
+    name = "rmia"
+    threat_model = ThreatModel.SCORES
+    tasks = (Task.CLASSIFICATION,)
+    params = {"n_shadows": 4, "a": 0.3, "gamma": 1.0, "n_population": 2000, "n_queries": 2}
+
+    def score(self, ctx):
+        from bench.metrics import youden_threshold
+        from bench.signals import augment, query_augmentations, true_class_prob
+
+        a, gamma = float(self.params["a"]), float(self.params["gamma"])
+        kinds = query_augmentations(int(self.params["n_queries"]), ctx.track.augmentations)
+        refs = ctx.shadows(min(int(self.params["n_shadows"]), ctx.budget.max_shadows))
+        pool = refs.pool  # the population the reference models trained halves of
+        zi = np.sort(ctx.rng.choice(len(pool), min(len(pool), int(self.params["n_population"])), replace=False))
+        c = ctx.candidates
+
+        def prob(model, data):  # (n, n_queries)
+            return np.stack([true_class_prob(model.predict_scores(augment(data.x, k)), data.y) for k in kinds], axis=1)
+
+        ref_c = np.stack([prob(m, c) for m in refs])  # (R, n_cand, Q)
+        ref_pool = np.stack([prob(m, pool) for m in refs])  # (R, n_pool, Q)
+        tgt_c, tgt_z = prob(ctx.target, c), prob(ctx.target, pool[zi])
+        px = 0.5 * ((1 + a) * ref_c.mean(axis=0) + (1 - a))
+        pz = ref_pool[:, zi].mean(axis=0)
+        scores = _rmia(tgt_c / px, tgt_z / pz, gamma)
+
+        # Pseudo-target calibration: reference k is the target, the others its references (attacker-side truth).
+        cal, truth = [], []
+        inc = refs.inclusion
+        for k in range(len(refs)):
+            others = np.arange(len(refs)) != k
+            if others.sum() == 0:
+                break
+            out = ~inc[others]  # (R-1, n_pool): OUT of each other reference
+            cnt = out.sum(axis=0)
+            p_out = (ref_pool[others] * out[:, :, None]).sum(axis=0) / np.maximum(cnt, 1)[:, None]
+            px_k = 0.5 * ((1 + a) * p_out + (1 - a))
+            # A pool point IN every other reference (small pools) has no OUT side: use their plain mean.
+            px_k = np.where((cnt > 0)[:, None], px_k, ref_pool[others].mean(axis=0))
+            pz_k = ref_pool[others][:, zi].mean(axis=0)
+            cal.append(_rmia(ref_pool[k] / px_k, ref_pool[k][zi] / pz_k, gamma))
+            truth.append(inc[k])
+        truth = np.concatenate(truth) if truth else np.zeros(0, dtype=bool)
+        if truth.any() and not truth.all():
+            ctx.set_threshold(youden_threshold(np.concatenate(cal), truth))
+        return scores
+
+
+def _rmia(ratio_x, ratio_z, gamma):
+    """Fraction of z with ratio_x / ratio_z > γ, averaged over query augmentations. ratio_*: (n, Q)."""
+    out = np.zeros(len(ratio_x))
+    for q in range(ratio_x.shape[1]):
+        zs = np.sort(ratio_z[:, q])
+        # ratio_x / r_z > γ  ⇔  r_z < ratio_x / γ
+        out += np.searchsorted(zs, ratio_x[:, q] / gamma, side="left") / len(zs)
+    # Ties (e.g. every z beaten) are broken by the ratio itself, below one z-step: ranks otherwise unchanged.
+    tie = np.tanh(np.log(np.maximum(ratio_x, 1e-300)).mean(axis=1) / 10) * 0.4 / (len(ratio_z) * ratio_x.shape[1])
+    return out / ratio_x.shape[1] + tie
+
+
+@hookimpl
+def register_attacks(register):
+    register(RMIA)

@@ -1,0 +1,25 @@
+import numpy as np
+
+from bench.metrics import auc
+from bench.testing import make_context, make_session
+from plugins.attacks.rmia import _rmia
+
+
+def test_score_is_fraction_of_population_samples_beaten():
+    ratio_x = np.array([[0.5], [2.0], [10.0]])
+    ratio_z = np.array([[1.0], [1.5], [3.0], [4.0]])
+    s = _rmia(ratio_x, ratio_z, gamma=1.0)
+    # 0, 2 and 4 of the 4 z are beaten (ties broken below one z-step only).
+    assert np.allclose(s, [0.0, 0.5, 1.0], atol=0.4 / 4 + 1e-12)
+    assert np.all(np.diff(s) > 0)
+    # A larger gamma makes the pairwise test stricter.
+    assert _rmia(ratio_x, ratio_z, gamma=2.0)[1] < s[1]
+
+
+def test_offline_with_few_reference_models():
+    session = make_session()
+    ctx, is_member = make_context("rmia", track="synthetic-blobs", session=session, n_shadows=2)
+    scores = session.registry.attack("rmia", n_shadows=2).score(ctx)
+    assert ctx.budget.used["shadow_models"] == 2
+    assert ctx.threshold is not None
+    assert auc(scores, is_member) > 0.55
