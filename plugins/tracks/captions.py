@@ -13,10 +13,12 @@ import numpy as np
 
 from bench import Budget, Candidates, Dataset, Recipe, Task, Track, hookimpl
 
+from ._mm_arch import ClipArch
 
-class CaptionsTrack(Track):
+
+class CaptionsTrack(ClipArch, Track):
     task = Task.IMAGE_TEXT
-    recipe = Recipe("captioner+small-clip", {}, epochs=80, batch_size=32, lr=2e-3, optimizer="adam", schedule="constant")
+    base_recipe = Recipe("captioner+small-clip", {}, epochs=80, batch_size=32, lr=2e-3, optimizer="adam", schedule="constant")
     budgets = {
         "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=8, device_seconds=240),
         "cpu": Budget("cpu", max_shadows=8, queries_per_candidate=32, device_seconds=1800),
@@ -29,9 +31,10 @@ class CaptionsTrack(Track):
         return Candidates(image=np.asarray(data.image)[u], caption=[data.caption[int(i)] for i in u])
 
     def build_module(self, defense: Any) -> Any:
-        from ._mm_models import CaptionTargets
+        from ._mm_models import CaptionTargets, build_clip
 
-        return CaptionTargets(tuple(self.input_shape), tuple(self.vocab))
+        r = defense.adapt_recipe(self.recipe)
+        return CaptionTargets(tuple(self.input_shape), tuple(self.vocab), clip=build_clip(r, tuple(self.input_shape)))
 
     def train(self, data: Dataset, defense: Any, seed: int, device: str = "cpu", progress: Any = None) -> Any:
         from ._mm_models import MultimodalTrainer
