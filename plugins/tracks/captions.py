@@ -80,7 +80,8 @@ class SyntheticCaptions(CaptionsTrack):
 
 # -- the real track: captioned images from the hub -------------------------------------------------
 
-CAPTIONS_HUB = {"repo_id": "jxie/flickr8k", "revision": None, "image_column": "image", "caption_column": "caption_0"}
+# 56f58c9…: the head of main (11 commits; the last deletes a stray test parquet), train split in data/train-*.parquet.
+CAPTIONS_HUB = {"repo_id": "jxie/flickr8k", "revision": "56f58c967835f7c508d684f36bd7897cca9d7634", "image_column": "image", "caption_column": "caption_0"}
 
 
 def build_vocab(captions: list[str], size: int) -> tuple[str, ...]:
