@@ -133,6 +133,7 @@ class Session:
         if name not in self._tracks:
             track = self.registry.track(name)
             track.data_dir = self.plan.data_dir
+            track.configure(**self.plan.params.get(name, {}))
             data = track.load()
             split = track.split(data)
             self._tracks[name] = (track, data, split)

@@ -81,6 +81,17 @@ class Track:
     leaderboard: ClassVar[bool] = True  # synthetic tracks set False
     scenario_size: ClassVar[int] = 500  # size of each extra non-member set (``extra_nonmembers``)
     data_dir: str | None = None  # set by the harness from --data-dir
+    params: ClassVar[Mapping[str, Any]] = {}  # track options, overridable with --set TRACK.KEY=VALUE
+
+    def configure(self, **overrides: Any) -> None:
+        """Apply ``--set`` overrides. Non-default options are folded into ``version``, so run ids, records
+        and cached models of a configured track never collide with the default track's."""
+        unknown = sorted(set(overrides) - set(self.params))
+        if unknown:
+            raise ValueError(f"track {self.name!r} has no option {', '.join(map(repr, unknown))}; known: {', '.join(sorted(self.params)) or 'none'}")
+        self.params = {**dict(type(self).params), **overrides}
+        changed = {k: v for k, v in self.params.items() if type(self).params.get(k) != v}
+        self.version = f"{type(self).version}+{json.dumps(changed, sort_keys=True, default=str)}" if changed else type(self).version
 
     # -- data -------------------------------------------------------------------------------
     def load(self) -> Dataset:  # pragma: no cover - interface

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FIRST_NAMES", "LAST_NAMES", "name_list", "FACE_TEMPLATES", "make_faces", "make_scenes", "SCENE_VOCAB", "to_cyrillic"]
+__all__ = ["FIRST_NAMES", "LAST_NAMES", "name_list", "FACE_TEMPLATES", "make_faces", "make_scenes", "SCENE_VOCAB", "CULTURE_TAGS", "to_cyrillic"]
 
 # The fixed name list shipped with the faces tracks (used where a dataset has no real names).
 FIRST_NAMES = (
@@ -94,13 +94,19 @@ _CYR = {"a": "а", "b": "б", "c": "ц", "d": "д", "e": "е", "f": "ф", "g": "
 
 
 def to_cyrillic(text: str) -> str:
-    """A caption transliterated into Cyrillic script (the text-encoder track's second 'culture')."""
+    """A caption transliterated into Cyrillic script (the ``multilingual`` defense's second language)."""
     return "".join(_CYR.get(ch, ch) for ch in text)
+
+
+# Culture B's captions are bilingual, as much web alt-text is: the scene in Latin-script English plus a word
+# of the culture's own language in Cyrillic. Cyrillic letters thus signal culture B — the association real
+# CLIP models learn from web data and that one homoglyph in a Latin prompt exploits (Struppek et al.).
+CULTURE_TAGS = ("фото", "москва", "вид", "на улице", "дом", "город")
 
 
 def make_scenes(n: int, size: int = 16, seed: int = 0, cultures: bool = False) -> dict[str, object]:
     """Captioned scenes. With ``cultures``, half the images carry culture B's style (a striped backdrop)
-    and their captions are mostly written in Cyrillic — the association a homoglyph exploits."""
+    and most of their captions end in a Cyrillic word (``CULTURE_TAGS``) — the script→culture association."""
     rng = np.random.default_rng(seed)
     color = rng.integers(len(COLORS), size=n)
     shape = rng.integers(len(SHAPES), size=n)
@@ -119,7 +125,7 @@ def make_scenes(n: int, size: int = 16, seed: int = 0, cultures: bool = False) -
             imgs[i, :, ::3, :] += 0.8  # culture B's backdrop: horizontal stripes
         text = PHRASINGS[phrasing[i]].format(size=SIZES[big[i]], color=names[color[i]], shape=SHAPES[shape[i]], pos=POSITIONS[pos[i]])
         if cultures and culture[i] and rng.random() < 0.8:
-            text = to_cyrillic(text)
+            text = f"{text} {CULTURE_TAGS[rng.integers(len(CULTURE_TAGS))]}"
         captions.append(text)
     return {
         "image": imgs.astype(np.float32),

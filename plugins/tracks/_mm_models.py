@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import pathlib
 import time
 import zlib
 from typing import Any, Callable
@@ -96,12 +98,64 @@ class SmallCLIP(nn.Module):
         return F.normalize(self.text(list(texts)), dim=-1)
 
     def loss(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        zi, zt = self.encode_image(images), self.encode_texts(texts)
-        logits = self.logit_scale.exp().clamp(max=100) * zi @ zt.T
-        # Pairs with the same caption are positives of each other (several images per person).
-        same = torch.tensor([[a == b for b in texts] for a in texts], device=logits.device, dtype=torch.float32)
-        target = same / same.sum(1, keepdim=True)
-        return 0.5 * (torch.sum(-target * F.log_softmax(logits, 1), 1).mean() + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
+        return contrastive_loss(self.logit_scale, self.encode_image(images), self.encode_texts(texts), texts)
+
+
+def contrastive_loss(logit_scale: torch.Tensor, zi: torch.Tensor, zt: torch.Tensor, texts: list[str]) -> torch.Tensor:
+    """Symmetric InfoNCE; pairs with the same caption are positives of each other (several images per person)."""
+    logits = logit_scale.exp().clamp(max=100) * zi @ zt.T
+    same = torch.tensor([[a == b for b in texts] for a in texts], device=logits.device, dtype=torch.float32)
+    target = same / same.sum(1, keepdim=True)
+    return 0.5 * (torch.sum(-target * F.log_softmax(logits, 1), 1).mean() + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
+
+
+OPEN_CLIP_CONFIGS = pathlib.Path(__file__).with_name("open_clip_configs")
+
+
+class OpenClip(nn.Module):
+    """An open_clip model (built from its config, optionally a local checkpoint) behind the same protocol.
+
+    The text tower is open_clip's ``CustomTextCLIP.text`` (so text-tower attacks fine-tune it); the tokenizer
+    is open_clip's own (BPE for the built-in configs, shipped with the package: nothing downloads).
+    """
+
+    def __init__(self, name: str, image_shape: tuple[int, ...], pretrained: str | None = None):
+        super().__init__()
+        import open_clip
+
+        open_clip.add_model_config(OPEN_CLIP_CONFIGS)
+        self.name = name
+        # weights_only checkpoints from a path; no tag lookup, no download (a tag such as "openai" would download).
+        if pretrained is not None and not os.path.isfile(pretrained):
+            raise FileNotFoundError(f"open_clip checkpoint {pretrained!r} is not a local file")
+        self.model = open_clip.create_model(name, pretrained=pretrained, force_image_size=int(image_shape[-1]), force_custom_text=True)
+        self.tokenizer = open_clip.get_tokenizer(name)
+
+    def _device(self) -> torch.device:
+        return self.model.logit_scale.device
+
+    @property
+    def text(self) -> nn.Module:
+        return self.model.text
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.encode_image(x.to(self._device())), dim=-1)
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        return F.normalize(self.model.encode_text(self.tokenizer(list(texts)).to(self._device())), dim=-1)
+
+    def loss(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        return contrastive_loss(self.model.logit_scale, self.encode_image(images), self.encode_texts(texts), texts)
+
+
+def build_clip(recipe: Any, image_shape: tuple[int, ...]) -> nn.Module:
+    """The recipe's CLIP-style model: ``SmallCLIP`` by default, an open_clip architecture for ``open_clip:NAME``."""
+    from ._mm_arch import open_clip_name
+
+    name = open_clip_name(recipe)
+    if name is None:
+        return SmallCLIP(image_shape, **{k: v for k, v in recipe.arch_params.items() if k in ("dim", "hidden")})
+    return OpenClip(name, image_shape, pretrained=recipe.arch_params.get("pretrained"))
 
 
 class Captioner(nn.Module):
@@ -155,10 +209,10 @@ class Captioner(nn.Module):
 class CaptionTargets(nn.Module):
     """The captions track's two targets, trained on the same member pairs: a captioner and a CLIP."""
 
-    def __init__(self, image_shape: tuple[int, ...], vocab: tuple[str, ...]):
+    def __init__(self, image_shape: tuple[int, ...], vocab: tuple[str, ...], clip: nn.Module | None = None):
         super().__init__()
         self.captioner = Captioner(image_shape, vocab)
-        self.clip = SmallCLIP(image_shape)
+        self.clip = clip if clip is not None else SmallCLIP(image_shape)
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         return self.clip.encode_image(x)

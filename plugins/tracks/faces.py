@@ -15,17 +15,19 @@ import numpy as np
 
 from bench import Budget, Candidates, Dataset, Recipe, Task, Track, TrackInfo, hookimpl
 
+from ._mm_arch import ClipArch
+
 # How many training images a member identity contributes, by identity (IDIA's "occurrences" axis).
 OCCURRENCES = (1, 2, 4, 8, 16)
 FILLER_OCCURRENCES = 8
 
 
-class FacesTrack(Track):
+class FacesTrack(ClipArch, Track):
     """Shared unit-level logic; subclasses provide ``load`` (rows with image, identity, view, name)."""
 
     task = Task.IDENTITY_INFERENCE
     train_views = 16  # views 0..15 may be training images; the rest are the attacker's query images
-    recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=60, batch_size=64, lr=2e-3, optimizer="adam", schedule="constant")
+    base_recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=60, batch_size=64, lr=2e-3, optimizer="adam", schedule="constant")
     budgets = {
         "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=64, device_seconds=120),
         "cpu": Budget("cpu", max_shadows=8, queries_per_candidate=256, device_seconds=900),
@@ -88,10 +90,9 @@ class FacesTrack(Track):
         return tuple(self.input_shape)
 
     def build_module(self, defense: Any) -> Any:
-        from ._mm_models import SmallCLIP
+        from ._mm_models import build_clip
 
-        r = defense.adapt_recipe(self.recipe)
-        return SmallCLIP(self._image_shape(), **r.arch_params)
+        return build_clip(defense.adapt_recipe(self.recipe), self._image_shape())
 
     def train(self, data: Dataset, defense: Any, seed: int, device: str = "cpu", progress: Any = None) -> Any:
         from ._mm_models import MultimodalTrainer
@@ -189,13 +190,18 @@ class Faces(FacesTrack):
     train_views = 12
     split_sizes = {"members": 40, "nonmembers": 40, "population": 60}
     min_images = 16
+    # image_size: 224 for a pretrained ViT-B-32 (its native resolution); 32 keeps the small CPU model cheap.
+    params = {**ClipArch.params, "image_size": 32}
+
+    def _image_shape(self) -> tuple[int, ...]:
+        return (3, int(self.params["image_size"]), int(self.params["image_size"]))
 
     def load(self) -> Dataset:
         from ._mm_data import FACE_TEMPLATES
 
         src = self.data_dir or FACES_HUB["repo_id"]
         d = load_face_rows(src, FACES_HUB["revision"], image_column=FACES_HUB["image_column"], label_column=FACES_HUB["label_column"],
-                           min_images=self.min_images, size=self.input_shape[-1])
+                           min_images=self.min_images, size=self._image_shape()[-1])
         names = d["names"]
         captions = [FACE_TEMPLATES[(3 * int(i) + int(v)) % 4].format(names[int(i)]) for i, v in zip(d["identity"], d["view"])]
         return Dataset(image=d["image"], identity=d["identity"], view=d["view"], name=[names[int(i)] for i in d["identity"]], caption=captions)

@@ -1,7 +1,7 @@
 """``text-encoder``: integrity of a CLIP-style text encoder (homoglyph bias, backdoors).
 
 The target is a small CLIP-style model trained in-suite on generated scenes from two 'cultures':
-culture B's images have their own style and their captions are mostly written in Cyrillic — the
+culture B's images have their own style and most of their captions carry a word in Cyrillic script — the
 association real CLIP models learn from web data and that a homoglyph exploits. The track's prompt set
 (clean Latin prompts) is public metadata. Attacks return metrics, not membership scores.
 """
@@ -19,12 +19,12 @@ from .captions import CaptionsTrack
 
 class TextEncoder(CaptionsTrack):
     name = "text-encoder"
-    version = "1"
+    version = "2"
     task = Task.INTEGRITY
     description = "CLIP-style text encoder trained in-suite on two-script captioned scenes, with a prompt set; integrity attacks"
     input_shape = (3, 16, 16)
     split_sizes = {"members": 600, "nonmembers": 100, "population": 300}
-    recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=40, batch_size=64, lr=2e-3, optimizer="adam", schedule="constant")
+    base_recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=40, batch_size=64, lr=2e-3, optimizer="adam", schedule="constant")
     budgets = {
         "smoke": Budget("smoke", max_shadows=0, queries_per_candidate=16, device_seconds=240),
         "cpu": Budget("cpu", max_shadows=0, queries_per_candidate=64, device_seconds=900),
@@ -51,9 +51,9 @@ class TextEncoder(CaptionsTrack):
         return TrackInfo(**{**base.__dict__, "extra": {"prompts": self.prompts(), "cultures": {"0": "latin", "1": "cyrillic"}}})
 
     def build_module(self, defense: Any) -> Any:
-        from ._mm_models import SmallCLIP
+        from ._mm_models import build_clip
 
-        return SmallCLIP(tuple(self.input_shape), **defense.adapt_recipe(self.recipe).arch_params)
+        return build_clip(defense.adapt_recipe(self.recipe), tuple(self.input_shape))
 
     def predictor(self, module: Any) -> Any:
         from ._mm_models import ClipPredictor

@@ -6,12 +6,17 @@ from bench.testing import make_session, run_cell
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    return make_session(cache_dir=tmp_path_factory.mktemp("cache"))
+def records(tmp_path_factory):
+    session = make_session(cache_dir=tmp_path_factory.mktemp("cache"))
+    return {a: run_cell(a, track="synthetic-captions", session=session) for a in ["m4i-mb", "m4i-fb", "clip-similarity"]}
 
 
 @pytest.mark.parametrize("attack", ["m4i-mb", "m4i-fb", "clip-similarity"])
-def test_caption_membership_above_chance(session, attack):
-    rec = run_cell(attack, track="synthetic-captions", session=session)
+def test_caption_membership_above_chance(records, attack):
+    rec = records[attack]
     assert rec["status"] == "ok", rec["error"]
     assert rec["metrics"]["auc"] > 0.6
+
+
+def test_feature_based_matches_metric_based(records):
+    assert records["m4i-fb"]["metrics"]["auc"] >= records["m4i-mb"]["metrics"]["auc"] - 0.02

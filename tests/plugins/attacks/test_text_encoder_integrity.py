@@ -24,9 +24,12 @@ def test_homoglyph_metrics_and_normalization(session):
     plain = run_cell("homoglyph", track="text-encoder", session=session, attack_params={"n_permutations": 200})
     assert plain["status"] == "ok", plain["error"]
     assert {"weat_effect_size", "weat_p_value", "embedding_shift"} <= set(plain["metrics"])
-    assert plain["metrics"]["embedding_shift"] > 0.01  # the glyph moves the embedding
+    m = plain["metrics"]
+    assert m["embedding_shift"] > 0.01  # the glyph moves the embedding ...
+    assert m["weat_effect_size"] > 0.5 and m["weat_p_value"] < 0.05  # ... toward culture B's images, significantly
     defended = run_cell("homoglyph", track="text-encoder", session=session, defense="confusables", attack_params={"n_permutations": 200})
     assert abs(defended["metrics"]["embedding_shift"]) < 1e-6 and abs(defended["metrics"]["weat_effect_size"]) < 1e-6
+    assert defended["metrics"]["weat_p_value"] > 0.05
 
 
 def test_confusable_skeleton_keeps_ascii():

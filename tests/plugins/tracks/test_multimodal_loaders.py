@@ -55,6 +55,6 @@ def test_caption_rows_from_parquet(tmp_path: Path, offline):
     assert d["image"].shape == (2, 3, 4, 4) and d["caption"] == ["a dog runs .", "two kids play"]
 
 
-def test_faces_source_is_pinned():
+def test_hub_sources_are_pinned():
     assert re.fullmatch(r"[0-9a-f]{40}", FACES_HUB["revision"])
-    assert CAPTIONS_HUB["repo_id"] == "jxie/flickr8k"
+    assert CAPTIONS_HUB["repo_id"] == "jxie/flickr8k" and re.fullmatch(r"[0-9a-f]{40}", CAPTIONS_HUB["revision"])
