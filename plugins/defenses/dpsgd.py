@@ -33,6 +33,7 @@ class DPSGD(Defense):
         with warnings.catch_warnings():
             # Opacus' notices (secure RNG off, full-backward hooks on input-free layers, RDP alpha range) are noise here.
             warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # divide-by-zero inside the PRV accountant
             return self._train(trainer, data)
 
     def _train(self, trainer, data):

@@ -25,9 +25,9 @@ def memguard_perturb(p: np.ndarray, confidence: float, budget: float, margin: fl
     top = p.argmax(axis=1)
     p_top = p[rows, top]
     others = p.copy()
-    others[rows, top] = -np.inf
-    p_2 = others.max(axis=1) if k > 1 else np.zeros(n)
-    rest = np.maximum(p.sum(axis=1) - p_top, 0.0)  # summed, not 1 − p_top, to keep precision near p_top = 1
+    others[rows, top] = 0.0
+    p_2 = others.max(axis=1)
+    rest = others.sum(axis=1)  # summed, not 1 − p_top: keeps precision near p_top = 1
     # Lowest top value that keeps the label after the others scale by (1 − t) / rest: t ≥ p_2 / (rest + p_2);
     # for a one-hot row the others share 1 − t evenly, so t > 1/k.
     floor = np.where(rest > 0, p_2 / np.maximum(rest + p_2, 1e-300), 1.0 / k) + margin
