@@ -166,12 +166,34 @@ def list_(kind: str, as_json: bool, plugin_files: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
-def leaderboard(results: tuple[str, ...], fmt: str) -> None:
+@click.option("--by", "by", type=click.Choice(["attack", "defense"]), default="attack", show_default=True,
+              help="attack: one row per (defense, attack); defense: per defense, its strongest attack and utility cost.")
+def leaderboard(results: tuple[str, ...], fmt: str, by: str) -> None:
     """Leaderboard table from results.jsonl files or run folders (mean ± std over seeds)."""
     from ._records import iter_jsonl
-    from .leaderboard import render
+    from .leaderboard import render, render_by_defense
 
-    click.echo(render(list(iter_jsonl(results)), fmt))
+    records = list(iter_jsonl(results))
+    click.echo(render_by_defense(records, fmt) if by == "defense" else render(records, fmt))
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--attack", default=None, help="Plot this attack (default: the strongest attack against each defense).")
+@click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False), help="Write the plot here (.png or .svg).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Table format.")
+def frontier(results: tuple[str, ...], attack: str | None, out_file: str | None, fmt: str) -> None:
+    """Privacy–utility frontier: test accuracy against attack TPR@0.1%FPR and AUC, per defense (table; plot with --out)."""
+    from ._records import iter_jsonl
+    from .frontier import frontier_rows, plot, render_table
+
+    rows = frontier_rows(iter_jsonl(results), attack=attack)
+    if not rows:
+        raise click.ClickException(f"no ok membership results{f' for attack {attack!r}' if attack else ''} in {', '.join(results)}")
+    click.echo(render_table(rows, fmt))
+    if out_file:
+        plot(rows, out_file)
+        click.echo(f"frontier plot written to {out_file}", err=True)
 
 
 def main() -> None:
