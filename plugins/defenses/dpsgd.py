@@ -20,6 +20,7 @@ class DPSGD(Defense):
         "batch_size": 256,
         "epochs": None,  # None: the recipe's
         "lr": None,  # None: the recipe's
+        "grad_sample_mode": "ghost",  # ghost clipping: per-example norms without per-example gradients (2-3x faster)
     }
 
     def adapt_recipe(self, recipe):
@@ -56,19 +57,23 @@ class DPSGD(Defense):
         gen = torch.Generator().manual_seed(trainer.seed)
         loader = DataLoader(TensorDataset(x, y), batch_size=r.batch_size, shuffle=True, generator=gen)
         engine = PrivacyEngine(accountant=str(self.params["accountant"]))
-        model, optimizer, loader = engine.make_private_with_epsilon(
+        mode = str(self.params["grad_sample_mode"])
+        made = engine.make_private_with_epsilon(
             module=model,
             optimizer=optimizer,
+            criterion=trainer.loss_fn(),
             data_loader=loader,
             target_epsilon=float(self.params["epsilon"]),
             target_delta=float(self.params["delta"]),
             epochs=r.epochs,
             max_grad_norm=float(self.params["max_grad_norm"]),
             noise_generator=torch.Generator().manual_seed(trainer.seed + 1),
+            grad_sample_mode=mode,
         )
+        # ghost mode also returns a loss wrapper that runs the two backward passes of fast gradient clipping
+        model, optimizer, loss_fn, loader = made if len(made) == 4 else (made[0], made[1], trainer.loss_fn(), made[2])
         steps = r.epochs * max(1, math.ceil(len(x) / r.batch_size))
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps) if r.schedule == "cosine" else None
-        loss_fn = trainer.loss_fn()
         model.train()
         for epoch in range(r.epochs):
             for xb, yb in loader:
@@ -94,6 +99,7 @@ class DPSGD(Defense):
             "sample_rate": float(getattr(loader, "sample_rate", 1.0 / max(1, len(loader)))),
             "epochs": r.epochs,
             "accountant": str(self.params["accountant"]),
+            "grad_sample_mode": mode,
         }
         return TrainedModel(module, time.perf_counter() - start, extras)
 

@@ -51,3 +51,13 @@ def test_shadows_are_trained_with_the_defense():
     import torch
 
     assert [m.p for m in SEEN["shadow_module"].modules() if isinstance(m, torch.nn.Dropout)] == [0.25]
+
+
+def test_serving_only_defenses_reuse_the_baseline_models():
+    from bench._context import ModelFactory
+
+    s = make_session()
+    track, data, split = s.track("synthetic-blobs")
+    spec = lambda name: ModelFactory(track, data, split.sha256, s.registry.defense(name), s.cache).spec("target", split.members, 0)  # noqa: E731
+    assert spec("label-only") == spec("memguard") == spec("none")  # same training, same cached weights
+    assert spec("l2") != spec("none") and spec("dpsgd") != spec("none")
