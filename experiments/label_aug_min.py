@@ -2,8 +2,9 @@
 
 NOT a registered first-party plugin: it exists so the defense experiments can compare label-only attacks with
 score-based ones before the real label-only attacks land. Load it with ``privbench run --plugin`` (see
-experiments/README.md). Score = how many of the original and its 1-px and 2-px shifts the target labels
-correctly (members are more robust); labels only, no shadows.
+experiments/README.md). Score = whether the target labels the original correctly (the gap
+attack), then, among those, how many of its 1-px shifts it also labels correctly (members are more robust);
+labels only, no shadows.
 """
 
 import numpy as np
@@ -15,7 +16,7 @@ class LabelAugMin(Attack):
     name = "label-aug-min"
     threat_model = ThreatModel.LABEL
     tasks = (Task.CLASSIFICATION,)
-    params = {"max_shift": 2}
+    params = {"max_shift": 1}
 
     def score(self, ctx):
         from bench.signals import augment
@@ -24,8 +25,8 @@ class LabelAugMin(Attack):
         r = int(self.params["max_shift"])
         kinds = ["id"] + [f"shift:{dx},{dy}" for dx in range(-r, r + 1) for dy in range(-r, r + 1) if (dx, dy) != (0, 0)]
         correct = np.stack([ctx.target.predict_labels(augment(c.x, k)) == c.y for k in kinds], axis=1)
-        # tiny tie-breaker: the unshifted query counts a little more (members are fit exactly there)
-        return correct.sum(axis=1) + 0.5 * correct[:, 0]
+        # lexicographic: correctness of the original first, robustness under shifts breaks the ties
+        return correct[:, 0] * len(kinds) + correct[:, 1:].sum(axis=1)
 
 
 @hookimpl
