@@ -240,9 +240,8 @@ class Defense(_Configurable):
     """A defense: changes training (``adapt_recipe``, ``train``) and/or serving (``serve``).
 
     ``none`` is the baseline. Shadow models of an adaptive attacker are trained with the same defense.
+    Like attacks, a defense declares the tasks it applies to (classification unless it says otherwise).
     """
-
-    tasks: ClassVar[tuple[Task, ...]] = tuple(Task)
 
     def adapt_recipe(self, recipe: Any) -> Any:
         """Return the training recipe this defense trains with (e.g. with weight decay set)."""

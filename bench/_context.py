@@ -229,7 +229,7 @@ class ModelFactory:
         return {
             "track": {"name": self.track.name, "version": self.track.version, "split_sha256": self.split_sha256},
             "recipe": self.defense.adapt_recipe(getattr(self.track, "recipe", None)).spec() if getattr(self.track, "recipe", None) is not None else None,
-            "defense": {"name": self.defense.name, "params": self.defense.params, "version": self.defense.version},
+            "defense": _training_identity(self.defense),
             "role": role,
             "units_sha256": hashlib.sha256(np.asarray(units, dtype=np.int64).tobytes()).hexdigest(),
             "n_units": int(len(units)),
@@ -349,6 +349,14 @@ def _batch_limit() -> int:
         return max(0, int(raw))
     except ValueError:
         return 0 if raw.lower() in ("off", "false", "no") else 32
+
+
+def _training_identity(defense: Defense) -> dict[str, Any]:
+    """What of a defense shapes the models it trains: serving-only defenses train exactly the baseline's models."""
+    cls = type(defense)
+    if cls.train is Defense.train and cls.adapt_recipe is Defense.adapt_recipe:
+        return {"name": "none", "params": {}, "version": "1"}  # the key ``none`` has always had: caches stay valid
+    return {"name": defense.name, "params": defense.params, "version": defense.version}
 
 
 class AttackContext:

@@ -190,10 +190,12 @@ def leaderboard() -> None:
 @click.argument("results", nargs=-1, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
 @click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Published entries, used when no RESULTS are given.")
-def leaderboard_table(results: tuple[str, ...], fmt: str, root: str) -> None:
+@click.option("--by", "by", type=click.Choice(["attack", "defense"]), default="attack", show_default=True,
+              help="attack: one row per (defense, attack); defense: per defense, its strongest attack and utility cost.")
+def leaderboard_table(results: tuple[str, ...], fmt: str, root: str, by: str) -> None:
     """Table from results.jsonl files or run folders (mean ± std over seeds); none given: the published entries."""
     from ._records import iter_jsonl
-    from .leaderboard import render
+    from .leaderboard import render, render_by_defense
 
     if results:
         records = list(iter_jsonl(results))
@@ -201,6 +203,11 @@ def leaderboard_table(results: tuple[str, ...], fmt: str, root: str) -> None:
         from .site import entry_records
 
         records = [r for r, _ in entry_records(root)]
+    if by == "defense":
+        if fmt == "html":
+            raise click.BadParameter("--by defense renders md, csv or json", param_hint="--format")
+        click.echo(render_by_defense(records, fmt))
+        return
     click.echo(render(records, fmt))
 
 
@@ -351,6 +358,25 @@ def cache_gc(model_cache: Any, unused_for: str | None, grace: str, dry_run: bool
     for p, why in removed:
         click.echo(f"{'would remove' if dry_run else 'removed'} {p} ({why})")
     click.echo(f"{len(removed)} files {'to remove' if dry_run else 'removed'}", err=True)
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--attack", default=None, help="Plot this attack (default: the strongest attack against each defense).")
+@click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False), help="Write the plot here (.png or .svg).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Table format.")
+def frontier(results: tuple[str, ...], attack: str | None, out_file: str | None, fmt: str) -> None:
+    """Privacy–utility frontier: test accuracy against attack TPR@0.1%FPR and AUC, per defense (table; plot with --out)."""
+    from ._records import iter_jsonl
+    from .frontier import frontier_rows, plot, render_table
+
+    rows = frontier_rows(iter_jsonl(results), attack=attack)
+    if not rows:
+        raise click.ClickException(f"no ok membership results{f' for attack {attack!r}' if attack else ''} in {', '.join(results)}")
+    click.echo(render_table(rows, fmt))
+    if out_file:
+        plot(rows, out_file)
+        click.echo(f"frontier plot written to {out_file}", err=True)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["summarize", "render", "FORMATS", "COLUMNS"]
+__all__ = ["summarize", "render", "by_defense", "render_by_defense", "FORMATS", "COLUMNS"]
 
 FORMATS = ("md", "csv", "json", "html")
 # metric key -> column title; extra task metrics are appended as found
@@ -109,4 +109,62 @@ def render(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
         if any(x["not_ok"] for x in rows):
             line["not ok"] = r["not_ok"]
         table.append(line)
+    return tabulate(table, headers="keys", tablefmt="github")
+
+
+def by_defense(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (track, budget, defense): the strongest attack against it and the utility it costs.
+
+    Strongest = highest mean TPR@0.1%FPR (then AUC); the cost is the drop in test accuracy from ``none``
+    on the same track and budget (``None`` when ``none`` was not run).
+    """
+    records = list(records)
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in summarize(records):
+        key = (row["track"], row["budget"], row["defense"])
+        if row["seeds"] == 0:
+            continue
+        cur = best.get(key)
+        rank = (row.get("tpr@0.1%fpr") or 0.0, row.get("auc") or 0.0)
+        if cur is None or rank > (cur.get("tpr@0.1%fpr") or 0.0, cur.get("auc") or 0.0):
+            best[key] = row
+    out = []
+    for (track, budget, defense), row in best.items():
+        base = best.get((track, budget, "none"))
+        acc = row.get("test_accuracy")
+        cost = None if base is None or acc is None or base.get("test_accuracy") is None else base["test_accuracy"] - acc
+        out.append({
+            "track": track, "budget": budget, "defense": defense, "strongest_attack": row["attack"],
+            "auc": row.get("auc"), "tpr@0.1%fpr": row.get("tpr@0.1%fpr"), "tpr@1%fpr": row.get("tpr@1%fpr"),
+            "test_accuracy": acc, "utility_cost": cost,
+            "attacks": sum(1 for r in summarize(records) if (r["track"], r["budget"], r["defense"]) == (track, budget, defense)),
+        })
+    return sorted(out, key=lambda r: (r["track"], r["budget"], -(r["tpr@0.1%fpr"] or 0.0), -(r["auc"] or 0.0)))
+
+
+def render_by_defense(records: Iterable[dict[str, Any]], fmt: str = "md") -> str:
+    """The per-defense view (``by_defense``) as ``md``, ``csv`` or ``json``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    rows = by_defense(records)
+    if fmt == "json":
+        return json.dumps(rows, indent=2, sort_keys=True)
+    import pandas as pd
+
+    if fmt == "csv":
+        return pd.DataFrame(rows, columns=["track", "budget", "defense", "strongest_attack", "attacks", "auc", "tpr@0.1%fpr", "tpr@1%fpr", "test_accuracy", "utility_cost"]).to_csv(index=False).rstrip("\n")
+    from tabulate import tabulate
+
+    def pct(v: float | None, signed: bool = False) -> str:
+        return "—" if v is None else (f"{100 * v:+.2f} pt" if signed else f"{100 * v:.2f}%")
+
+    table = [
+        {
+            "track": r["track"], "budget": r["budget"], "defense": r["defense"], "strongest attack": r["strongest_attack"],
+            "of": r["attacks"], "TPR@0.1%FPR": pct(r["tpr@0.1%fpr"]), "TPR@1%FPR": pct(r["tpr@1%fpr"]),
+            "AUC": "—" if r["auc"] is None else f"{r['auc']:.3f}", "test acc": pct(r["test_accuracy"]),
+            "utility cost": pct(r["utility_cost"], signed=True),
+        }
+        for r in rows
+    ]
     return tabulate(table, headers="keys", tablefmt="github")

@@ -1,10 +1,11 @@
 """``l2``: weight decay (L2 regularization) during training."""
 
-from bench import Defense, hookimpl
+from bench import Defense, Task, hookimpl
 
 
 class L2(Defense):
     name = "l2"
+    tasks = tuple(Task)  # every trainer honours the recipe's weight decay
     params = {"weight_decay": 5e-3}
 
     def adapt_recipe(self, recipe):

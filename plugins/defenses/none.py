@@ -1,10 +1,11 @@
 """``none``: the undefended baseline."""
 
-from bench import Defense, hookimpl
+from bench import Defense, Task, hookimpl
 
 
 class NoDefense(Defense):
     name = "none"
+    tasks = tuple(Task)
 
 
 @hookimpl

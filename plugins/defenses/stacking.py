@@ -1,0 +1,81 @@
+"""``stacking``: model stacking (Salem et al., ML-Leaks, NDSS 2019).
+
+The training set is cut into three disjoint parts: two first-level models (the recipe's architecture) train
+on parts one and two, and a second-level model learns to combine their probability vectors on part three.
+No single model sees more than a third of the data, and the released model never fits any point end to end.
+The released module is one ``stacked`` network (registered with ``bench.training.architecture``), so it
+caches and serves like any other target.
+"""
+
+from bench import Defense, hookimpl
+
+ARCH = "stacked"
+
+
+def _register_architecture():
+    from torch import nn
+
+    from bench.training import ARCHITECTURES, architecture, build_model
+    from bench import Recipe
+
+    if ARCH in ARCHITECTURES:
+        return
+
+    class Stacked(nn.Module):
+        """First-level models' probabilities, concatenated, into a small second-level MLP."""
+
+        def __init__(self, bases, num_classes, meta_hidden):
+            super().__init__()
+            self.bases = nn.ModuleList(bases)
+            self.meta = nn.Sequential(nn.Linear(len(bases) * num_classes, meta_hidden), nn.ReLU(), nn.Linear(meta_hidden, num_classes))
+
+        def forward(self, x):
+            import torch
+
+            return self.meta(torch.cat([nn.functional.softmax(b(x), dim=1) for b in self.bases], dim=1))
+
+    @architecture(ARCH)
+    def stacked(input_shape, num_classes, dropout=0.0, base="mlp", base_params=None, n_bases=2, meta_hidden=64):
+        base_recipe = Recipe(base, dict(base_params or {}), dropout=dropout)
+        return Stacked([build_model(base_recipe, input_shape, num_classes) for _ in range(int(n_bases))], num_classes, int(meta_hidden))
+
+
+class Stacking(Defense):
+    name = "stacking"
+    params = {"meta_hidden": 64}
+
+    def adapt_recipe(self, recipe):
+        if recipe.arch == ARCH:
+            return recipe
+        _register_architecture()
+        return recipe.replace(arch=ARCH, arch_params={"base": recipe.arch, "base_params": dict(recipe.arch_params), "n_bases": 2, "meta_hidden": int(self.params["meta_hidden"])})
+
+    def train(self, trainer, data):
+        import time
+
+        import numpy as np
+        import torch
+
+        from bench import Dataset
+        from bench.training import TrainedModel
+
+        start = time.perf_counter()
+        model = trainer.build_model()
+        rng = np.random.default_rng([trainer.seed, 0x57])
+        parts = np.array_split(rng.permutation(len(data)), 3)
+        base_recipe = trainer.recipe.replace(arch=trainer.recipe.arch_params["base"], arch_params=trainer.recipe.arch_params["base_params"])
+        for base, part in zip(model.bases, parts[:2]):
+            trainer.fit(data[np.sort(part)], model=base, recipe=base_recipe)
+        meta_data = data[np.sort(parts[2])]
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(meta_data.x, dtype=np.float32), device=trainer.device)
+            feats = torch.cat([torch.softmax(b.eval()(x), dim=1) for b in model.bases], dim=1).cpu().numpy()
+        # The second level is a plain classifier on feature vectors: no image augmentations there.
+        trainer.fit(Dataset(x=feats, y=meta_data.y), model=model.meta, recipe=base_recipe.replace(augment=()))
+        model.eval()
+        return TrainedModel(model, time.perf_counter() - start, {"part_sizes": [len(p) for p in parts]})
+
+
+@hookimpl
+def register_defenses(register):
+    register(Stacking)

@@ -1,0 +1,109 @@
+"""dpsgd, early-stopping, advreg, dmp, stacking on synthetic-blobs: what each changes about training."""
+
+import numpy as np
+import pytest
+import torch
+
+from bench.testing import make_session
+from bench.training import accuracy
+
+
+@pytest.fixture(scope="module")
+def env():
+    session = make_session()
+    track, data, split = session.track("synthetic-blobs")
+    return session, track, data[split.members], data[split.nonmembers]
+
+
+def train(env, name, seed=0, **params):
+    session, track, members, _ = env
+    return track.train(members, session.registry.defense(name, **params), seed=seed)
+
+
+def test_dpsgd_reaches_the_target_epsilon_and_returns_a_plain_module(env):
+    loose = train(env, "dpsgd", epsilon=8.0, epochs=3)
+    tight = train(env, "dpsgd", epsilon=0.5, epochs=3)
+    for trained, eps in ((loose, 8.0), (tight, 0.5)):
+        assert 0.8 * eps <= trained.extras["epsilon"] <= eps * 1.01  # the accountant's ε, at most the target
+        assert isinstance(trained.module, torch.nn.Sequential)  # GradSampleModule unwrapped
+        assert not trained.module._forward_hooks and all(not m._forward_hooks for m in trained.module.modules())
+    assert tight.extras["noise_multiplier"] > loose.extras["noise_multiplier"] > 0
+    assert tight.extras["delta"] == 1e-5 and tight.extras["epochs"] == 3
+
+
+def test_dpsgd_record_reports_the_accountant_epsilon(env):
+    from bench.testing import run_cell
+
+    rec = run_cell("loss", defense="dpsgd", defense_params={"epsilon": 2.0, "epochs": 2}, session=env[0])
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["defense"]["params"]["epsilon"] == 2.0
+    assert 1.6 <= rec["defense"]["report"]["epsilon"] <= 2.0
+    assert set(rec["utility"]) == {"train_accuracy", "test_accuracy"}
+
+
+def test_early_stopping_fraction_cuts_epochs(env):
+    session, track, _, _ = env
+    d = session.registry.defense("early-stopping", fraction=0.25)
+    assert d.adapt_recipe(track.recipe).epochs == int(np.ceil(0.25 * track.recipe.epochs))
+
+
+def test_early_stopping_patience_keeps_the_best_validation_epoch(env):
+    trained = train(env, "early-stopping", patience=2, val_fraction=0.2)
+    ex = trained.extras
+    assert ex["n_validation"] == 40 and 1 <= ex["best_epoch"] <= 30
+    assert ex["stopped_early"]  # blobs overfit well before 30 epochs: validation loss turns up
+    assert not trained.module.training
+
+
+def test_advreg_holds_out_a_reference_set_and_changes_training(env):
+    _, _, members, nonmembers = env
+    plain = train(env, "advreg", alpha=0.0)
+    adv = train(env, "advreg", alpha=3.0)
+    assert adv.extras["n_reference"] == 40
+    w0, w1 = (next(m.module.parameters()).detach() for m in (plain, adv))
+    assert not torch.allclose(w0, w1)
+    # the regularized model is less confident on its training points than the unregularized one
+    from bench.training import predict_logits
+
+    def mean_top(m):
+        z = predict_logits(m.module, members.x)
+        p = np.exp(z - z.max(1, keepdims=True))
+        return (p / p.sum(1, keepdims=True)).max(1).mean()
+
+    assert mean_top(adv) < mean_top(plain)
+    assert accuracy(adv.module, nonmembers.x, nonmembers.y) > 0.4  # still a classifier (4 classes)
+
+
+def test_dmp_student_learns_soft_labels_from_a_teacher(env):
+    _, _, members, nonmembers = env
+    trained = train(env, "dmp", private_fraction=0.5, temperature=4.0)
+    ex = trained.extras
+    assert ex["n_private"] == 100 and ex["n_reference"] == 100 and ex["teacher_reference_accuracy"] > 0.4
+    plain = train(env, "none")
+    from bench.training import predict_logits
+
+    def mean_top(m):
+        z = predict_logits(m.module, members.x)
+        p = np.exp(z - z.max(1, keepdims=True))
+        return (p / p.sum(1, keepdims=True)).max(1).mean()
+
+    # soft (temperature-4) targets: the student is far less confident than a model fit to hard labels
+    assert mean_top(trained) < mean_top(plain) - 0.1
+    assert accuracy(trained.module, nonmembers.x, nonmembers.y) > 0.4
+
+
+def test_stacking_builds_two_first_level_models_and_a_combiner(env):
+    session, track, members, nonmembers = env
+    defense = session.registry.defense("stacking")
+    trained = train(env, "stacking")
+    module = trained.module
+    assert len(module.bases) == 2 and module.meta[0].in_features == 2 * track.num_classes
+    assert sorted(trained.extras["part_sizes"]) == [66, 67, 67]
+    assert accuracy(module, nonmembers.x, nonmembers.y) > 0.4
+    # the harness rebuilds the same architecture from the recipe to load cached weights
+    fresh = track.build_module(defense)
+    fresh.load_state_dict(module.state_dict())
+    x = np.asarray(nonmembers.x[:5], dtype=np.float32)
+    from bench.training import predict_logits
+
+    assert np.allclose(predict_logits(fresh, x), predict_logits(module, x))
