@@ -64,3 +64,16 @@ def test_cifar10_track_loads_the_original_tarball_from_data_dir(tmp_path):
     np.testing.assert_allclose(data.x[-1, :, 0, 0], (1 - np.array([0.4914, 0.4822, 0.4465])) / np.array([0.2470, 0.2435, 0.2616]), rtol=1e-5)
     with pytest.raises(ValueError, match="split needs 60000 units but the data has 24"):
         track.split(data)
+
+
+def test_cifar_recipe_is_a_track_option_folded_into_the_version():
+    track = REGISTRY.track("cifar10")
+    assert track.recipe.arch == "cnn" and track.version == "1"
+    track.configure(recipe="airbench")
+    assert track.recipe.arch == "airbench" and track.recipe.batch_size == 1024
+    assert track.version != "1" and "airbench" in track.version  # distinct run ids and cache keys
+    track.configure(recipe="wrn-28-2")
+    assert (track.recipe.arch, track.recipe.epochs) == ("wrn", 100)
+    track.configure(recipe="resnet")
+    with pytest.raises(ValueError, match="no recipe 'resnet'"):
+        track.recipe
