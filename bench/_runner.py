@@ -228,8 +228,8 @@ class Session:
 
         The attack (a fresh instance) scores the sets in a second context of their own, with its own
         budget ledger; a failure there is noted, never fatal to the cell."""
-        from ._context import AttackContext, BudgetLedger, ModelFactory, TargetOracle, _ShadowSource
         from ._api import Dataset
+        from ._context import ModelFactory
         from .scenarios import combine, fpr_metrics, scenario_sha256
 
         track, data, split = self.track(cell.track)
@@ -244,17 +244,7 @@ class Session:
         units = np.arange(len(data), len(data_ext))
         progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
         factory = ModelFactory(track, data_ext, scenario_sha256(split.sha256, cands), defense, self.cache, self.device, progress)
-        ledger = BudgetLedger(budget, len(cands), owner=f"attack {attack.name!r} (scenarios)")
-        ctx = AttackContext(
-            candidates=cands,
-            population=track.candidates(data, split.population),
-            target=TargetOracle(defense.serve(track.predictor(module)), module, attack.threat_model, ledger),
-            track=track.info(data, split),
-            ledger=ledger,
-            seed=cell.seed,
-            device=self.device,
-            shadow_source=_ShadowSource(factory, track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
-        )
+        ctx, ledger = self.context(cell, attack, defense, module, candidates=(cands, units), factory=factory, owner_note=" (scenarios)")
         status, error, output = self._score(attack, ctx, ledger, budget.device_seconds)
         if status == "ok":
             try:
@@ -266,24 +256,26 @@ class Session:
             return {}, {**note, "error": error}
         return fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold), note
 
-    def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any) -> tuple[Any, Any]:
-        """The attack's context for a cell and its budget ledger; membership stays here, in the split."""
+    def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any, *, candidates: tuple[Any, np.ndarray] | None = None,
+                factory: Any = None, owner_note: str = "") -> tuple[Any, Any]:
+        """The attack's context for a cell and its budget ledger; membership stays here, in the split.
+
+        ``candidates`` (data, unit ids) and ``factory`` replace the cell's own for the scenario sets."""
         from ._context import AttackContext, BudgetLedger, TargetOracle, _ShadowSource
 
         track, data, split = self.track(cell.track)
         budget = track.budgets[cell.budget]
-        candidates = track.candidates(data, split.candidates)
-        ledger = BudgetLedger(budget, len(candidates), owner=f"attack {attack.name!r}")
-        predictor = defense.serve(track.predictor(module))
+        cands, units = candidates if candidates is not None else (track.candidates(data, split.candidates), split.candidates)
+        ledger = BudgetLedger(budget, len(cands), owner=f"attack {attack.name!r}{owner_note}")
         ctx = AttackContext(
-            candidates=candidates,
+            candidates=cands,
             population=track.candidates(data, split.population),
-            target=TargetOracle(predictor, module, attack.threat_model, ledger),
+            target=TargetOracle(defense.serve(track.predictor(module)), module, attack.threat_model, ledger),
             track=track.info(data, split),
             ledger=ledger,
             seed=cell.seed,
             device=self.device,
-            shadow_source=_ShadowSource(self.factory(cell, defense), track, split.candidates, split.population, cell.seed, len(split.members), budget.max_shadows),
+            shadow_source=_ShadowSource(factory or self.factory(cell, defense), track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
         )
         return ctx, ledger
 
