@@ -13,6 +13,8 @@ import numpy as np
 
 from bench import Attack, Task, ThreatModel, hookimpl
 
+_FLOOR = 1e-6  # smallest probability the ratios use (served outputs may be exactly 0)
+
 
 class RMIA(Attack):
     name = "rmia"
@@ -31,8 +33,9 @@ class RMIA(Attack):
         zi = np.sort(ctx.rng.choice(len(pool), min(len(pool), int(self.params["n_population"])), replace=False))
         c = ctx.candidates
 
-        def prob(model, data):  # (n, n_queries)
-            return np.stack([true_class_prob(model.predict_scores(augment(data.x, k)), data.y) for k in kinds], axis=1)
+        def prob(model, data):  # (n, n_queries); floored so that masked (one-hot, rounded) outputs keep ratios finite
+            p = np.stack([true_class_prob(model.predict_scores(augment(data.x, k)), data.y) for k in kinds], axis=1)
+            return np.maximum(p, _FLOOR)
 
         ref_c = np.stack([prob(m, c) for m in refs])  # (R, n_cand, Q)
         ref_pool = np.stack([prob(m, pool) for m in refs])  # (R, n_pool, Q)

@@ -23,3 +23,14 @@ def test_offline_with_few_reference_models():
     assert ctx.budget.used["shadow_models"] == 2
     assert ctx.threshold is not None
     assert auc(scores, is_member) > 0.55
+
+
+def test_masked_one_hot_outputs_keep_scores_finite():
+    # Under label-only serving every probability is 0 or 1: the ratios must stay finite (found on fashion-mnist).
+    session = make_session()
+    ctx, is_member = make_context("rmia", track="synthetic-blobs", session=session, defense="label-only", n_shadows=2)
+    probs = ctx.target.predict_scores(ctx.candidates.x)
+    assert set(np.unique(probs)) <= {0.0, 1.0}
+    scores = session.registry.attack("rmia", n_shadows=2).score(ctx)
+    assert np.isfinite(scores).all() and np.isfinite(ctx.threshold)
+    assert auc(scores, is_member) > 0.5
