@@ -264,6 +264,7 @@ def submit(
         if not file.exists():
             sub.problems.append(Problem(str(file), "no such results file"))
             continue
+        latest: dict[Any, tuple[int, dict[str, Any]]] = {}
         for i, line in enumerate(file.read_text().splitlines(), 1):
             if not line.strip():
                 continue
@@ -274,6 +275,9 @@ def submit(
             except ValueError as exc:
                 sub.problems.append(Problem(f"{file.name}:{i}", f"not a JSON record ({exc})"))
                 continue
+            # A resumed run (--retry-failed) appends a cell again: its latest line is the one that counts.
+            latest[rec.get("run_id", ("line", i))] = (i, rec)
+        for i, rec in sorted(latest.values(), key=lambda t: t[0]):
             found = validate_record(rec, tracks, file.parent)
             where = f"{file.name}:{i} ({_label(rec)})"
             sub.problems += [Problem(where, m) for m in found]

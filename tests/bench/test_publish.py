@@ -187,3 +187,14 @@ def test_roc_points_are_a_log_spaced_envelope_of_the_exact_curve():
     assert len(pts["fpr"]) <= 45 and pts["fpr"][0] == 0.001 and pts["fpr"][-1] == 1.0  # starts at 1/n_nonmembers
     for f, t in zip(pts["fpr"], pts["tpr"]):
         assert abs(t - tpr_at_fpr(fpr, tpr, f)) < 1e-6
+
+
+def test_a_retried_cell_is_submitted_from_its_latest_line(run_dir, tmp_path):
+    # A resumed run (--retry-failed) appends the cell again: the earlier failed line is superseded, not refused.
+    out = tmp_path / "retried"
+    shutil.copytree(run_dir, out)
+    recs = _records(run_dir)
+    failed = {**recs[0], "status": "failed", "error": "attack 'loss' raised RuntimeError: flaky", "metrics": {}}
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [failed, *recs]))
+    sub = submit([out / "results.jsonl"], tmp_path / "lb")
+    assert sub.problems == [] and len(sub.written) == 2
