@@ -318,10 +318,10 @@ def plot_roc(row: Row, path: Path) -> None:
 def plot_frontier(rows: list[Row], path: Path, title: str) -> None:
     """Privacy–utility frontier: per defense, test accuracy against the strongest attack's TPR@1%FPR."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=80)
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=80)
     by_def: dict[str, list[Row]] = {}
-    for r in rows:
-        by_def.setdefault(r["defense"] + (f" ({_params(r['defense_params'])})" if r["defense_params"] else ""), []).append(r)
+    for r in rows:  # labelled by name: the parameters are in the table, and long labels would cover the plot
+        by_def.setdefault(r["defense"], []).append(r)
     pts = []
     for name, rs in sorted(by_def.items()):
         best = max(rs, key=lambda r: r["tpr@1%fpr"] or 0.0)
@@ -330,17 +330,17 @@ def plot_frontier(rows: list[Row], path: Path, title: str) -> None:
         pts.append((best["tpr@1%fpr"], best["test_accuracy"], name, best["attack"]))
     for x, y, name, attack in pts:
         ax.scatter([x], [y], s=40)
-        ax.annotate(f"{name}\n(worst case: {attack})", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.annotate(f"{name} ({attack})", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
     # the frontier: defenses no other beats on both leakage (lower) and accuracy (higher)
     front = sorted(p for p in pts if not any(q[0] <= p[0] and q[1] >= p[1] and q[:2] != p[:2] for q in pts))
     if len(front) > 1:
         ax.plot([p[0] for p in front], [p[1] for p in front], color="gray", lw=1, ls="--")
-    ax.set_xlabel("strongest attack's TPR@1%FPR (lower is more private)")
+    ax.set_xlabel("strongest attack's TPR@1%FPR (in brackets; lower is more private)")
     ax.set_ylabel("test accuracy")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    fig.savefig(path, metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)
 
 
