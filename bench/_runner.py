@@ -218,7 +218,10 @@ class Session:
             return self._fail(record, "failed", str(exc)), None
         if self.plan.scenarios and ctx.threshold is not None and Task(track.task).is_membership:
             record["metrics"]["fpr_nonmembers"] = float(np.mean(scores[~truth] >= ctx.threshold))
-            extra, record["scenarios"] = self.scenario_metrics(cell, defense, target["module"], ctx.threshold)
+            try:
+                extra, record["scenarios"] = self.scenario_metrics(cell, defense, target["module"], ctx.threshold)
+            except Exception as exc:  # a scenario is extra evidence: its failure is noted, the cell stays ok
+                extra, record["scenarios"] = {}, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             record["metrics"].update(extra)
         record["status"] = "ok"
         return record, arrays
@@ -462,11 +465,14 @@ def run_plan(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
+    unplanned: list[dict[str, Any]] = []  # records whose run id could not be computed up front (a track that fails to load)
     for record, arrays in executor.map(CellRunner(plan, session), todo):
         if arrays is not None:
             record["scores_file"] = writer.save_scores(record["run_id"], arrays)
         writer.append(record)
         done[record["run_id"]] = record
+        if record["run_id"] not in ids:
+            unplanned.append(record)
         if session.manager is not None:
             session.manager.call("record_written", record=record)
         if on_record:
@@ -476,4 +482,4 @@ def run_plan(
             bar.update(1)
     if bar is not None:
         bar.close()
-    return [done[rid] for rid in ids if rid in done]
+    return [done[rid] for rid in ids if rid in done] + unplanned

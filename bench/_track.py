@@ -134,7 +134,7 @@ class Track:
         """
         from .scenarios import neighbours
 
-        if self.input_shape is None or len(self.input_shape) != 3:
+        if Task(self.task) is not Task.CLASSIFICATION or self.input_shape is None or len(self.input_shape) != 3 or "x" not in data.fields:
             return {}
         rng = np.random.default_rng([self.split_seed, 0x4E1])
         pick = np.sort(rng.choice(split.members, min(self.scenario_size, len(split.members)), replace=False))

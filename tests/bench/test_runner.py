@@ -199,3 +199,32 @@ def test_event_hooks_see_the_plan_and_every_record_and_a_raising_logger_is_not_f
         records = run_plan(plan, session=session)
     assert seen["plans"] == [plan]
     assert seen["records"] == [r["run_id"] for r in records] and len(records) == 2
+
+
+class BrokenScenarioBlobs(SyntheticBlobs):
+    name = "broken-scenario-blobs"
+
+    def extra_nonmembers(self, data, split):
+        raise KeyError("no such field")
+
+
+class UnloadableBlobs(SyntheticBlobs):
+    name = "unloadable-blobs"
+
+    def load(self):
+        raise FileNotFoundError("/nowhere/data.bin")
+
+
+def test_a_failing_scenario_is_noted_and_the_cell_stays_ok(session_cache):
+    reg = registry_with(BrokenScenarioBlobs)
+    rec = run_cell("loss", track="broken-scenario-blobs", session=make_session(registry=reg, cache_dir=session_cache, scenarios=True))
+    assert rec["status"] == "ok"
+    assert rec["scenarios"] == {"status": "failed", "error": "KeyError: 'no such field'"}
+
+
+def test_a_track_that_fails_to_load_is_recorded_and_returned(tmp_path, session_cache):
+    reg = registry_with(UnloadableBlobs)
+    plan = Plan(tracks=["unloadable-blobs"], attacks=["loss"], defenses=["none"], seeds=[0], out_dir=str(tmp_path / "out"),
+                device="cpu", progress=False, cache_dir=str(session_cache))
+    (rec,) = run_plan(plan, session=make_session(registry=reg, cache_dir=session_cache))
+    assert rec["status"] == "failed" and "FileNotFoundError: /nowhere/data.bin" in rec["error"]

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
@@ -31,3 +32,17 @@ def test_synthetic_faces_units_are_identities():
         assert (ident[rows] == u).sum() == t.occurrences(int(u))
     c = t.candidates(data, split.candidates[:3])
     assert c.images.shape == (3, 8, 3, 16, 16) and len(c.name) == 3
+
+
+@pytest.mark.parametrize("track, n_attacks", [("synthetic-faces", 1), ("synthetic-captions", 3)])
+def test_default_run_with_scenarios_ends_all_ok(tmp_path, session_cache, track, n_attacks):
+    # `privbench run --track T --budget smoke` runs with scenarios on: image-only scenario sets must not break these tracks.
+    from bench._runner import Plan, run_plan
+    from bench.testing import make_session
+
+    session = make_session(cache_dir=session_cache)
+    attacks = sorted(d["name"] for d in session.registry.describe("attacks") if session.registry.track(track).task.value in d["tasks"])
+    plan = Plan(tracks=[track], attacks=attacks, defenses=["none"], seeds=[0], out_dir=str(tmp_path), device="cpu", progress=False,
+                cache_dir=str(session_cache), scenarios=True)
+    records = run_plan(plan, session=session)
+    assert len(records) == n_attacks and {r["status"] for r in records} == {"ok"}, [r["error"] for r in records]
