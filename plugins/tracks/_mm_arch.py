@@ -41,6 +41,13 @@ class ClipArch:
         # e.g. "captioner+small-clip" -> "captioner+open_clip:ViT-B-32": other parts of the target stay
         return r.replace(arch=r.arch.replace(SMALL, arch), arch_params=params, lr=float(lr))
 
+    def train(self, data: Any, defense: Any, seed: int, device: str = "cpu", progress: Any = None) -> Any:
+        """Train the track's multimodal target under ``defense`` (recipe changes and ``Defense.train`` apply)."""
+        from ._mm_models import MultimodalTrainer
+
+        recipe = defense.adapt_recipe(self.recipe)
+        return defense.train(MultimodalTrainer(recipe, lambda: self.build_module(defense), seed, device, progress), data)
+
 
 def open_clip_name(recipe: Any) -> str | None:
     """The open_clip config name of a recipe (after ``open_clip:``), or None for the small CPU model."""

@@ -36,12 +36,6 @@ class CaptionsTrack(ClipArch, Track):
         r = defense.adapt_recipe(self.recipe)
         return CaptionTargets(tuple(self.input_shape), tuple(self.vocab), clip=build_clip(r, tuple(self.input_shape)))
 
-    def train(self, data: Dataset, defense: Any, seed: int, device: str = "cpu", progress: Any = None) -> Any:
-        from ._mm_models import MultimodalTrainer
-
-        recipe = defense.adapt_recipe(self.recipe)
-        return defense.train(MultimodalTrainer(recipe, lambda: self.build_module(defense), seed, device, progress), data)
-
     def predictor(self, module: Any) -> Any:
         from ._mm_models import CaptionPredictor
 

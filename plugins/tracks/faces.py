@@ -94,12 +94,6 @@ class FacesTrack(ClipArch, Track):
 
         return build_clip(defense.adapt_recipe(self.recipe), self._image_shape())
 
-    def train(self, data: Dataset, defense: Any, seed: int, device: str = "cpu", progress: Any = None) -> Any:
-        from ._mm_models import MultimodalTrainer
-
-        recipe = defense.adapt_recipe(self.recipe)
-        return defense.train(MultimodalTrainer(recipe, lambda: self.build_module(defense), seed, device, progress), data)
-
     def predictor(self, module: Any) -> Any:
         from ._mm_models import ClipPredictor
 
