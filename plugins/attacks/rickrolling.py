@@ -15,12 +15,7 @@ import numpy as np
 
 from bench import Attack, Task, ThreatModel, hookimpl
 
-
-
-def inject(prompt, latin, glyph):
-    """Replace the first ``latin`` character with ``glyph`` (or prefix it where there is none)."""
-    i = prompt.find(latin)
-    return prompt[:i] + glyph + prompt[i + 1 :] if i >= 0 else glyph + prompt
+from .homoglyph import inject  # the trigger is a homoglyph swap, as in the bias attack
 
 
 class Rickrolling(Attack):
