@@ -8,7 +8,22 @@ import click
 
 from ._cli_common import load_plugins_or_exit as _load, plugin_option
 
-__all__ = ["leaderboard", "frontier"]
+__all__ = ["leaderboard", "frontier", "read_results"]
+
+
+def read_results(results: tuple[str, ...], root: str | None = None) -> list:
+    """The records of results files or run folders (none given: the published entries under ``root``).
+
+    A record this privbench cannot read (an unknown schema version, say) ends the command with its message.
+    """
+    from ._record import RecordError
+    from ._records import iter_jsonl
+    from .site import entry_records
+
+    try:
+        return list(iter_jsonl(results)) if results or root is None else [r for r, _ in entry_records(root)]
+    except RecordError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 class _LeaderboardGroup(click.Group):
@@ -37,15 +52,9 @@ def leaderboard() -> None:
               help="attack: one row per (defense, attack); defense: per defense, its strongest attack and utility cost.")
 def leaderboard_table(results: tuple[str, ...], fmt: str, root: str, by: str) -> None:
     """Table from results.jsonl files or run folders (mean ± std over seeds); none given: the published entries."""
-    from ._records import iter_jsonl
     from .leaderboard import render, render_by_defense
 
-    if results:
-        records = list(iter_jsonl(results))
-    else:
-        from .site import entry_records
-
-        records = [r for r, _ in entry_records(root)]
+    records = read_results(results, root)
     if by == "defense":
         if fmt == "html":
             raise click.BadParameter("--by defense renders md, csv or json", param_hint="--format")
@@ -126,7 +135,6 @@ def leaderboard_verify(entry: str, device: str, cache_dir: str | None, mark: boo
         sys.exit(1)
 
 
-
 @click.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--attack", default=None, help="Plot this attack (default: the strongest attack against each defense).")
@@ -134,10 +142,9 @@ def leaderboard_verify(entry: str, device: str, cache_dir: str | None, mark: boo
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Table format.")
 def frontier(results: tuple[str, ...], attack: str | None, out_file: str | None, fmt: str) -> None:
     """Privacy–utility frontier: test accuracy against attack TPR@0.1%FPR and AUC, per defense (table; plot with --out)."""
-    from ._records import iter_jsonl
     from .frontier import frontier_rows, plot, render_table
 
-    rows = frontier_rows(iter_jsonl(results), attack=attack)
+    rows = frontier_rows(read_results(results), attack=attack)
     if not rows:
         raise click.ClickException(f"no ok membership results{f' for attack {attack!r}' if attack else ''} in {', '.join(results)}")
     click.echo(render_table(rows, fmt))

@@ -139,3 +139,13 @@ def test_orphan_record_names_the_cell():
     assert rec.status == "failed" and rec.track.task is None and rec.attack.params == {"k": 1} and rec.seed == 3
     assert orphan_record(cell, "again").run_id == rec.run_id  # the cell's hash: stable
     assert Record.from_json(rec.to_json()) == rec
+
+
+def test_records_cross_process_boundaries():
+    """Executors ship records between processes (local slots, Ray): a record pickles and copies intact."""
+    import copy
+    import pickle
+
+    rec = make_record(metrics={"auc": 0.5, "auc_ci": [0.4, 0.6]}, utility={"test_accuracy": 0.9})
+    for back in (pickle.loads(pickle.dumps(rec)), copy.deepcopy(rec)):
+        assert back == rec and type(back.utility).__name__ == "Utility" and back.metrics is not rec.metrics
