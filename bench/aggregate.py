@@ -6,8 +6,8 @@ the frontier never disagree on which attack is strongest: the order is :data:`be
 
 >>> rank_key({"tpr@0.1%fpr": 0.02, "auc": 0.6}) < rank_key({"tpr@0.1%fpr": 0.01, "auc": 0.9})
 True
->>> mean_std([0.1, 0.3])
-(0.2, 0.1414213562373095)
+>>> [round(v, 4) for v in mean_std([0.1, 0.3])]
+[0.2, 0.1414]
 """
 
 from __future__ import annotations

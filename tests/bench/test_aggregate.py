@@ -74,3 +74,10 @@ def test_views_and_publishing_do_not_reach_upstream():
             "assert not bad, bad; import bench.site as s; assert 'bench.publish' not in vars(s)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(agg)
+    assert result.attempted > 0 and result.failed == 0
