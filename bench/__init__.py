@@ -20,6 +20,7 @@ from ._api import (
 from ._context import AttackContext, Shadows, ShadowModel, TargetOracle
 from ._markers import hookimpl, hookspec
 from ._recipe import Recipe
+from ._record import Record, RecordError
 from ._track import DEFAULT_BUDGETS, Split, Track
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "PluginError",
     "Predictor",
     "Recipe",
+    "Record",
+    "RecordError",
     "ShadowModel",
     "Shadows",
     "Split",

@@ -11,11 +11,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from ._io import atomic_write
 
 __all__ = ["ModelCache", "spec_key", "default_cache_dir", "CACHE_ENV", "parse_age"]
 
@@ -31,18 +32,6 @@ def default_cache_dir() -> Path:
 
 def spec_key(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class ModelCache:
@@ -107,9 +96,9 @@ class ModelCache:
 
         weights, meta_path = self._paths(key)
         state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-        _atomic_write(weights, lambda tmp: save_file(state, tmp))
+        atomic_write(weights, lambda tmp: save_file(state, tmp))
         meta = {**meta, "key": key, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        _atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
+        atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
 
     def _quarantine(self, key: str, exc: BaseException) -> None:
         weights, meta_path = self._paths(key)

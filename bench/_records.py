@@ -1,26 +1,35 @@
-"""Result records: the schema of DESIGN.md, atomic appends to results.jsonl, per-candidate score files."""
+"""Result records: building them (one place), appending them to results.jsonl, reading them back.
+
+The runner builds every record here: :class:`RecordDraft` while a cell runs (ended by ``ok``/``fail``) and
+:func:`orphan_record` for a cell that never got that far. ``results.jsonl`` gets one line per cell, a single
+write + fsync; per-candidate scores go to ``scores/<run_id>.npz`` atomically.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import json
 import os
 import platform
 import subprocess
-import tempfile
 import threading
 import warnings
+from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
-import numpy as np
+from ._io import atomic_write, read_jsonl
+from ._record import (SCHEMA_VERSION, STATUSES, AttackRef, BudgetUse, DefenseRef, Provenance, Record, RecordError, TrackRef,
+                      Utility, plain)
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "ResultsWriter", "read_records", "provenance", "now"]
+__all__ = [
+    "SCHEMA_VERSION", "STATUSES", "RESULTS", "Record", "RecordError", "RecordDraft", "orphan_record",
+    "ResultsWriter", "read_records", "iter_jsonl", "provenance", "now", "dumps",
+]
 
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "failed", "timeout", "over_budget")
 RESULTS = "results.jsonl"
 
 
@@ -45,55 +54,99 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def provenance(device: str) -> dict[str, Any]:
-    return {
-        "privbench_version": _version("privbench"),
-        "git_commit": _git_commit(),
-        "python": platform.python_version(),
-        "torch": _version("torch"),
-        "device": device,
-    }
+def provenance(device: str) -> Provenance:
+    return Provenance(privbench_version=_version("privbench"), git_commit=_git_commit(), python=platform.python_version(),
+                      torch=_version("torch"), device=device)
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "value"):
-        return o.value
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+def dumps(record: Record | Mapping[str, Any]) -> str:
+    """One JSON line; NaN and infinity are refused (a record holds finite numbers or null)."""
+    return json.dumps(plain(record), sort_keys=True, allow_nan=False)
 
 
-def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, default=_json_default, allow_nan=False)
+class RecordDraft:
+    """A cell's record while the runner fills it in; ``ok()`` or ``fail()`` turns it into the :class:`Record`."""
+
+    def __init__(self, run_id: str, track: TrackRef, attack: AttackRef, defense: DefenseRef, seed: int, tier: str, device: str):
+        self.run_id, self.track, self.attack, self.defense, self.seed = run_id, track, attack, defense, seed
+        self.budget = BudgetUse(tier)
+        self.utility = Utility()
+        self.device = device
+        self.created_at = now()
+
+    def resolved(self, attack: Any, defense: Any) -> None:
+        """The plugins' resolved parameters (defaults included) and versions."""
+        self.attack = replace(self.attack, params=dict(attack.params), version=attack.version)
+        self.defense = replace(self.defense, params=dict(defense.params), version=defense.version)
+
+    def trained(self, utility: Mapping[str, Any], defense_report: Mapping[str, Any]) -> None:
+        """The target's utility and what the defense reported about its training."""
+        self.utility = Utility(**{k: utility.get(k) for k in ("train_accuracy", "test_accuracy")})
+        self.defense = replace(self.defense, report=dict(defense_report))
+
+    def limits(self, tier: str, limits: Mapping[str, Any]) -> None:
+        self.budget = BudgetUse(tier, dict(limits), dict(self.budget.used))
+
+    def used(self, used: Mapping[str, Any]) -> None:
+        self.budget = BudgetUse(self.budget.tier, dict(self.budget.limits), dict(used))
+
+    def _record(self, status: str, error: str | None, metrics: dict[str, Any], scenarios: dict[str, Any] | None) -> Record:
+        return Record(
+            run_id=self.run_id, track=self.track, attack=self.attack, defense=self.defense, seed=self.seed, budget=self.budget,
+            status=status, error=error, metrics=metrics, utility=self.utility, provenance=provenance(self.device),
+            created_at=self.created_at, scenarios=scenarios,
+        )
+
+    def ok(self, metrics: Mapping[str, Any], scenarios: dict[str, Any] | None = None) -> Record:
+        return self._record("ok", None, plain(metrics), scenarios)
+
+    def fail(self, status: str, error: str | None) -> Record:
+        """A cell that ended ``failed``, ``timeout`` or ``over_budget``: no metrics."""
+        return self._record(status, error, {}, None)
 
 
-def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def orphan_record(cell: Any, error: str) -> Record:
+    """The record of a cell that never reached its track (a track that fails to load, a dead worker).
+
+    Its run id hashes the cell itself, since the track's version and split are unknown.
+    """
+    spec = json.dumps(asdict(cell), sort_keys=True, default=str)
+    return Record(
+        run_id=hashlib.sha256(spec.encode()).hexdigest(), track=TrackRef(cell.track),
+        attack=AttackRef(cell.attack, dict(cell.attack_params)), defense=DefenseRef(cell.defense, dict(cell.defense_params)),
+        seed=cell.seed, budget=BudgetUse(cell.budget), status="failed", error=error,
+        provenance=provenance("unknown"), created_at=now(),
+    )
+
+
+def read_records(path: str | os.PathLike[str]) -> list[Record]:
     """Records of a results.jsonl (or a run folder), the latest line per run_id winning.
 
-    A torn last line from an interrupted write is reported and skipped; earlier lines are kept.
+    A torn line from an interrupted write is reported and skipped; a record of an unknown schema
+    version raises :class:`RecordError` naming the file, the line and the version.
     """
     p = Path(path)
     if p.is_dir():
         p = p / RESULTS
     if not p.exists():
         return []
-    by_id: dict[str, dict[str, Any]] = {}
-    lines = p.read_text().splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            warnings.warn(f"{p}:{i}: unreadable result line skipped (interrupted write?)", RuntimeWarning)
-            continue
-        if not isinstance(rec, dict) or "run_id" not in rec:
+
+    def torn(line: int, why: str) -> None:
+        warnings.warn(f"{p}:{line}: unreadable result line skipped (interrupted write?): {why}", RuntimeWarning)
+
+    by_id: dict[str, Record] = {}
+    for i, data in read_jsonl(p, torn):
+        if "run_id" not in data:
             warnings.warn(f"{p}:{i}: not a privbench result record, skipped", RuntimeWarning)
             continue
-        by_id[rec["run_id"]] = rec
+        rec = Record.from_dict(data, f"{p}:{i}")
+        by_id[rec.run_id] = rec
     return list(by_id.values())
+
+
+def iter_jsonl(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Record]:
+    for p in paths:
+        yield from read_records(p)
 
 
 class ResultsWriter:
@@ -115,22 +168,23 @@ class ResultsWriter:
                 if f.read(1) != b"\n":
                     f.write(b"\n")
 
-    def done(self) -> dict[str, dict[str, Any]]:
-        return {r["run_id"]: r for r in read_records(self.path)}
+    def done(self) -> dict[str, Record]:
+        return {r.run_id: r for r in read_records(self.path)}
 
-    def save_scores(self, run_id: str, arrays: dict[str, np.ndarray]) -> str:
+    def save_scores(self, run_id: str, arrays: dict[str, Any]) -> str:
+        import numpy as np
+
         final = self.out_dir / "scores" / f"{run_id}.npz"
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a path
+                np.savez_compressed(f, **arrays)
+
+        atomic_write(final, write)
         return str(final.relative_to(self.out_dir))
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Record) -> None:
+        if not isinstance(record, Record):
+            raise TypeError(f"ResultsWriter.append takes a bench.Record, got {type(record).__name__}")
         line = (dumps(record) + "\n").encode()
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -139,8 +193,3 @@ class ResultsWriter:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-
-
-def iter_jsonl(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
-    for p in paths:
-        yield from read_records(p)

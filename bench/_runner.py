@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from ._api import Attack, BudgetExceeded, Defense, PluginError, Task, ThreatModel, ThreatModelViolation
-from ._records import SCHEMA_VERSION, ResultsWriter, now, provenance
+from ._record import AttackRef, DefenseRef, Record, TrackRef
+from ._records import RecordDraft, ResultsWriter, orphan_record
 
 __all__ = ["Cell", "Plan", "Session", "CellRunner", "run_plan", "expand_grid"]
 
@@ -168,66 +169,62 @@ class Session:
         track, _, split = self.track(cell.track)
         return run_id(cell, track.version, split.sha256)
 
-    def run_cell(self, cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    def run_cell(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
         """Run one cell; returns the record (without ``scores_file``) and the per-candidate arrays."""
         from .metrics import membership_metrics
 
         track, data, split = self.track(cell.track)
         budget = track.budgets.get(cell.budget)
-        record = self._skeleton(cell, track, split)
+        draft = self._draft(cell, track, split)
         if budget is None:
-            return self._fail(record, "failed", f"track {cell.track!r} has no budget tier {cell.budget!r}; tiers: {', '.join(track.budgets)}"), None
-        record["budget"] = {"tier": budget.tier, "limits": budget.limits(), "used": {}}
+            return draft.fail("failed", f"track {cell.track!r} has no budget tier {cell.budget!r}; tiers: {', '.join(track.budgets)}"), None
+        draft.limits(budget.tier, budget.limits())
         try:
             attack: Attack = self.registry.attack(cell.attack, **cell.attack_params)
             defense = self.defense(cell)
         except (PluginError, ValueError, TypeError) as exc:
-            return self._fail(record, "failed", str(exc)), None
-        record["attack"]["version"] = attack.version
-        record["attack"]["params"] = attack.params
-        record["defense"]["version"] = defense.version
-        record["defense"]["params"] = defense.params
+            return draft.fail("failed", str(exc)), None
+        draft.resolved(attack, defense)
         if not attack.supports(track.task):
-            return self._fail(record, "failed", f"attack {attack.name!r} does not support task {Task(track.task).value!r} of track {track.name!r}"), None
+            return draft.fail("failed", f"attack {attack.name!r} does not support task {Task(track.task).value!r} of track {track.name!r}"), None
 
         target = self.target(cell)
         if target["error"]:
-            return self._fail(record, "failed", target["error"]), None
-        record["utility"] = target["utility"]
-        record["defense"]["report"] = target["meta"].get("defense_report", {})
+            return draft.fail("failed", target["error"]), None
+        draft.trained(target["utility"], target["meta"].get("defense_report", {}))
 
         ctx, ledger = self.context(cell, attack, defense, target["module"])
         candidates = ctx.candidates
         status, error, output = self._score(attack, ctx, ledger, budget.device_seconds)
-        record["budget"]["used"] = ledger.used()
+        draft.used(ledger.used())
         if status == "ok" and ledger.device_seconds() > budget.device_seconds:
             status, error = "over_budget", f"attack {attack.name!r} used {ledger.device_seconds():.1f} device-seconds, over the {budget.tier!r} budget of {budget.device_seconds:g}"
         if status != "ok":
-            return self._fail(record, status, error), None
+            return draft.fail(status, error), None
 
         truth = split.is_member()
         try:
             if Task(track.task).is_membership:
                 scores = _check_scores(attack.name, output, len(candidates))
-                record["metrics"] = membership_metrics(scores, truth, threshold=ctx.threshold, seed=cell.seed)
+                metrics = membership_metrics(scores, truth, threshold=ctx.threshold, seed=cell.seed)
                 arrays = {"scores": scores, "is_member": truth, "candidate_units": np.asarray(split.candidates), **ctx.exports}
             else:
-                record["metrics"] = _check_metrics(attack.name, output)
+                metrics = _check_metrics(attack.name, output)
                 arrays = None
         except ValueError as exc:
-            return self._fail(record, "failed", str(exc)), None
+            return draft.fail("failed", str(exc)), None
+        scenarios = None
         if self.plan.scenarios and ctx.threshold is not None and Task(track.task).is_membership:
-            record["metrics"]["fpr_nonmembers"] = float(np.mean(scores[~truth] >= ctx.threshold))
+            metrics["fpr_nonmembers"] = float(np.mean(scores[~truth] >= ctx.threshold))
             try:
-                extra, record["scenarios"] = self.scenario_metrics(cell, defense, target["module"], ctx.threshold)
+                extra, scenarios = self.scenario_metrics(cell, defense, target["module"], ctx.threshold)
             except Exception as exc:  # a scenario is extra evidence: its failure is noted, the cell stays ok
-                extra, record["scenarios"] = {}, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            record["metrics"].update(extra)
-        record["status"] = "ok"
-        return record, arrays
+                extra, scenarios = {}, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            metrics.update(extra)
+        return draft.ok(metrics, scenarios), arrays
 
     def scenario_metrics(self, cell: Cell, defense: Defense, module: Any, threshold: float) -> tuple[dict[str, Any], dict[str, Any]]:
-        """FPRs on the track's extra non-member sets, and a note for the record (``record["scenarios"]``).
+        """FPRs on the track's extra non-member sets, and a note for the record (``record.scenarios``).
 
         The attack (a fresh instance) scores the sets in a second context of their own, with its own
         budget ledger; a failure there is noted, never fatal to the cell."""
@@ -309,35 +306,20 @@ class Session:
             return "failed", f"threat-model violation: {exc}", None
         return "failed", f"attack {attack.name!r} raised {type(exc).__name__}: {exc}\n{box.get('tb', '')}".rstrip(), None
 
-    def _skeleton(self, cell: Cell, track: Any, split: Any) -> dict[str, Any]:
+    def _draft(self, cell: Cell, track: Any, split: Any) -> RecordDraft:
         def plugin(kind: str, name: str) -> str | None:
             try:
                 return self.registry.get(kind, name).plugin.name
             except PluginError:
                 return None
 
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": run_id(cell, track.version, split.sha256),
-            "track": {"name": track.name, "version": track.version, "split_sha256": split.sha256, "task": Task(track.task).value},
-            "attack": {"name": cell.attack, "params": dict(cell.attack_params), "plugin": plugin("attacks", cell.attack), "version": None},
-            "defense": {"name": cell.defense, "params": dict(cell.defense_params), "plugin": plugin("defenses", cell.defense), "version": None, "adaptive_shadows": True},
-            "seed": cell.seed,
-            "budget": {"tier": cell.budget, "limits": {}, "used": {}},
-            "status": None,
-            "error": None,
-            "metrics": {},
-            "utility": {},
-            "provenance": provenance(self.device),
-            "created_at": now(),
-        }
-
-    @staticmethod
-    def _fail(record: dict[str, Any], status: str, error: str | None) -> dict[str, Any]:
-        record["status"] = status
-        record["error"] = error
-        record["metrics"] = {}
-        return record
+        return RecordDraft(
+            run_id(cell, track.version, split.sha256),
+            TrackRef(track.name, track.version, split.sha256, Task(track.task).value),
+            AttackRef(cell.attack, dict(cell.attack_params), plugin("attacks", cell.attack)),
+            DefenseRef(cell.defense, dict(cell.defense_params), plugin("defenses", cell.defense), adaptive_shadows=True),
+            cell.seed, cell.budget, self.device,
+        )
 
 
 def _check_scores(name: str, output: Any, n: int) -> np.ndarray:
@@ -390,34 +372,15 @@ class CellRunner:
 
         return CellRunner(dataclasses.replace(self.plan, device=device or self.plan.device, progress=False))
 
-    def failed(self, cell: Cell, error: str) -> dict[str, Any]:
+    def failed(self, cell: Cell, error: str) -> Record:
         """The record of a cell an executor could not run (e.g. its worker died more often than retried)."""
-        return _orphan_record(cell, error)
+        return orphan_record(cell, error)
 
-    def __call__(self, cell: Cell) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    def __call__(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
         try:
             return self.session.run_cell(cell)
         except Exception as exc:  # a track that fails to load, say: recorded, not fatal
-            return _orphan_record(cell, f"{type(exc).__name__}: {exc}"), None
-
-
-def _orphan_record(cell: Cell, error: str) -> dict[str, Any]:
-    spec = json.dumps(asdict(cell), sort_keys=True, default=str)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": hashlib.sha256(spec.encode()).hexdigest(),
-        "track": {"name": cell.track, "version": None, "split_sha256": None},
-        "attack": {"name": cell.attack, "params": dict(cell.attack_params), "plugin": None, "version": None},
-        "defense": {"name": cell.defense, "params": dict(cell.defense_params), "plugin": None, "version": None},
-        "seed": cell.seed,
-        "budget": {"tier": cell.budget, "limits": {}, "used": {}},
-        "status": "failed",
-        "error": error,
-        "metrics": {},
-        "utility": {},
-        "provenance": provenance("unknown"),
-        "created_at": now(),
-    }
+            return orphan_record(cell, f"{type(exc).__name__}: {exc}"), None
 
 
 def expand_grid(plan: Plan) -> list[Cell]:
@@ -436,8 +399,8 @@ def run_plan(
     *,
     session: Session | None = None,
     executor: Any = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
+    on_record: Callable[[Record], None] | None = None,
+) -> list[Record]:
     """Run (or resume) a plan; returns the records of its cells, newly run or found finished."""
     from .executors import LocalExecutor
 
@@ -454,7 +417,7 @@ def run_plan(
             rid = None  # the track fails to load: the cell runs and records why
         ids.append(rid)
         prev = done.get(rid) if rid else None
-        if prev is not None and not (plan.retry_failed and prev["status"] == "failed"):
+        if prev is not None and not (plan.retry_failed and prev.status == "failed"):
             continue
         todo.append(cell)
     if session.manager is not None:
@@ -465,20 +428,20 @@ def run_plan(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
-    unplanned: list[dict[str, Any]] = []  # records whose run id could not be computed up front (a track that fails to load)
+    unplanned: list[Record] = []  # records whose run id could not be computed up front (a track that fails to load)
     for record, arrays in executor.map(CellRunner(plan, session), todo):
         if arrays is not None:
-            record["scores_file"] = writer.save_scores(record["run_id"], arrays)
+            record = record.replace(scores_file=writer.save_scores(record.run_id, arrays))
         writer.append(record)
-        done[record["run_id"]] = record
-        if record["run_id"] not in ids:
+        done[record.run_id] = record
+        if record.run_id not in ids:
             unplanned.append(record)
         if session.manager is not None:
             session.manager.call("record_written", record=record)
         if on_record:
             on_record(record)
         if bar is not None:
-            bar.set_postfix_str(f"{record['attack']['name']}: {record['status']}")
+            bar.set_postfix_str(f"{record.attack.name}: {record.status}")
             bar.update(1)
     if bar is not None:
         bar.close()

@@ -1,8 +1,9 @@
 """The privacy–utility frontier: each defended target's test accuracy against the attacks' success on it.
 
-One point per (track, budget, defense): its test accuracy (utility) and the TPR@0.1%FPR, TPR@1%FPR and AUC of
-one attack (``attack=``) or, by default, of the strongest attack against it (highest TPR@0.1%FPR, then AUC),
-averaged over seeds. ``plot`` draws the points with matplotlib (Agg backend; no display needed).
+One point per (track, budget, defense and its parameters): its test accuracy (utility) and the TPR@0.1%FPR,
+TPR@1%FPR and AUC of one attack (``attack=``) or, by default, of the strongest attack against it
+(:func:`bench.aggregate.strongest`, the ranking every view uses), averaged over seeds. ``plot`` draws the
+points with matplotlib (Agg backend; no display needed); the site draws its frontier images with it too.
 """
 
 from __future__ import annotations
@@ -10,49 +11,31 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-import numpy as np
+from . import aggregate as agg
+from ._metric_specs import HEADLINE, RANKING, metric_spec
+from ._record import Record
 
 __all__ = ["frontier_rows", "render_table", "plot", "TPR_FLOOR"]
 
 # TPR 0 cannot sit on a log axis: such points are drawn at this floor (and the table says 0).
 TPR_FLOOR = 1e-4
-_METRICS = ("tpr@0.1%fpr", "tpr@1%fpr", "auc")
 
 
-def _mean(values: Iterable[Any]) -> float | None:
-    vals = [float(v) for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(vals)) if vals else None
-
-
-def frontier_rows(records: Iterable[dict[str, Any]], attack: str | None = None) -> list[dict[str, Any]]:
+def frontier_rows(records: Iterable[Record], attack: str | None = None) -> list[dict[str, Any]]:
     """Frontier points from result records (``ok`` cells with membership metrics only)."""
-    cells: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
-    for r in records:
-        if r.get("status") != "ok" or "auc" not in r.get("metrics", {}):
-            continue
-        if attack is not None and r["attack"]["name"] != attack:
-            continue
-        key = (r["track"]["name"], r["budget"]["tier"], r["defense"]["name"])
-        cells.setdefault(key, {}).setdefault(r["attack"]["name"], []).append(r)
+    usable = [r for r in records if r.ok and "auc" in r.metrics and (attack is None or r.attack.name == attack)]
     rows = []
-    for (track, budget, defense), by_attack in cells.items():
-        per_attack = []
-        for name, recs in by_attack.items():
-            m = {k: _mean(r["metrics"].get(k) for r in recs) for k in _METRICS}
-            per_attack.append((name, m, recs))
-        name, m, recs = max(per_attack, key=lambda t: (t[1]["tpr@0.1%fpr"] or 0.0, t[1]["auc"] or 0.0))
-        report = recs[0]["defense"].get("report") or {}
+    for (track, budget, defense, _), recs in agg.group_by(usable, agg.defense_key).items():
+        per_attack = [(name, agg.seed_means(rs, HEADLINE), rs) for name, rs in agg.group_by(recs, lambda r: r.attack.name).items()]
+        name, means, best = agg.strongest(per_attack, lambda t: t[1])
+        epsilons = [r.defense.report.get("epsilon") for r in best]
         rows.append({
-            "track": track,
-            "budget": budget,
-            "defense": defense,
-            "params": recs[0]["defense"].get("params") or {},
-            "attack": name,
-            "seeds": len(recs),
-            "train_accuracy": _mean(r.get("utility", {}).get("train_accuracy") for r in recs),
-            "test_accuracy": _mean(r.get("utility", {}).get("test_accuracy") for r in recs),
-            **m,
-            "epsilon": _mean(r["defense"].get("report", {}).get("epsilon") for r in recs) if "epsilon" in report else None,
+            "track": track, "budget": budget, "defense": defense, "params": dict(best[0].defense.params), "attack": name,
+            "seeds": len(best),
+            "train_accuracy": agg.mean(r.utility.train_accuracy for r in best),
+            "test_accuracy": agg.mean(r.utility.test_accuracy for r in best),
+            **means,
+            "epsilon": agg.mean(epsilons) if any(e is not None for e in epsilons) else None,
         })
     return sorted(rows, key=lambda r: (r["track"], r["budget"], -(r["test_accuracy"] or 0.0)))
 
@@ -63,25 +46,39 @@ def render_table(rows: list[dict[str, Any]], fmt: str = "md") -> str:
         return json.dumps(rows, indent=2, sort_keys=True)
     from tabulate import tabulate
 
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.2f}%"
-
+    shown = ("test_accuracy", "train_accuracy", *HEADLINE)
     table = [
         {
             "track": r["track"], "budget": r["budget"], "defense": r["defense"], "attack": r["attack"], "seeds": r["seeds"],
-            "test acc": pct(r["test_accuracy"]), "train acc": pct(r["train_accuracy"]),
-            "TPR@0.1%FPR": pct(r["tpr@0.1%fpr"]), "TPR@1%FPR": pct(r["tpr@1%fpr"]),
-            "AUC": "—" if r["auc"] is None else f"{r['auc']:.3f}",
+            **{metric_spec(k).title: metric_spec(k).format(r[k]) for k in shown},
             "ε": "" if r["epsilon"] is None else f"{r['epsilon']:.2f}",
-            "params": ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())),
+            "params": agg.params_text(r["params"]),
         }
         for r in rows
     ]
     return tabulate(table, headers="keys", tablefmt="github")
 
 
+def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points that no other beats on both leakage (lower x) and accuracy (higher y), by increasing x."""
+    return sorted(p for p in points if not any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in points))
+
+
+def _panel(ax: Any, rows: list[dict[str, Any]], metric: str, color: str, label: str) -> None:
+    """One group's points on one axis (TPR metrics on a log axis, floored), the Pareto front dashed."""
+    is_rate = metric_spec(metric).kind == "rate"
+    xs = [max(r[metric] or 0.0, TPR_FLOOR) if is_rate else (r[metric] if r[metric] is not None else 0.5) for r in rows]
+    ys = [100 * r["test_accuracy"] for r in rows]
+    ax.scatter(xs, ys, color=color, label=label, zorder=3)
+    for x, y, r in zip(xs, ys, rows):  # labelled by name: the parameters are in the table, long labels cover the plot
+        ax.annotate(r["defense"], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    front = _pareto(list(zip(xs, ys)))
+    if len(front) > 1:
+        ax.plot([p[0] for p in front], [p[1] for p in front], color=color, lw=1, ls="--", alpha=0.6)
+
+
 def plot(rows: list[dict[str, Any]], out: str, title: str | None = None) -> str:
-    """Draw test accuracy against TPR@0.1%FPR (log x) and AUC, one labelled point per defense; write ``out`` (.png/.svg)."""
+    """Test accuracy against the ranking metric (log x) and AUC, a labelled point per defense; writes ``out`` (.png/.svg)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,22 +86,17 @@ def plot(rows: list[dict[str, Any]], out: str, title: str | None = None) -> str:
 
     if not rows:
         raise ValueError("no frontier points: the records hold no ok membership cells (for that attack)")
-    groups = sorted({(r["track"], r["budget"]) for r in rows})
+    lead = RANKING[0]
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for gi, group in enumerate(groups):
+    for gi, group in enumerate(sorted({(r["track"], r["budget"]) for r in rows})):
         pts = [r for r in rows if (r["track"], r["budget"]) == group and r["test_accuracy"] is not None]
-        color = colors[gi % len(colors)]
-        for ax, metric in zip(axes, ("tpr@0.1%fpr", "auc")):
-            xs = [max(r[metric] or 0.0, TPR_FLOOR) if metric.startswith("tpr") else (r[metric] or 0.5) for r in pts]
-            ys = [100 * r["test_accuracy"] for r in pts]
-            ax.scatter(xs, ys, color=color, label=f"{group[0]} ({group[1]})", zorder=3)
-            for x, y, r in zip(xs, ys, pts):
-                ax.annotate(r["defense"], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        for ax, metric in zip(axes, (lead, "auc")):
+            _panel(ax, pts, metric, colors[gi % len(colors)], f"{group[0]} ({group[1]})")
     ax_tpr, ax_auc = axes
     ax_tpr.set_xscale("log")
-    ax_tpr.axvline(1e-3, color="grey", linestyle=":", linewidth=1)  # chance: TPR = FPR
-    ax_tpr.set_xlabel(f"attack TPR @ 0.1% FPR (log; 0 drawn at {TPR_FLOOR:g}; dotted: chance)")
+    ax_tpr.axvline(1e-3, color="grey", linestyle=":", linewidth=1)  # chance at 0.1% FPR: TPR = FPR
+    ax_tpr.set_xlabel(f"attack {metric_spec(lead).title} (log; 0 drawn at {TPR_FLOOR:g}; dotted: chance; dashed: frontier)")
     ax_auc.axvline(0.5, color="grey", linestyle=":", linewidth=1)
     ax_auc.set_xlabel("attack AUC (dotted: chance)")
     attacks = sorted({r["attack"] for r in rows})
@@ -113,6 +105,6 @@ def plot(rows: list[dict[str, Any]], out: str, title: str | None = None) -> str:
         ax.grid(True, which="both", alpha=0.3)
     ax_tpr.legend(loc="lower right", fontsize=8)
     fig.suptitle(title or f"privacy–utility frontier (attack: {', '.join(attacks) if len(attacks) <= 3 else 'strongest per defense'})")
-    fig.savefig(out)
+    fig.savefig(out, metadata={"Software": None} if str(out).endswith(".png") else None)
     plt.close(fig)
     return out

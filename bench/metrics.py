@@ -16,14 +16,21 @@ Conventions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 
+from ._metric_specs import HEADLINE, MEMBERSHIP_COLUMNS, METRICS, RANKING, UTILITY, MetricSpec, is_metric_column, metric_spec
+
 __all__ = [
     "MetricSpec",
     "METRICS",
+    "UTILITY",
+    "RANKING",
+    "MEMBERSHIP_COLUMNS",
+    "HEADLINE",
+    "metric_spec",
+    "is_metric_column",
     "roc",
     "tpr_at_fpr",
     "clopper_pearson",
@@ -35,31 +42,6 @@ __all__ = [
     "fpr_at_threshold",
     "membership_metrics",
 ]
-
-
-# --------------------------------------------------------------------------- #
-# Metric registry
-# --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class MetricSpec:
-    """Declaration of a scalar metric reported by :func:`membership_metrics`."""
-
-    name: str
-    higher_is_better: bool
-    description: str
-    ci_key: Optional[str] = None  # key of the matching [low, high] interval, if any
-
-
-METRICS: dict[str, MetricSpec] = {
-    s.name: s
-    for s in (
-        MetricSpec("auc", True, "Area under the ROC curve (rank / Mann-Whitney estimate).", "auc_ci"),
-        MetricSpec("tpr@0.1%fpr", True, "Largest TPR among ROC points with FPR <= 0.1%.", "tpr@0.1%fpr_ci"),
-        MetricSpec("tpr@1%fpr", True, "Largest TPR among ROC points with FPR <= 1%.", "tpr@1%fpr_ci"),
-        MetricSpec("advantage", True, "Membership advantage max(TPR - FPR) over ROC points (Yeom et al.)."),
-        MetricSpec("balanced_accuracy", True, "(TPR + TNR) / 2 at a threshold fixed beforehand (e.g. on shadow models)."),
-    )
-}
 
 
 # --------------------------------------------------------------------------- #

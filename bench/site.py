@@ -2,10 +2,11 @@
 
 One table per (track, budget tier). A row is one (submission, attack, defense, params) over its seeds:
 each metric is the mean over seeds, its interval the mean of the seeds' 95% intervals (bootstrap for
-AUC, Clopper–Pearson for TPRs), i.e. the typical single-seed interval. Rows are ranked by TPR@0.1%FPR,
-then AUC; rows whose entries are outside their tier (over a limit, or a CPU tier measured on another
-device) are listed apart, unranked. Everything here is deterministic: the same entries give the same
-``README.md`` byte for byte, so ``build --check`` can compare it with the committed one.
+AUC, Clopper–Pearson for TPRs), i.e. the typical single-seed interval (:mod:`bench.aggregate`). Rows are
+ranked strongest first (:func:`bench.aggregate.rank_key`); rows whose records are outside their tier (over
+a limit, or a CPU tier measured on another device) are listed apart, unranked. Everything here is
+deterministic: the same entries give the same ``README.md`` byte for byte, so ``build --check`` can compare
+it with the committed one. The site reads records and entries only; it never runs or publishes anything.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable, Optional
 
-import numpy as np
+from . import aggregate as agg
+from ._entry import Entry, load_entries
+from ._io import atomic_write_text
+from ._metric_specs import HEADLINE, UTILITY, metric_spec
+from ._record import Record
 
-__all__ = ["Row", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records"]
+__all__ = ["Row", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "README"]
 
 README = "README.md"
 _HEADER = (
@@ -29,77 +34,55 @@ _HEADER = (
     "Each metric is the mean over seeds, in brackets the mean of the seeds' 95% intervals. Queries and device-seconds\n"
     "are per cell (mean over seeds). *verified* rows were re-run by `verify` on the hardware named in the entry.\n"
 )
+Item = tuple[Record, Optional[Entry]]
 
 
 class Row(dict):
     """One table row (a dict, so it renders as JSON too)."""
 
 
-def _mean(vals: list[float | None]) -> float | None:
-    v = [x for x in vals if isinstance(x, (int, float)) and np.isfinite(x)]
-    return float(np.mean(v)) if v else None
+def entry_records(root: str | os.PathLike[str]) -> list[Item]:
+    """(record, entry) for every published entry under ``root``."""
+    return [(e.record, e) for _, e in load_entries(root)]
 
 
-def _ci(recs: list[dict[str, Any]], key: str) -> list[float] | None:
-    cis = [r["metrics"].get(key + "_ci") for r in recs]
-    cis = [c for c in cis if isinstance(c, (list, tuple)) and len(c) == 2 and None not in c]
-    if not cis:
-        return None
-    a = np.asarray(cis, float)
-    return [float(a[:, 0].mean()), float(a[:, 1].mean())]
-
-
-def _group_id(rec: dict[str, Any], sub: dict[str, Any]) -> str:
-    spec = {"t": rec["track"]["name"], "b": rec["budget"]["tier"], "a": rec["attack"]["name"], "ap": rec["attack"].get("params"),
-            "d": rec["defense"]["name"], "dp": rec["defense"].get("params"), "s": sub.get("title")}
+def _group_id(rec: Record, entry: Entry | None) -> str:
+    spec = {"t": rec.track.name, "b": rec.budget.tier, "a": rec.attack.name, "ap": rec.attack.params,
+            "d": rec.defense.name, "dp": rec.defense.params, "s": entry.submission.title if entry else None}
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def rows_from_records(items: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> list[Row]:
-    """Rows from (record, entry-or-{}) pairs; ``ok`` records only."""
-    from .publish import within_tier
+def _row(gid: str, members: list[Item]) -> Row:
+    recs = [m[0] for m in members]
+    first, entry = recs[0], members[0][1]
+    sub = entry.submission if entry else None
+    verified = [m[1].verification for m in members if m[1] is not None and m[1].verification]
+    return Row(
+        id=gid, track=first.track.name, budget=first.budget.tier,
+        attack=first.attack.name, attack_params=dict(first.attack.params),
+        defense=first.defense.name, defense_params=dict(first.defense.params),
+        seeds=[r.seed for r in recs],
+        title=sub and sub.title, paper=sub and sub.paper, code=sub and sub.code,
+        devices=sorted({str(r.provenance.device) for r in recs}),
+        ranked=all(agg.within_tier(r) for r in recs),
+        verified=len(verified), verified_on=sorted({v.get("hardware", "") for v in verified}),
+        test_accuracy=agg.mean(r.utility.test_accuracy for r in recs),
+        queries=agg.mean(r.budget.used.get("queries") for r in recs),
+        device_seconds=agg.mean(r.budget.used.get("device_seconds") for r in recs),
+        curves=[{"seed": r.seed, **e.roc} for r, e in members if e is not None and e.roc],
+        **agg.seed_means(recs, HEADLINE, with_ci=True),
+    )
 
-    groups: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
-    for rec, entry in items:
-        if rec.get("status") != "ok":
-            continue
-        groups.setdefault(_group_id(rec, entry.get("submission") or {}), []).append((rec, entry))
-    rows = []
-    for gid, members in groups.items():
-        members.sort(key=lambda m: m[0]["seed"])
-        recs = [m[0] for m in members]
-        first, sub = recs[0], members[0][1].get("submission") or {}
-        verified = [m[1].get("verification") for m in members if m[1].get("verification")]
-        row = Row(
-            id=gid,
-            track=first["track"]["name"],
-            budget=first["budget"]["tier"],
-            attack=first["attack"]["name"],
-            attack_params=first["attack"].get("params") or {},
-            defense=first["defense"]["name"],
-            defense_params=first["defense"].get("params") or {},
-            seeds=[r["seed"] for r in recs],
-            title=sub.get("title"),
-            paper=sub.get("paper"),
-            code=sub.get("code"),
-            devices=sorted({str((r.get("provenance") or {}).get("device")) for r in recs}),
-            ranked=all(within_tier(r) for r in recs),
-            verified=len(verified),
-            verified_on=sorted({v.get("hardware", "") for v in verified}),
-            test_accuracy=_mean([r["utility"].get("test_accuracy") for r in recs]),
-            queries=_mean([r["budget"]["used"].get("queries") for r in recs]),
-            device_seconds=_mean([r["budget"]["used"].get("device_seconds") for r in recs]),
-            curves=[{"seed": r["seed"], **m[1]["roc"]} for r, m in zip(recs, members) if m[1].get("roc")],
-        )
-        for key in ("auc", "tpr@0.1%fpr", "tpr@1%fpr"):
-            row[key] = _mean([r["metrics"].get(key) for r in recs])
-            row[key + "_ci"] = _ci(recs, key)
-        rows.append(row)
-    return rows
+
+def rows_from_records(items: Iterable[Item]) -> list[Row]:
+    """Rows from (record, entry-or-None) pairs; ``ok`` records only."""
+    ok = [(rec, entry) for rec, entry in items if rec.ok]
+    groups = agg.group_by(ok, lambda m: _group_id(*m))
+    return [_row(gid, sorted(members, key=lambda m: m[0].seed)) for gid, members in groups.items()]
 
 
 def _rank_key(row: Row) -> tuple:
-    return (-(row["tpr@0.1%fpr"] or 0.0), -(row["auc"] or 0.0), row["attack"], row["defense"], row["id"])
+    return (*agg.rank_key(row), row["attack"], row["defense"], row["id"])
 
 
 def tables(rows: list[Row]) -> list[tuple[str, str, list[Row], list[Row]]]:
@@ -112,10 +95,6 @@ def tables(rows: list[Row]) -> list[tuple[str, str, list[Row], list[Row]]]:
     return out
 
 
-def _params(p: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(p.items()))
-
-
 def _status(row: Row) -> str:
     n = len(row["seeds"])
     if row["verified"] == n:
@@ -125,28 +104,15 @@ def _status(row: Row) -> str:
 
 def _cells(row: Row) -> dict[str, tuple[str, float | None]]:
     """Column title -> (display text, sort value)."""
-
-    def metric(key: str, pct: bool) -> tuple[str, float | None]:
-        v, ci = row[key], row[key + "_ci"]
-        if v is None:
-            return "—", None
-        if pct:
-            txt = f"{100 * v:.2f}%" + (f" [{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]" if ci else "")
-        else:
-            txt = f"{v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-        return txt, v
-
-    attack = row["attack"] + (f" ({_params(row['attack_params'])})" if row["attack_params"] else "")
-    defense = row["defense"] + (f" ({_params(row['defense_params'])})" if row["defense_params"] else "")
-    acc = row["test_accuracy"]
+    attack = row["attack"] + (f" ({agg.params_text(row['attack_params'])})" if row["attack_params"] else "")
+    defense = row["defense"] + (f" ({agg.params_text(row['defense_params'])})" if row["defense_params"] else "")
+    test = UTILITY["test_accuracy"]
     return {
         "attack": (attack, None),
         "defense": (defense, None),
         "seeds": (str(len(row["seeds"])), float(len(row["seeds"]))),
-        "AUC": metric("auc", False),
-        "TPR@0.1%FPR": metric("tpr@0.1%fpr", True),
-        "TPR@1%FPR": metric("tpr@1%fpr", True),
-        "test acc": (f"{100 * acc:.2f}%" if acc is not None else "—", acc),
+        **{metric_spec(k).title: (metric_spec(k).format(row[k], row[k + "_ci"]), row[k]) for k in HEADLINE},
+        test.title: (test.format(row["test_accuracy"]), row["test_accuracy"]),
         "queries": (f"{row['queries']:,.0f}" if row["queries"] is not None else "—", row["queries"]),
         "device-s": (f"{row['device_seconds']:.1f}" if row["device_seconds"] is not None else "—", row["device_seconds"]),
         "device": (", ".join(row["devices"]), None),
@@ -184,12 +150,6 @@ def render_readme(rows: list[Row]) -> str:
                 (t or "untitled") + "".join(f" ([{k}]({u}))" for k, u in (("paper", p), ("code", c)) if u) for t, p, c in subs
             ))
     return "\n".join(out).rstrip("\n") + "\n"
-
-
-def entry_records(root: str | os.PathLike[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    from .publish import load_entries
-
-    return [(e["record"], e) for _, e in load_entries(root)]
 
 
 def check_readme(root: str | os.PathLike[str] = "leaderboards") -> tuple[bool, str]:
@@ -282,18 +242,14 @@ def render_html(rows: list[Row], title: str = "privbench leaderboards", images: 
 
 # -- plots -------------------------------------------------------------------------------------------
 
-def _plt() -> Any:
+def plot_roc(row: Row, path: Path) -> None:
+    """Log–log ROC curves of a row, one per seed, with the chance line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    return plt
-
-
-def plot_roc(row: Row, path: Path) -> None:
-    """Log–log ROC curves of a row, one per seed, with the chance line."""
-    plt = _plt()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
     lo = 1e-4
     for c in row["curves"]:
@@ -315,44 +271,20 @@ def plot_roc(row: Row, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_frontier(rows: list[Row], path: Path, title: str) -> None:
-    """Privacy–utility frontier: per defense, test accuracy against the strongest attack's TPR@1%FPR."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=80)
-    by_def: dict[str, list[Row]] = {}
-    for r in rows:  # labelled by name: the parameters are in the table, and long labels would cover the plot
-        by_def.setdefault(r["defense"], []).append(r)
-    pts = []
-    for name, rs in sorted(by_def.items()):
-        best = max(rs, key=lambda r: r["tpr@1%fpr"] or 0.0)
-        if best["test_accuracy"] is None or best["tpr@1%fpr"] is None:
-            continue
-        pts.append((best["tpr@1%fpr"], best["test_accuracy"], name, best["attack"]))
-    for x, y, name, attack in pts:
-        ax.scatter([x], [y], s=40)
-        ax.annotate(f"{name} ({attack})", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    # the frontier: defenses no other beats on both leakage (lower) and accuracy (higher)
-    front = sorted(p for p in pts if not any(q[0] <= p[0] and q[1] >= p[1] and q[:2] != p[:2] for q in pts))
-    if len(front) > 1:
-        ax.plot([p[0] for p in front], [p[1] for p in front], color="gray", lw=1, ls="--")
-    ax.set_xlabel("strongest attack's TPR@1%FPR (in brackets; lower is more private)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None}, bbox_inches="tight")
-    plt.close(fig)
+def build_site(items: Iterable[Item], out: str | os.PathLike[str]) -> Path:
+    """Write ``index.html``, the ROC images and one frontier per table under ``out``; returns the index path."""
+    from .frontier import frontier_rows, plot
 
-
-def build_site(rows: list[Row], out: str | os.PathLike[str]) -> Path:
-    """Write ``index.html`` and its images under ``out``; returns the index path."""
+    items = list(items)
+    rows = rows_from_records(items)
     out = Path(out)
     img = out / "img"
     img.mkdir(parents=True, exist_ok=True)
     for r in rows:
         plot_roc(r, img / f"roc-{r['id']}.png")
-    for track, budget, ranked, apart in tables(rows):
-        plot_frontier(ranked + apart, img / f"frontier-{track}-{budget}.png", f"{track}, {budget} budget")
+    for track, budget, _, _ in tables(rows):
+        records = [rec for rec, _ in items if (rec.track.name, rec.budget.tier) == (track, budget)]
+        plot(frontier_rows(records), str(img / f"frontier-{track}-{budget}.png"), f"privacy–utility frontier: {track}, {budget} budget")
     index = out / "index.html"
-    index.write_text(render_html(rows, images=True))
+    atomic_write_text(index, render_html(rows, images=True))
     return index

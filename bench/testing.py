@@ -17,7 +17,7 @@ import numpy as np
 
 from ._runner import Cell, Plan, Session
 
-__all__ = ["make_session", "make_context", "run_cell", "registry_with", "COINFLIP_PLUGIN"]
+__all__ = ["make_session", "make_context", "run_cell", "registry_with", "make_record", "COINFLIP_PLUGIN"]
 
 # DESIGN.md's complete third-party attack, verbatim: tests install it as a file or a package.
 COINFLIP_PLUGIN = textwrap.dedent(
@@ -99,3 +99,24 @@ def registry_with(*classes: Any, name: str = "throwaway") -> Any:
     manager, _ = load_plugins()
     manager.register_module(name, module)
     return manager.registry()
+
+
+def make_record(attack: str | dict[str, Any] = "a", defense: str | dict[str, Any] = "none", seed: int = 0, *, track: str = "t",
+                tier: str = "cpu", status: str = "ok", metrics: dict[str, Any] | None = None, utility: dict[str, Any] | None = None,
+                **parts: Any) -> Any:
+    """A :class:`bench.Record` built from a few values, for tests of views and publishing (no run needed).
+
+    ``attack``/``defense`` are a name or their JSON form (``{"name": "dp", "params": {"eps": 1}}``); ``parts``
+    set other record keys by their JSON form, e.g. ``run_id="x"``.
+    """
+    from ._record import Record
+
+    attack = {"name": attack} if isinstance(attack, str) else attack
+    defense = {"name": defense} if isinstance(defense, str) else defense
+    data: dict[str, Any] = {
+        "schema_version": 2, "run_id": f"{track}/{tier}/{defense['name']}{defense.get('params', '')}/{attack['name']}/{seed}",
+        "track": {"name": track, "task": "classification"}, "attack": attack, "defense": defense, "seed": seed,
+        "budget": {"tier": tier}, "status": status, "metrics": dict(metrics or {}) if status == "ok" else {}, "utility": dict(utility or {}),
+    }
+    data.update(parts)
+    return Record.from_dict(data)

@@ -61,3 +61,13 @@ def test_leaderboard_command_reads_run_folders(tmp_path):
     assert row["attack"] == "loss" and row["seeds"] == 2 and 0 <= row["auc"] <= 1
     csv = CliRunner().invoke(cli, ["leaderboard", str(tmp_path / "results.jsonl"), "--format", "csv"]).output
     assert csv.splitlines()[0].startswith("track,budget,defense,attack,seeds,auc,auc_std")
+
+
+def test_views_refuse_a_record_of_an_unknown_schema_version_by_file_and_version(tmp_path):
+    from bench.testing import make_record
+
+    (tmp_path / "results.jsonl").write_text(json.dumps({**make_record().to_dict(), "schema_version": 9}) + "\n")
+    for args in (["leaderboard", str(tmp_path)], ["frontier", str(tmp_path)]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 1, res.output  # a clear message, not a traceback
+        assert f"{tmp_path / 'results.jsonl'}:1: schema_version 9 is not one this privbench reads" in res.output

@@ -11,7 +11,7 @@ from bench._runner import Plan, run_plan
 from bench.cli import cli
 from bench.frontier import frontier_rows
 from bench.leaderboard import by_defense
-from bench.testing import make_session
+from bench.testing import make_record, make_session
 
 DEFENSES = ["none", "label-only", "l2"]
 
@@ -21,7 +21,7 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("frontier-run")
     plan = Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=DEFENSES, seeds=[0], budget="smoke", out_dir=str(out), progress=False, device="cpu")
     records = run_plan(plan, session=make_session(tracks=plan.tracks, attacks=plan.attacks, defenses=plan.defenses, out_dir=str(out)))
-    assert [r["status"] for r in records] == ["ok"] * len(DEFENSES)
+    assert [r.status for r in records] == ["ok"] * len(DEFENSES)
     return out
 
 
@@ -40,15 +40,15 @@ def test_frontier_png_is_valid_and_matches_the_records(run_dir, tmp_path):
         assert len(np.unique(np.asarray(im.convert("L")))) > 10  # something is drawn, not a blank canvas
 
     table = json.loads(result.stdout[result.stdout.index("[") : result.stdout.rindex("]") + 1])
-    records = {r["defense"]["name"]: r for r in read_records(run_dir)}
+    records = {r.defense.name: r for r in read_records(run_dir)}
     assert sorted(row["defense"] for row in table) == sorted(DEFENSES)
     for row in table:
         rec = records[row["defense"]]
-        assert row["attack"] == "loss" and row["params"] == rec["defense"]["params"]
-        assert row["test_accuracy"] == pytest.approx(rec["utility"]["test_accuracy"])
-        assert row["train_accuracy"] == pytest.approx(rec["utility"]["train_accuracy"])
+        assert row["attack"] == "loss" and row["params"] == rec.defense.params
+        assert row["test_accuracy"] == pytest.approx(rec.utility.test_accuracy)
+        assert row["train_accuracy"] == pytest.approx(rec.utility.train_accuracy)
         for k in ("tpr@0.1%fpr", "tpr@1%fpr", "auc"):
-            assert row[k] == pytest.approx(rec["metrics"][k])
+            assert row[k] == pytest.approx(rec.metrics[k])
 
 
 def test_frontier_svg_and_strongest_attack_by_default(run_dir, tmp_path):
@@ -61,9 +61,8 @@ def test_frontier_svg_and_strongest_attack_by_default(run_dir, tmp_path):
 
 def test_frontier_picks_the_strongest_attack_per_defense():
     def rec(defense, attack, tpr, auc, acc):
-        return {"status": "ok", "track": {"name": "t"}, "budget": {"tier": "cpu"}, "defense": {"name": defense, "params": {}},
-                "attack": {"name": attack}, "metrics": {"tpr@0.1%fpr": tpr, "tpr@1%fpr": tpr, "auc": auc},
-                "utility": {"train_accuracy": 1.0, "test_accuracy": acc}}
+        return make_record(attack, defense, metrics={"tpr@0.1%fpr": tpr, "tpr@1%fpr": tpr, "auc": auc},
+                           utility={"train_accuracy": 1.0, "test_accuracy": acc})
 
     records = [rec("none", "a", 0.05, 0.7, 0.9), rec("none", "b", 0.10, 0.6, 0.9), rec("dp", "a", 0.001, 0.52, 0.7), rec("dp", "b", 0.0, 0.55, 0.7)]
     rows = {r["defense"]: r for r in frontier_rows(records)}
@@ -74,14 +73,23 @@ def test_frontier_picks_the_strongest_attack_per_defense():
     assert view["dp"]["attacks"] == 2
 
 
+def test_frontier_points_are_per_defense_configuration_with_its_epsilon():
+    def rec(eps, attack, tpr, acc):
+        return make_record(attack, {"name": "dpsgd", "params": {"eps": eps}, "report": {"epsilon": eps}},
+                           metrics={"tpr@0.1%fpr": tpr, "tpr@1%fpr": tpr, "auc": 0.5 + tpr}, utility={"test_accuracy": acc})
+
+    rows = frontier_rows([rec(1, "a", 0.0, 0.6), rec(8, "a", 0.01, 0.8), rec(8, "b", 0.02, 0.8)])
+    assert [(r["params"], r["attack"], r["epsilon"]) for r in rows] == [({"eps": 8}, "b", 8), ({"eps": 1}, "a", 1)]
+
+
 def test_leaderboard_by_defense_cli(run_dir):
     result = CliRunner().invoke(cli, ["leaderboard", str(run_dir), "--by", "defense", "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    records = {r["defense"]["name"]: r for r in read_records(run_dir)}
-    base = records["none"]["utility"]["test_accuracy"]
+    records = {r.defense.name: r for r in read_records(run_dir)}
+    base = records["none"].utility.test_accuracy
     for row in rows:
         assert row["strongest_attack"] == "loss"
-        assert row["utility_cost"] == pytest.approx(base - records[row["defense"]]["utility"]["test_accuracy"])
+        assert row["utility_cost"] == pytest.approx(base - records[row["defense"]].utility.test_accuracy)
     plain = CliRunner().invoke(cli, ["leaderboard", str(run_dir)])
     assert plain.exit_code == 0 and "strongest" not in plain.stdout  # the default view is unchanged

@@ -62,7 +62,7 @@ def test_membership_metrics_types_and_keys():
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_at(s, y, 1.0))
 
 
-def test_metrics_registry():
+def test_metrics_registry_covers_what_membership_metrics_reports():
     s, y = _gauss(100)
     m = membership_metrics(s, y, threshold=0.0, n_boot=0)
     for name, spec in METRICS.items():
@@ -71,6 +71,21 @@ def test_metrics_registry():
         assert spec.description and "\n" not in spec.description
         if spec.ci_key is not None:
             assert spec.ci_key in m
+    reported = {k for k in m if not k.endswith("_ci")}
+    assert reported == set(METRICS), "every reported metric is declared, and nothing else"
+
+
+def test_metric_specs_format_and_classify():
+    from bench.metrics import HEADLINE, RANKING, is_metric_column, metric_spec
+
+    assert metric_spec("tpr@0.1%fpr").format(0.0123, [0.01, 0.02]) == "1.23% [1.00, 2.00]"
+    assert metric_spec("auc").format(0.75, std=0.01) == "0.750 ± 0.010" and metric_spec("auc").format(None) == "—"
+    ood = metric_spec("fpr_ood")  # a scenario metric, by convention: a rate where lower is better
+    assert ood.kind == "rate" and ood.higher_is_better is False and ood.ci_key == "fpr_ood_ci"
+    assert metric_spec("rougeL").kind == "score" and metric_spec("rougeL").title == "rougeL"
+    assert is_metric_column("auc", 0.5) and not is_metric_column("auc_ci", [0, 1]) and not is_metric_column("n_members", 5)
+    assert not is_metric_column("flag", True)
+    assert set(RANKING) <= set(HEADLINE) <= set(METRICS)
 
 
 def test_doctests():

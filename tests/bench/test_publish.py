@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
-from bench.publish import load_entries, submit, validate_record, within_tier
+from bench import Record
+from bench.aggregate import within_tier
+from bench.publish import load_entries, submit, validate_record
 from bench.site import check_readme, render_readme, rows_from_records, entry_records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +25,7 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     session = make_session(tracks=["digits"], attacks=["loss"], defenses=["none"], seeds=[0, 1], budget="smoke", out_dir=str(out))
     records = run_plan(session.plan, session=session)
-    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert [r.status for r in records] == ["ok", "ok"]
     return out
 
 
@@ -58,9 +60,9 @@ def test_good_submission_lands_as_entries_and_in_the_tables(run_dir, tmp_path):
     assert len(entries) == 2
     for path, e in entries:
         assert path.parent == root / "digits" / "smoke"
-        assert e["record"]["status"] == "ok" and e["submission"]["title"] == "Loss baseline"
-        assert e["verification"] is None
-        fpr, tpr = e["roc"]["fpr"], e["roc"]["tpr"]
+        assert e.record.status == "ok" and e.submission.title == "Loss baseline" and e.record.schema_version == 2
+        assert e.verification is None and "scores_file" not in json.loads(path.read_text())["record"]
+        fpr, tpr = e.roc["fpr"], e.roc["tpr"]
         assert len(fpr) == len(tpr) and fpr == sorted(fpr) and tpr == sorted(tpr) and fpr[-1] == 1.0 and tpr[-1] == 1.0
     # the tables are stale until rebuilt, then up to date and showing the entries
     res = CliRunner().invoke(cli, ["leaderboard", "build", "--root", str(root), "--check"])
@@ -68,13 +70,14 @@ def test_good_submission_lands_as_entries_and_in_the_tables(run_dir, tmp_path):
     res = CliRunner().invoke(cli, ["leaderboard", "build", "--root", str(root), "--out", str(tmp_path / "site")])
     assert res.exit_code == 0, res.output
     readme = (root / "README.md").read_text()
-    auc = sum(e["record"]["metrics"]["auc"] for _, e in entries) / 2
+    auc = sum(e.record.metrics["auc"] for _, e in entries) / 2
     assert "## digits — `smoke` budget" in readme and "| 1 | loss" in readme and f"{auc:.3f}" in readme
     assert "self-reported" in readme and "[paper](https://example.org/p)" in readme
     assert (tmp_path / "site" / "index.html").exists()
     assert CliRunner().invoke(cli, ["leaderboard", "build", "--root", str(root), "--check"]).exit_code == 0
     # editing an entry makes the committed table stale
-    path, e = entries[0]
+    path = entries[0][0]
+    e = json.loads(path.read_text())
     e["record"]["metrics"]["auc"] = 0.99
     path.write_text(json.dumps(e))
     assert check_readme(root)[0] is False
@@ -113,11 +116,21 @@ def test_missing_plugin_version_and_schema_are_refused(run_dir, tmp_path):
     def strip(r):
         r["attack"]["version"] = None
         r["defense"].pop("plugin")
-        r["schema_version"] = 99
 
     messages = _refused(_variant(run_dir, tmp_path, strip), tmp_path / "lb", "attack version is missing")
     assert any("defense plugin is missing" in m for m in messages)
-    assert any("schema_version is 99" in m for m in messages)
+    results = _variant(run_dir, tmp_path / "v99", lambda r: r.update(schema_version=99))
+    _refused(results, tmp_path / "lb", f"{results}:1: schema_version 99 is not one this privbench reads (1, 2)")
+
+
+def test_v1_results_are_migrated_and_published(run_dir, tmp_path):
+    def as_v1(r):  # what privbench wrote before records were typed
+        r["schema_version"] = 1
+        r["utility"] = {} if r["status"] != "ok" else r["utility"]
+
+    sub = submit([_variant(run_dir, tmp_path, as_v1)], tmp_path / "lb")
+    assert sub.problems == [] and len(sub.written) == 2
+    assert {e.record.schema_version for _, e in load_entries(tmp_path / "lb")} == {2}
 
 
 def test_scores_must_match_the_record(run_dir, tmp_path):
@@ -139,11 +152,12 @@ def test_entries_outside_their_tier_are_listed_apart(run_dir, tmp_path):
     root = tmp_path / "lb"
     assert submit([run_dir], root).problems == []
     entries = load_entries(root)
-    assert all(within_tier(e["record"]) for _, e in entries)
-    for path, entry in entries:
+    assert all(within_tier(e.record) for _, e in entries)
+    for path, _ in entries:
+        entry = json.loads(path.read_text())
         entry["record"]["provenance"]["device"] = "cuda"  # a CPU tier measured on a GPU
         path.write_text(json.dumps(entry))
-    assert not any(within_tier(e["record"]) for _, e in load_entries(root))
+    assert not any(within_tier(e.record) for _, e in load_entries(root))
     readme = render_readme(rows_from_records(entry_records(root)))
     ranked, apart = readme.split("Listed apart")
     assert "| 1 | loss" not in ranked and "| loss (calibration_shadows=1) | none | 2 |" in apart and "| cuda |" in apart
@@ -162,7 +176,7 @@ def test_validate_record_accepts_the_runs_records(run_dir):
     from bench.publish import _Tracks
 
     tracks = _Tracks(load_plugins(())[1])
-    assert [validate_record(r, tracks, run_dir) for r in _records(run_dir)] == [[], []]
+    assert [validate_record(Record.from_dict(r), tracks, run_dir) for r in _records(run_dir)] == [[], []]
 
 
 def test_committed_leaderboards_are_up_to_date():

@@ -57,3 +57,31 @@ def test_verify_reports_a_disagreeing_entry(entry, cache):
     assert "auc: published" in res.output and "DIFFERS" in res.output and "does NOT agree" in res.output
     assert "(verification removed)" in res.output
     assert json.loads(entry.read_text())["verification"] is None, "a disagreeing entry loses its verification"
+
+
+def test_compare_within_tolerance_and_spec_mismatch():
+    """No re-run: ``compare`` on records (agree, disagree, a different resolved spec, a failed re-run)."""
+    from bench.testing import make_record
+    from bench.verify import compare
+
+    def rec(auc, params=None, status="ok"):
+        return make_record("loss", {"name": "none", "params": params or {}}, metrics={"auc": auc}, status=status,
+                           utility={"test_accuracy": 0.9}, track={"name": "t", "version": "1", "split_sha256": "s", "task": "classification"})
+
+    tol = {"auc": 0.02, "test_accuracy": 0.02}
+    assert compare(rec(0.70), rec(0.71), tol)["agree"] is True
+    out = compare(rec(0.70), rec(0.75), tol)
+    assert out["agree"] is False and out["diffs"]["auc"][2] == pytest.approx(0.05)
+    out = compare(rec(0.70), rec(0.70, {"p": 1}), tol)
+    assert out["agree"] is False and "cell spec" in out["error"]
+    assert compare(rec(0.70), rec(0.70, status="failed"), tol)["agree"] is False
+
+
+def test_set_verification_changes_only_the_verification(entry):
+    from bench._entry import set_verification
+
+    before = json.loads(entry.read_text())
+    set_verification(entry, {"device": "cpu", "hardware": "x"})
+    after = json.loads(entry.read_text())
+    assert after["record"] == before["record"] and after["record"]["schema_version"] == 1  # a v1 record stays as published
+    assert after["verification"] == {"device": "cpu", "hardware": "x"}

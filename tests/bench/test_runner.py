@@ -103,7 +103,7 @@ def test_record_has_the_contract_schema(sess):
         assert isinstance(m[k], float)
     assert len(m["auc_ci"]) == 2 and m["auc_ci"][0] <= m["auc"] <= m["auc_ci"][1]
     assert m["balanced_accuracy"] is None  # no threshold reported by this attack
-    json.dumps(rec, allow_nan=False)
+    json.dumps(rec.to_dict(), allow_nan=False)  # a bench.Record: its JSON form
 
 
 def _plan(tmp_path, attacks, **kw):

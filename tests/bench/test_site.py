@@ -2,12 +2,11 @@
 
 The test builds the site from the committed entries, serves it on 127.0.0.1, loads it, and checks: no console
 errors, a table sorts when a header is clicked, a ROC image is displayed. A screenshot is saved under the test's
-tmp dir and copied to tests/artifacts/ (ignored by git).
+tmp dir; nothing is written into the repository.
 """
 
 import functools
 import http.server
-import shutil
 import threading
 from pathlib import Path
 
@@ -21,10 +20,11 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    rows = rows_from_records(entry_records(REPO / "leaderboards"))
+    items = entry_records(REPO / "leaderboards")
+    rows = rows_from_records(items)
     assert len(rows) >= 3, "the committed leaderboards have rows to show"
     out = tmp_path_factory.mktemp("site")
-    build_site(rows, out)
+    build_site(items, out)
     return out, rows
 
 
@@ -101,6 +101,23 @@ def test_site_loads_sorts_and_shows_roc_images(site, server, browser, tmp_path):
 
     shot = tmp_path / "leaderboard.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    artifacts = REPO / "tests" / "artifacts"
-    artifacts.mkdir(exist_ok=True)
-    shutil.copy(shot, artifacts / "leaderboard-site.png")
+
+
+def test_build_site_writes_only_under_its_folder(tmp_path):
+    """No browser: the pages and images of two defenses, built into tmp_path; the frontier image is drawn."""
+    from bench._entry import Entry, Submitter
+    from bench.testing import make_record
+
+    roc = {"fpr": [0.001, 0.01, 1.0], "tpr": [0.002, 0.05, 1.0]}
+    items = []
+    for defense, tpr, acc in (("none", 0.02, 0.95), ("dp", 0.001, 0.80)):
+        rec = make_record("loss", defense, metrics={"auc": 0.5 + tpr, "tpr@0.1%fpr": tpr, "tpr@1%fpr": 2 * tpr},
+                          utility={"test_accuracy": acc}, provenance={"device": "cpu"})
+        items.append((rec, Entry(rec, Submitter(title="t"), roc=roc)))
+    before = sorted(p.name for p in REPO.iterdir())
+    index = build_site(items, tmp_path / "site")
+    assert index == tmp_path / "site" / "index.html" and "dp" in index.read_text()
+    imgs = sorted(p.name for p in (tmp_path / "site" / "img").iterdir())
+    assert imgs[0] == "frontier-t-cpu.png" and len(imgs) == 3 and all(p.stat().st_size > 2000 for p in (tmp_path / "site" / "img").iterdir())
+    assert sorted(p.name for p in REPO.iterdir()) == before
+    assert not list((tmp_path / "site").rglob("*.tmp"))

@@ -1,0 +1,33 @@
+"""What the command modules share: loading plugins with warnings shown, and the ``--plugin`` option."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import click
+
+from ._api import PluginError
+
+__all__ = ["load_plugins_or_exit", "plugin_option"]
+
+
+def load_plugins_or_exit(plugin_files: tuple[str, ...]) -> tuple[Any, Any]:
+    """(manager, registry) of the installed plugins and ``plugin_files``; a fatal plugin error exits with its message."""
+    from ._plugins import load_plugins
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            manager, registry = load_plugins(plugin_files)
+        except PluginError as exc:
+            raise click.ClickException(str(exc)) from None
+    for w in caught:
+        click.secho(f"warning: {w.message}", fg="yellow", err=True)
+    return manager, registry
+
+
+plugin_option = click.option(
+    "--plugin", "plugin_files", multiple=True, type=click.Path(dir_okay=False),
+    help="Register a local plugin file (repeatable), without packaging it.",
+)

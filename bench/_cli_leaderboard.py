@@ -1,0 +1,153 @@
+"""``privbench leaderboard`` (table, submit, build, verify) and ``privbench frontier``: the views and publishing."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ._cli_common import load_plugins_or_exit as _load, plugin_option
+
+__all__ = ["leaderboard", "frontier", "read_results"]
+
+
+def read_results(results: tuple[str, ...], root: str | None = None) -> list:
+    """The records of results files or run folders (none given: the published entries under ``root``).
+
+    A record this privbench cannot read (an unknown schema version, say) ends the command with its message.
+    """
+    from ._record import RecordError
+    from ._records import iter_jsonl
+    from .site import entry_records
+
+    try:
+        return list(iter_jsonl(results)) if results or root is None else [r for r, _ in entry_records(root)]
+    except RecordError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class _LeaderboardGroup(click.Group):
+    """``privbench leaderboard [RESULTS…]`` renders a table; ``submit``/``build``/``verify`` are subcommands.
+
+    Arguments that do not start with a subcommand name go to the ``table`` command, so the plain form of
+    DESIGN.md keeps working (a results folder literally named ``build`` is reached as ``./build``).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["table", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_LeaderboardGroup)
+def leaderboard() -> None:
+    """Leaderboard tables, and publishing results to leaderboards/ (submit, build, verify)."""
+
+
+@leaderboard.command("table")
+@click.argument("results", nargs=-1, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
+@click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Published entries, used when no RESULTS are given.")
+@click.option("--by", "by", type=click.Choice(["attack", "defense"]), default="attack", show_default=True,
+              help="attack: one row per (defense, attack); defense: per defense, its strongest attack and utility cost.")
+def leaderboard_table(results: tuple[str, ...], fmt: str, root: str, by: str) -> None:
+    """Table from results.jsonl files or run folders (mean ± std over seeds); none given: the published entries."""
+    from .leaderboard import render, render_by_defense
+
+    records = read_results(results, root)
+    if by == "defense":
+        if fmt == "html":
+            raise click.BadParameter("--by defense renders md, csv or json", param_hint="--format")
+        click.echo(render_by_defense(records, fmt))
+        return
+    click.echo(render(records, fmt))
+
+
+@leaderboard.command("submit")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--title", default=None, help="Submission title (shown in the tables).")
+@click.option("--paper", default=None, help="Paper URL.")
+@click.option("--code", default=None, help="Code URL.")
+@click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Leaderboards folder.")
+@click.option("--skip-invalid", is_flag=True, help="Publish the valid records even if others are refused.")
+@plugin_option
+def leaderboard_submit(results: tuple[str, ...], title: str | None, paper: str | None, code: str | None, root: str,
+                       skip_invalid: bool, plugin_files: tuple[str, ...]) -> None:
+    """Validate result records and write one entry per cell under ROOT/<track>/<budget>/."""
+    from .publish import submit
+
+    _, registry = _load(plugin_files)
+    sub = submit(results, root, title=title, paper=paper, code=code, registry=registry, skip_invalid=skip_invalid)
+    for p in sub.problems:
+        click.secho(f"refused: {p}", fg="red", err=True)
+    for path in sub.written:
+        click.echo(f"wrote {path}")
+    if sub.problems and not skip_invalid:
+        raise click.ClickException(f"{len(sub.problems)} problem(s); nothing was written")
+    click.echo(f"{len(sub.written)} entr{'y' if len(sub.written) == 1 else 'ies'} written; run `privbench leaderboard build` to update the tables", err=True)
+    if sub.problems:
+        sys.exit(1)
+
+
+@leaderboard.command("build")
+@click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Leaderboards folder.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Site folder (default: ROOT/site).")
+@click.option("--check", is_flag=True, help="Only check that ROOT/README.md is up to date with the entries; exit 1 if stale.")
+def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
+    """Regenerate ROOT/README.md (one table per track and budget) and the static site."""
+    from pathlib import Path
+
+    from ._io import atomic_write_text
+    from .site import README, build_site, check_readme, entry_records
+
+    ok, want = check_readme(root)
+    if check:
+        if not ok:
+            raise click.ClickException(f"{Path(root) / README} is stale: run `privbench leaderboard build` and commit the result")
+        click.echo(f"{Path(root) / README} is up to date")
+        return
+    Path(root).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(root) / README, want)
+    index = build_site(entry_records(root), out_dir or Path(root) / "site")
+    click.echo(f"wrote {Path(root) / README} and {index}")
+
+
+@leaderboard.command("verify")
+@click.argument("entry", type=click.Path(exists=True, dir_okay=False))
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Model cache (default: $PRIVBENCH_CACHE_DIR or ~/.cache/privbench).")
+@click.option("--mark", is_flag=True, help="If the metrics agree, record the verification (and hardware) in the entry.")
+@click.option("--progress/--no-progress", default=False, help="Show training progress bars.")
+@plugin_option
+def leaderboard_verify(entry: str, device: str, cache_dir: str | None, mark: bool, progress: bool, plugin_files: tuple[str, ...]) -> None:
+    """Re-run an entry's cell from its spec; exit 1 unless its metrics agree within the entry's tolerance."""
+    from .verify import verify_entry
+
+    _, registry = _load(plugin_files)
+    res = verify_entry(entry, device=device, cache_dir=cache_dir, registry=registry, mark=mark, progress=progress)
+    for key, (old, got, diff, tol) in res["diffs"].items():
+        ok = diff is not None and diff <= tol
+        click.echo(f"{key:>14}: published {old}, reproduced {got}, |diff| {diff if diff is None else f'{diff:.4f}'} (tolerance {tol}) {'ok' if ok else 'DIFFERS'}")
+    if res.get("error"):
+        click.secho(f"re-run {res['status']}: {res['error']}", fg="red", err=True)
+    click.echo(f"{entry}: {'agrees' if res['agree'] else 'does NOT agree'}" + (" (marked verified)" if res.get("marked") else "") + (" (verification removed)" if res.get("unmarked") else ""))
+    if not res["agree"]:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--attack", default=None, help="Plot this attack (default: the strongest attack against each defense).")
+@click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False), help="Write the plot here (.png or .svg).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Table format.")
+def frontier(results: tuple[str, ...], attack: str | None, out_file: str | None, fmt: str) -> None:
+    """Privacy–utility frontier: test accuracy against attack TPR@0.1%FPR and AUC, per defense (table; plot with --out)."""
+    from .frontier import frontier_rows, plot, render_table
+
+    rows = frontier_rows(read_results(results), attack=attack)
+    if not rows:
+        raise click.ClickException(f"no ok membership results{f' for attack {attack!r}' if attack else ''} in {', '.join(results)}")
+    click.echo(render_table(rows, fmt))
+    if out_file:
+        plot(rows, out_file)
+        click.echo(f"frontier plot written to {out_file}", err=True)

@@ -1,0 +1,114 @@
+"""Aggregation shared by every view (table, site, frontier): seed means, intervals, ranking, strongest attack.
+
+Views read records only, and all of them summarise seeds and rank attacks here, so a table, the site and
+the frontier never disagree on which attack is strongest: the order is :data:`bench.metrics.RANKING`
+(TPR@0.1%FPR, then AUC), declared once in the metric registry.
+
+>>> rank_key({"tpr@0.1%fpr": 0.02, "auc": 0.6}) < rank_key({"tpr@0.1%fpr": 0.01, "auc": 0.9})
+True
+>>> [round(v, 4) for v in mean_std([0.1, 0.3])]
+[0.2, 0.1414]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from ._metric_specs import RANKING, metric_spec
+from ._record import Record
+
+__all__ = ["RANKING", "CPU_TIERS", "mean", "mean_std", "mean_interval", "group_by", "rank_key", "strongest", "seed_means",
+           "within_tier", "cell_key", "defense_key", "params_text"]
+
+T = TypeVar("T")
+# Tiers whose device-seconds are measured on a CPU: records produced on another device are listed apart.
+CPU_TIERS = ("smoke", "cpu")
+
+
+def _finite(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)]
+
+
+def mean(values: Iterable[Any]) -> float | None:
+    """Mean of the finite numbers among ``values`` (None, NaN and non-numbers are left out); None if none."""
+    vals = _finite(values)
+    return float(np.mean(vals)) if vals else None
+
+
+def mean_std(values: Iterable[Any]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation over seeds (0.0 for a single seed; (None, None) for none)."""
+    vals = _finite(values)
+    if not vals:
+        return None, None
+    return float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+
+
+def mean_interval(intervals: Iterable[Any]) -> list[float] | None:
+    """The mean of per-seed ``[low, high]`` intervals, i.e. the typical single-seed interval."""
+    cis = [c for c in intervals if isinstance(c, (list, tuple)) and len(c) == 2 and None not in c]
+    if not cis:
+        return None
+    a = np.asarray(cis, float)
+    return [float(a[:, 0].mean()), float(a[:, 1].mean())]
+
+
+def group_by(items: Iterable[T], key: Callable[[T], Hashable]) -> dict[Hashable, list[T]]:
+    """Items grouped by ``key``, groups and members in first-seen order."""
+    groups: dict[Hashable, list[T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def rank_key(row: Mapping[str, Any]) -> tuple[float, ...]:
+    """Sort key putting the strongest attack first: by each :data:`RANKING` metric in turn, missing as weakest."""
+    out = []
+    for key in RANKING:
+        v = row.get(key)
+        v = -np.inf if v is None else float(v)
+        out.append(-v if metric_spec(key).higher_is_better else v)
+    return tuple(out)
+
+
+def strongest(rows: Sequence[T], metrics: Callable[[T], Mapping[str, Any]] = lambda r: r) -> T:  # type: ignore[assignment,return-value]
+    """The strongest of ``rows`` by :func:`rank_key` (ties: the first)."""
+    if not rows:
+        raise ValueError("strongest() of no rows")
+    return min(rows, key=lambda r: rank_key(metrics(r)))
+
+
+def seed_means(records: Sequence[Record], keys: Iterable[str], with_ci: bool = False) -> dict[str, Any]:
+    """Per metric key, the mean over the records' seeds (and ``<key>_ci``, the mean interval, if asked)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        out[key] = mean(r.metrics.get(key) for r in records)
+        if with_ci:
+            out[key + "_ci"] = mean_interval(r.metrics.get(key + "_ci") for r in records)
+    return out
+
+
+def within_tier(record: Record) -> bool:
+    """Ranked records: within their tier's limits, and CPU tiers measured on a CPU."""
+    limits, used = record.budget.limits, record.budget.used
+    if used.get("shadow_models", 0) > limits.get("max_shadows", float("inf")):
+        return False
+    if used.get("device_seconds", 0) > limits.get("device_seconds", float("inf")):
+        return False
+    device = str(record.provenance.device or "")
+    return not (record.budget.tier in CPU_TIERS and not device.startswith("cpu"))
+
+
+def cell_key(record: Record) -> tuple[str, str, str, str]:
+    """(track, budget tier, defense, attack): what the tables average over seeds."""
+    return (record.track.name, record.budget.tier, record.defense.name, record.attack.name)
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def defense_key(record: Record) -> tuple[str, str, str, str]:
+    """(track, budget tier, defense, its parameters): one defended target configuration."""
+    return (record.track.name, record.budget.tier, record.defense.name, params_text(record.defense.params))

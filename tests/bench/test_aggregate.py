@@ -1,0 +1,83 @@
+"""The aggregation every view shares: seed means, intervals, ranking, strongest attack, tiers; views import no upstream."""
+
+import subprocess
+import sys
+
+import pytest
+
+from bench import aggregate as agg
+from bench.frontier import frontier_rows
+from bench.leaderboard import by_defense, summarize
+from bench.metrics import RANKING
+from bench.site import rows_from_records, tables
+from bench.testing import make_record
+
+
+def test_seed_statistics_ignore_missing_values():
+    assert agg.mean([0.2, None, float("nan"), 0.4]) == pytest.approx(0.3)
+    assert agg.mean([None]) is None and agg.mean_std([]) == (None, None)
+    assert agg.mean_std([0.5]) == (0.5, 0.0)
+    assert agg.mean_interval([[0.1, 0.3], None, [0.3, 0.5]]) == pytest.approx([0.2, 0.4])
+    assert agg.mean_interval([None, [0.1, None]]) is None
+
+
+def test_ranking_is_declared_once_and_missing_values_rank_last():
+    assert RANKING[0] == "tpr@0.1%fpr" and RANKING[1] == "auc"
+    rows = [{"name": "none"}, {"name": "auc-only", "auc": 0.9}, {"name": "tpr", "tpr@0.1%fpr": 0.01, "auc": 0.5},
+            {"name": "tpr-tie", "tpr@0.1%fpr": 0.01, "auc": 0.6}]
+    assert [r["name"] for r in sorted(rows, key=agg.rank_key)] == ["tpr-tie", "tpr", "auc-only", "none"]
+    assert agg.strongest(rows)["name"] == "tpr-tie"
+    with pytest.raises(ValueError):
+        agg.strongest([])
+
+
+def _records():
+    """Two defenses; on ``none`` attack b wins by TPR@0.1%FPR although a has the higher TPR@1%FPR and AUC."""
+    def rec(defense, attack, seed, tpr01, tpr1, auc):
+        return make_record(attack, defense, seed, metrics={"tpr@0.1%fpr": tpr01, "tpr@1%fpr": tpr1, "auc": auc, "auc_ci": [auc - 0.1, auc + 0.1]},
+                           utility={"test_accuracy": 0.9}, provenance={"device": "cpu"}, tier="cpu")
+
+    return [rec("none", "a", s, 0.01, 0.30, 0.80) for s in (0, 1)] + [rec("none", "b", s, 0.02, 0.05, 0.60) for s in (0, 1)] + \
+        [rec("dp", "a", 0, 0.0, 0.02, 0.52), rec("dp", "b", 0, 0.001, 0.01, 0.51)]
+
+
+def test_every_view_names_the_same_strongest_attack():
+    records = _records()
+    table = [r["attack"] for r in summarize(records) if r["defense"] == "none"]
+    per_defense = {r["defense"]: r["strongest_attack"] for r in by_defense(records)}
+    frontier = {r["defense"]: r["attack"] for r in frontier_rows(records)}
+    site = {}
+    for _, _, ranked, _ in tables(rows_from_records((r, None) for r in records)):
+        for row in ranked:
+            site.setdefault(row["defense"], row["attack"])  # the first row per defense: the strongest
+    assert table[0] == per_defense["none"] == frontier["none"] == site["none"] == "b"
+    assert per_defense["dp"] == frontier["dp"] == site["dp"] == "b"
+
+
+def test_site_rows_average_seeds_and_their_intervals():
+    rows = {r["attack"]: r for r in rows_from_records((r, None) for r in _records()) if r["defense"] == "none"}
+    assert rows["a"]["seeds"] == [0, 1] and rows["a"]["auc"] == pytest.approx(0.8)
+    assert rows["a"]["auc_ci"] == pytest.approx([0.7, 0.9]) and rows["a"]["tpr@1%fpr_ci"] is None
+
+
+def test_within_tier():
+    ok = make_record(budget={"tier": "cpu", "limits": {"max_shadows": 4, "device_seconds": 60}, "used": {"shadow_models": 4, "device_seconds": 1}},
+                     provenance={"device": "cpu"})
+    assert agg.within_tier(ok)
+    assert not agg.within_tier(ok.replace(budget=ok.budget.__class__("cpu", ok.budget.limits, {"shadow_models": 5})))
+    assert not agg.within_tier(ok.replace(provenance=ok.provenance.__class__(device="cuda:0")))  # a CPU tier measured on a GPU
+
+
+def test_views_and_publishing_do_not_reach_upstream():
+    code = ("import sys, bench.leaderboard, bench.site, bench.frontier, bench.aggregate, bench.publish; "
+            "bad = sorted(m for m in ('bench._runner', 'bench.verify', 'bench.executors', 'torch') if m in sys.modules); "
+            "assert not bad, bad; import bench.site as s; assert 'bench.publish' not in vars(s)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(agg)
+    assert result.attempted > 0 and result.failed == 0
