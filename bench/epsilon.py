@@ -20,7 +20,7 @@ import numpy as np
 
 from .metrics import clopper_pearson
 
-__all__ = ["EpsilonBound", "epsilon_lower_bound"]
+__all__ = ["EpsilonBound", "epsilon_lower_bound", "epsilon_from_counts"]
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,9 @@ class EpsilonBound:
     fnr_upper: float | None
 
 
-def _bound_at(scores: np.ndarray, truth: np.ndarray, threshold: float, delta: float, alpha: float) -> tuple[float, float, float]:
-    said = scores >= threshold
-    n_out, n_in = int((~truth).sum()), int(truth.sum())
-    fp, fn = int((said & ~truth).sum()), int((~said & truth).sum())
-    # Each rate's one-sided bound at α/2: both hold together with confidence 1 − α.
+def epsilon_from_counts(fp: int, n_out: int, fn: int, n_in: int, *, delta: float, alpha: float) -> tuple[float, float, float]:
+    """(ε bound, FPR upper bound, FNR upper bound) from the error counts of one test, each bound at α/2
+    one-sided, so that both hold together with confidence 1 − α."""
     fpr_hi = clopper_pearson(fp, n_out, alpha)[1]
     fnr_hi = clopper_pearson(fn, n_in, alpha)[1]
     eps = 0.0
@@ -47,6 +45,12 @@ def _bound_at(scores: np.ndarray, truth: np.ndarray, threshold: float, delta: fl
         if num > 0 and den > 0:
             eps = max(eps, math.log(num / den))
     return eps, fpr_hi, fnr_hi
+
+
+def _bound_at(scores: np.ndarray, truth: np.ndarray, threshold: float, delta: float, alpha: float) -> tuple[float, float, float]:
+    said = scores >= threshold
+    return epsilon_from_counts(int((said & ~truth).sum()), int((~truth).sum()), int((~said & truth).sum()), int(truth.sum()),
+                               delta=delta, alpha=alpha)
 
 
 def epsilon_lower_bound(scores, is_member, thresholds: Sequence[float], *, delta: float = 1e-5, confidence: float = 0.95) -> EpsilonBound:
