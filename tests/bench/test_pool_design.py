@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench._pool import PoolDesign, draw_pool_design
+from bench._pool_design import PoolDesign, draw_pool_design
 
 
 def test_every_model_trains_on_half_the_pool_and_units_are_in_for_half_the_models():
