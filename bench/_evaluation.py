@@ -1,6 +1,6 @@
 """Harness metrics over many targets: pooled ROC metrics, per-target spread, calibrated operating points, ε audit.
 
-An attack is run against T targets of one cell in turn (``bench._pool``). Its scores are pooled into one set of
+An attack is run against T targets of one cell in turn (``bench._pool_design``). Its scores are pooled into one set of
 T × 2N decisions for the ROC metrics (AUC, TPR at fixed FPR, with intervals), as LiRA and RMIA evaluate.
 
 Operating points are the harness's, not the attack's: for target t, the threshold at nominal FPR α is read off the
