@@ -18,19 +18,26 @@ def true_class_prob(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(probs)[np.arange(len(y)), np.asarray(y)]
 
 
+def _true_and_rest(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p_y, Σ_{k≠y} p_k): summing the other classes keeps precision where p_y rounds to 1."""
+    probs = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y)
+    mask = np.ones_like(probs, dtype=bool)
+    mask[np.arange(len(y)), y] = False
+    return probs[np.arange(len(y)), y], np.where(mask, probs, 0.0).sum(axis=1)
+
+
 def logit_scale(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """LiRA's φ = log(p_y / (1 − p_y)), with 1 − p_y summed from the other classes for precision."""
-    probs = np.asarray(probs, dtype=np.float64)
-    py = true_class_prob(probs, y)
-    # Summing the other classes keeps precision when p_y rounds to 1.
-    mask = np.ones_like(probs, dtype=bool)
-    mask[np.arange(len(y)), np.asarray(y)] = False
-    rest = np.where(mask, probs, 0.0).sum(axis=1)
+    py, rest = _true_and_rest(probs, y)
     return np.log(py + _TINY) - np.log(rest + _TINY)
 
 
 def cross_entropy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return -np.log(true_class_prob(np.asarray(probs, dtype=np.float64), y) + _TINY)
+    """−log p_y computed as log(1 + Σ_{k≠y} p_k / p_y), i.e. −log-softmax: it keeps ranking members whose p_y
+    rounds to 1 (−log(p_y) would be exactly 0 for all of them and tie at the top)."""
+    py, rest = _true_and_rest(probs, y)
+    return np.log1p(rest / np.maximum(py, _TINY))
 
 
 def augment(x: np.ndarray, kind: str) -> np.ndarray:

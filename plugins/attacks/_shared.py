@@ -151,10 +151,15 @@ def entropy(probs: np.ndarray) -> np.ndarray:
 
 
 def modified_entropy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Song & Mittal's Mentr: −(1−p_y) log p_y − Σ_{i≠y} p_i log(1−p_i); low for confident correct predictions."""
+    """Song & Mittal's Mentr: −(1−p_y) log p_y − Σ_{i≠y} p_i log(1−p_i); low for confident correct predictions.
+
+    1 − p_y is summed from the other classes and −log p_y taken from the log-softmax form (``cross_entropy``),
+    so confident predictions whose p_y rounds to 1 keep distinct, non-zero values."""
+    from bench.signals import cross_entropy
+
     p = np.asarray(probs, dtype=np.float64)
     idx = np.arange(len(y)), np.asarray(y)
-    py = p[idx]
-    terms = -p * np.log(np.maximum(1.0 - p, _TINY))
-    terms[idx] = -(1.0 - py) * np.log(np.maximum(py, _TINY))
-    return terms.sum(axis=1)
+    terms = -p * np.log1p(-np.minimum(p, 1.0 - 1e-16))
+    terms[idx] = 0.0
+    rest = (p * (np.arange(p.shape[1]) != np.asarray(y)[:, None])).sum(axis=1)
+    return rest * cross_entropy(p, y) + terms.sum(axis=1)

@@ -11,6 +11,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class LossAttack(Attack):
     name = "loss"
+    version = "2"  # 2: −log p_y from the log-softmax form (no ties at p_y = 1)
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"calibration_shadows": 1}

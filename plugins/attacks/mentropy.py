@@ -10,6 +10,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class ModifiedEntropyAttack(Attack):
     name = "mentropy"
+    version = "2"  # 2: no saturation where p_y rounds to 1
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"calibration_shadows": 1, "per_class": True}

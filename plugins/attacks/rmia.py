@@ -4,8 +4,10 @@ For a candidate x and population samples z, the pairwise likelihood ratio is
 LR(x, z) = [p(x|θ) / p(x)] / [p(z|θ) / p(z)], with p(·|θ) the target's probability of the true label.
 The score is the fraction of z with LR(x, z) > γ. p(x) is the average over reference models; offline
 the references never train on x, so p(x) = ½((1 + a)·p_OUT(x) + (1 − a)) (the paper's linear
-approximation of the IN side from the OUT side), and p(z) averages all reference models (z comes from
-the population they trained on). Query augmentations (as in LiRA) average the score.
+approximation of the IN side from the OUT side); p(z) is estimated the same way from the references that
+did not train on z, as the reference code does (ml_privacy_meter ``attacks.py``: ``run_rmia``). Query
+augmentations (as in LiRA) average the score. Ties in the fraction are broken by the ratio itself, below one
+z-step, so the scores equal the reference's counts up to ties (``tests/plugins/attacks/test_rmia_conformance.py``).
 The operating point is calibrated by using each reference model in turn as a pseudo-target.
 """
 
@@ -18,6 +20,7 @@ _FLOOR = 1e-6  # smallest probability the ratios use (served outputs may be exac
 
 class RMIA(Attack):
     name = "rmia"
+    version = "2"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"n_shadows": 4, "a": 0.3, "gamma": 1.0, "n_population": 2000, "n_queries": 2}
@@ -37,33 +40,45 @@ class RMIA(Attack):
             p = np.stack([true_class_prob(model.predict_scores(augment(data.x, k)), data.y) for k in kinds], axis=1)
             return np.maximum(p, _FLOOR)
 
-        ref_c = np.stack([prob(m, c) for m in refs])  # (R, n_cand, Q)
+        ref_c = np.stack([prob(m, c) for m in refs])  # (R, n_cand, Q): offline, every candidate is OUT
         ref_pool = np.stack([prob(m, pool) for m in refs])  # (R, n_pool, Q)
-        tgt_c, tgt_z = prob(ctx.target, c), prob(ctx.target, pool[zi])
-        px = 0.5 * ((1 + a) * ref_c.mean(axis=0) + (1 - a))
-        pz = ref_pool[:, zi].mean(axis=0)
-        scores = _rmia(tgt_c / px, tgt_z / pz, gamma)
+        inc = refs.inclusion
+        # z must be OUT for the references whose average estimates Pr(z): keep pool points some reference left out.
+        zi = zi[(~inc[:, zi]).any(axis=0)]
+        scores = rmia_scores(prob(ctx.target, c), prob(ctx.target, pool[zi]), ref_c.mean(axis=0), _out_mean(ref_pool[:, zi], ~inc[:, zi]), a=a, gamma=gamma)
 
         # Pseudo-target calibration: reference k is the target, the others its references (attacker-side truth).
         cal, truth = [], []
-        inc = refs.inclusion
         for k in range(len(refs)):
             others = np.arange(len(refs)) != k
             if others.sum() == 0:
                 break
-            out = ~inc[others]  # (R-1, n_pool): OUT of each other reference
-            cnt = out.sum(axis=0)
-            p_out = (ref_pool[others] * out[:, :, None]).sum(axis=0) / np.maximum(cnt, 1)[:, None]
-            px_k = 0.5 * ((1 + a) * p_out + (1 - a))
-            # A pool point IN every other reference (small pools) has no OUT side: use their plain mean.
-            px_k = np.where((cnt > 0)[:, None], px_k, ref_pool[others].mean(axis=0))
-            pz_k = ref_pool[others][:, zi].mean(axis=0)
-            cal.append(_rmia(ref_pool[k] / px_k, ref_pool[k][zi] / pz_k, gamma))
-            truth.append(inc[k])
+            out = ~inc[others]
+            seen = out.any(axis=0)  # a pool point IN every other reference has no OUT estimate: not scored
+            zk = zi[seen[zi]]
+            cal.append(rmia_scores(ref_pool[k][seen], ref_pool[k][zk], _out_mean(ref_pool[others][:, seen], out[:, seen]),
+                                   _out_mean(ref_pool[others][:, zk], out[:, zk]), a=a, gamma=gamma))
+            truth.append(inc[k][seen])
         truth = np.concatenate(truth) if truth else np.zeros(0, dtype=bool)
         if truth.any() and not truth.all():
             ctx.set_threshold(youden_threshold(np.concatenate(cal), truth))
         return scores
+
+
+def rmia_scores(target_x, target_z, ref_out_x, ref_out_z, *, a: float, gamma: float = 1.0) -> np.ndarray:
+    """RMIA's score of each x: the fraction of z with LR(x, z) = [p(x|θ)/p(x)] / [p(z|θ)/p(z)] > γ.
+
+    target_*: the target's p(·|θ), (n, Q); ref_out_*: the mean over OUT reference models, (n, Q).
+    Pr(·) = ½((1 + a)·p_OUT + (1 − a)) for x and z alike (the paper's offline approximation)."""
+    px = 0.5 * ((1 + a) * np.asarray(ref_out_x) + (1 - a))
+    pz = 0.5 * ((1 + a) * np.asarray(ref_out_z) + (1 - a))
+    return _rmia(np.asarray(target_x) / px, np.asarray(target_z) / pz, gamma)
+
+
+def _out_mean(values, out):
+    """Mean of values (R, n, Q) over the models where out (R, n) holds (each column has at least one)."""
+    w = np.asarray(out, dtype=np.float64)[:, :, None]
+    return (values * w).sum(axis=0) / w.sum(axis=0)
 
 
 def _rmia(ratio_x, ratio_z, gamma):

@@ -1,71 +1,186 @@
-"""``memguard``: output perturbation that keeps the label (Jia et al. CCS 2019), a CPU-cheap version.
+"""``memguard``: MemGuard (Jia et al., CCS 2019), adversarial noise on the served confidence vectors.
 
-MemGuard adds to each served probability vector the smallest noise that makes the defender's own membership
-classifier g undecided (g = 0.5), subject to: the predicted label is unchanged, the result is still a probability
-vector, and the distortion stays within a budget ε (L1). Here, instead of the paper's neural network g trained
-on the target's outputs, g is a logistic model of the top-1 logit-scaled confidence,
-g(s) = σ(φ(max s) − logit(confidence)), which is undecided exactly where the top-1 probability equals
-``confidence``. Phase I then has a closed form: set the top probability to ``confidence`` (or as close as the
-label allows) and rescale the other classes proportionally, which keeps their ranking. Phase II: where that needs
-more than ``budget`` of L1 distortion the move is cut to the budget (the paper instead adds the full noise with a
-probability; the deterministic cut keeps repeated queries from averaging the noise away).
-Labels are served from the unperturbed model, so test accuracy is unchanged by construction.
+The defender trains its own membership classifier g on its own data, then turns every served confidence vector
+into an adversarial example for g (official code: github.com/jjy1994/MemGuard, ``defense_framework.py``).
+
+Phase 0 (defender's attack model). g is an MLP (256-128-64, ReLU, sigmoid) on the *sorted* confidence vector,
+trained on the model's outputs for some of its own training examples (members) and for reference data from the
+population (non-members) — never on the candidates it is scored on.
+
+Phase I (noise search, eq. 8–9 of the paper). For the sorted logits z₀ of a query, with p₀ = softmax(z₀):
+    min_z  c₁·|h(z)| + c₂·ReLU(max_{j≠ŷ} z_j − z_ŷ) + c₃·‖softmax(z) − p₀‖₁,
+where h is g's pre-sigmoid output (h = 0 ⇔ g = 0.5) and ŷ the predicted label. Normalised gradient steps of
+0.1, at most 300 per round, stop once the label is kept and g has crossed 0.5; each success is retried from z₀
+with c₃ × 10 (smaller noise), and the last success is kept. A query for which no round succeeds is served as is.
+
+Phase II (utility budget ε). The noise r = softmax(z*) − p₀ is added with probability p = min(1, ε/‖r‖₁), so the
+expected L1 distortion stays within ε. The coin is seeded by the query's bytes: the same input always gets the
+same answer, so repeating a query cannot average the noise away.
+
+Labels are served from the undefended model, so test accuracy is unchanged; the served vector keeps the argmax
+by construction (the ReLU term, and only label-keeping successes are used).
 """
+
+from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
 from bench import Defense, Predictor, hookimpl
 
+C1, C2, C3_START, C3_MAX, STEP, MAX_ITER = 1.0, 10.0, 0.1, 1e5, 0.1, 300
 
-def memguard_perturb(p: np.ndarray, confidence: float, budget: float, margin: float = 1e-6) -> np.ndarray:
-    """Perturbed copies of the rows of ``p`` (probability vectors); the argmax of each row is kept."""
-    p = np.asarray(p, dtype=np.float64)
-    n, k = p.shape
-    rows = np.arange(n)
-    top = p.argmax(axis=1)
-    p_top = p[rows, top]
-    others = p.copy()
-    others[rows, top] = 0.0
-    p_2 = others.max(axis=1)
-    rest = others.sum(axis=1)  # summed, not 1 − p_top: keeps precision near p_top = 1
-    # Lowest top value that keeps the label after the others scale by (1 − t) / rest: t ≥ p_2 / (rest + p_2);
-    # for a one-hot row the others share 1 − t evenly, so t > 1/k.
-    floor = np.where(rest > 0, p_2 / np.maximum(rest + p_2, 1e-300), 1.0 / k) + margin
-    goal = np.clip(np.maximum(confidence, floor), 0.0, 1.0)
-    step = np.clip(goal - p_top, -budget / 2, budget / 2)  # L1 distortion is 2|Δtop|
-    t = p_top + step
-    scale = np.where(rest > 0, (1.0 - t) / np.maximum(rest, 1e-300), 0.0)
-    out = p * scale[:, None]
-    # A one-hot row has no mass elsewhere: spread what the top gives up evenly over the other classes.
-    flat = rest <= 0
-    if flat.any() and k > 1:
-        out[flat] = ((1.0 - t[flat]) / (k - 1))[:, None]
-    out[rows, top] = t
-    return out
+
+def build_defender(num_classes: int):
+    """g: sorted confidence vector → membership logit (the official ``model_defense``)."""
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(num_classes, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 1))
+
+
+def fit_defender(member_probs: np.ndarray, nonmember_probs: np.ndarray, *, seed: int, epochs: int = 400, lr: float = 1e-3):
+    """Train g on sorted confidence vectors of the defender's members and non-members (balanced by weights)."""
+    import torch
+
+    torch.manual_seed(seed)
+    x = torch.as_tensor(np.sort(np.vstack([member_probs, nonmember_probs]), axis=1), dtype=torch.float32)
+    y = torch.cat([torch.ones(len(member_probs)), torch.zeros(len(nonmember_probs))])
+    w = torch.where(y > 0, len(y) / (2.0 * len(member_probs)), len(y) / (2.0 * len(nonmember_probs)))
+    g = build_defender(x.shape[1])
+    opt = torch.optim.Adam(g.parameters(), lr=lr)
+    for _ in range(epochs):  # full batch: a few thousand 10-dim rows
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(g(x).squeeze(1), y, weight=w)
+        loss.backward()
+        opt.step()
+    for p in g.parameters():
+        p.requires_grad_(False)  # Phase I differentiates through g with respect to its input only
+    return g.eval()
+
+
+def _search(g, z0, p0, c3: float, max_iter: int):
+    """One round of Phase I at a fixed c₃ for a batch of sorted logits; returns (z, success mask)."""
+    import torch
+
+    z, before = z0.clone(), z0.clone()
+    s0 = torch.sigmoid(_g(g, z0))
+    active = torch.ones(len(z0), dtype=torch.bool)
+    for _ in range(max_iter):
+        idx = active.nonzero().squeeze(1)
+        zv = z[idx].clone().requires_grad_(True)
+        wrong_gap = torch.relu(zv[:, :-1].max(1).values - zv[:, -1])
+        dist = (torch.softmax(zv, 1) - p0[idx]).abs().sum(1)
+        (C1 * _g(g, zv).abs() + C2 * wrong_gap + c3 * dist).sum().backward()
+        with torch.no_grad():
+            before[idx] = zv
+            z[idx] = zv - STEP * zv.grad / zv.grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            active[idx[_success(g, z[idx], s0[idx])]] = False
+        if not active.any():
+            break
+    with torch.no_grad():
+        ok = _success(g, z, s0)
+        # The official code stops at the first step past g = 0.5; bisecting that last step lands on 0.5.
+        z[ok] = _bisect(g, before[ok], z[ok], s0[ok])
+    return z, ok
+
+
+def _bisect(g, lo, hi, s0, rounds: int = 16):
+    """Between lo (g not yet past 0.5) and hi (past it, label kept), the point nearest g = 0.5 that is past it."""
+    for _ in range(rounds):
+        mid = 0.5 * (lo + hi)
+        past = _success(g, mid, s0)
+        hi = torch_where(past, mid, hi)
+        lo = torch_where(past, lo, mid)
+    return hi
+
+
+def torch_where(mask, a, b):
+    return a * mask[:, None] + b * (~mask)[:, None]
+
+
+def _g(g, z):
+    """g's pre-sigmoid output on the sorted confidence vector of logits z (sorting keeps gradients)."""
+    import torch
+
+    return g(torch.sort(torch.softmax(z, 1), dim=1).values).squeeze(1)
+
+
+def _success(g, z, s0):
+    import torch
+
+    s = torch.sigmoid(_g(g, z))
+    keeps_label = z.argmax(1) == z.shape[1] - 1
+    return keeps_label & ((s - 0.5) * (s0 - 0.5) <= 0)
+
+
+def memguard_noise(g, logits: np.ndarray, *, max_iter: int = MAX_ITER) -> tuple[np.ndarray, np.ndarray]:
+    """Phase I for a batch: (perturbed probability vectors in the original class order, success mask)."""
+    import torch
+
+    order = np.argsort(logits, axis=1, kind="stable")
+    z0 = torch.as_tensor(np.take_along_axis(logits, order, 1), dtype=torch.float32)
+    p0 = torch.softmax(z0, 1)
+    best = z0.clone()
+    found = torch.zeros(len(z0), dtype=torch.bool)
+    undecided = (torch.sigmoid(_g(g, z0)) - 0.5).abs() <= 1e-5
+    trying = ~undecided
+    c3 = C3_START
+    with torch.enable_grad():
+        while trying.any() and c3 <= C3_MAX:
+            idx = trying.nonzero().squeeze(1)
+            z, ok = _search(g, z0[idx], p0[idx], c3, max_iter)
+            best[idx[ok]] = z[ok].detach()
+            found[idx[ok]] = True
+            trying[idx[~ok]] = False  # keep the last success; stop escalating c₃
+            c3 *= 10
+    probs = torch.softmax(best, 1).numpy().astype(np.float64)
+    out = np.empty_like(probs)
+    np.put_along_axis(out, order, probs, 1)
+    return out, (found | undecided).numpy()
+
+
+def _coins(x: np.ndarray) -> np.ndarray:
+    """One uniform number per query, a function of the query's bytes only."""
+    rows = np.ascontiguousarray(np.asarray(x).reshape(len(x), -1))
+    return np.array([int.from_bytes(hashlib.sha256(r.tobytes()).digest()[:8], "little") / 2**64 for r in rows])
 
 
 class MemGuardPredictor(Predictor):
-    def __init__(self, inner, confidence: float, budget: float):
-        self.inner = inner
-        self.confidence = float(confidence)
-        self.budget = float(budget)
+    def __init__(self, inner: Predictor, defender, epsilon: float):
+        self.inner, self.defender, self.epsilon = inner, defender, float(epsilon)
 
     def predict_labels(self, x):
         return np.asarray(self.inner.predict_labels(x))
 
     def predict_scores(self, x):
-        return memguard_perturb(self.inner.predict_scores(x), self.confidence, self.budget)
+        p0 = np.asarray(self.inner.predict_scores(x), dtype=np.float64)
+        noisy, _ = memguard_noise(self.defender, np.log(np.maximum(p0, 1e-300)))
+        dist = np.abs(noisy - p0).sum(axis=1)
+        apply = _coins(x) < np.minimum(1.0, self.epsilon / np.maximum(dist, 1e-12))
+        return np.where(apply[:, None], noisy, p0)
 
 
 class MemGuard(Defense):
     name = "memguard"
-    params = {"confidence": 0.8, "budget": 1.0}
+    version = "2"  # 2: the paper's algorithm (1 was a clamp, now ``confidence-clamp``)
+    params = {"epsilon": 1.0, "defender_members": 1000, "defender_epochs": 400}
 
-    def serve(self, predictor):
-        c, b = float(self.params["confidence"]), float(self.params["budget"])
-        if not 0 < c < 1 or b < 0:
-            raise ValueError(f"memguard: need 0 < confidence < 1 and budget ≥ 0, got {c}, {b}")
-        return MemGuardPredictor(predictor, c, b)
+    def fit(self, predictor: Predictor, members, reference, seed: int = 0):
+        """Phase 0: the defender's classifier, from its own members and population reference data."""
+        n = int(self.params["defender_members"])
+        rng = np.random.default_rng([seed, 0x3E3])
+        m = members[np.sort(rng.choice(len(members), min(n, len(members)), replace=False))]
+        r = reference[np.sort(rng.choice(len(reference), min(n, len(reference)), replace=False))]
+        return fit_defender(predictor.predict_scores(m.x), predictor.predict_scores(r.x), seed=seed,
+                            epochs=int(self.params["defender_epochs"]))
+
+    def defend(self, predictor: Predictor, defender) -> Predictor:
+        eps = float(self.params["epsilon"])
+        if eps < 0:
+            raise ValueError(f"memguard: the utility budget epsilon must be ≥ 0, got {eps}")
+        return MemGuardPredictor(predictor, defender, eps)
 
 
 @hookimpl

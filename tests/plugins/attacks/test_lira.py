@@ -5,7 +5,7 @@ from scipy.stats import norm
 from bench.metrics import auc
 from bench.signals import augment, logit_scale, query_augmentations
 from bench.testing import make_context, make_session
-from plugins.attacks.lira import _masked_stats
+from plugins.attacks.lira import gaussian_fit, lira_offline
 
 
 def test_online_lira_scores_the_likelihood_ratio_of_in_and_out_gaussians(session):
@@ -26,22 +26,27 @@ def test_online_lira_scores_the_likelihood_ratio_of_in_and_out_gaussians(session
 
 def test_offline_lira_is_one_sided_in_the_target_confidence():
     obs = np.random.default_rng(0).normal(size=(8, 5, 1))
-    mean, std = _masked_stats(obs, np.ones_like(obs, dtype=bool), fixed_variance=False)
-    lo, hi = -norm.logsf(np.full((5, 1), -1.0), mean, std), -norm.logsf(np.full((5, 1), 3.0), mean, std)
+    lo, hi = lira_offline(np.full((5, 1), -1.0), obs, fixed_variance=False), lira_offline(np.full((5, 1), 3.0), obs, fixed_variance=False)
     assert (hi > lo).all()  # higher confidence than the OUT models → more likely a member
 
 
-def test_fixed_variance_pools_std_and_falls_back_when_few_models():
-    obs = np.array([[[0.0]], [[2.0]], [[10.0]]]).repeat(2, axis=1)  # 3 models, 2 candidates
-    obs[:, 1] *= 3
+def test_fixed_variance_is_the_global_std_of_each_side():
+    rng = np.random.default_rng(1)
+    obs = rng.normal(size=(6, 4, 1)) * np.array([1.0, 2.0, 3.0, 4.0])[None, :, None]
     mask = np.ones_like(obs, dtype=bool)
-    _, per_example = _masked_stats(obs, mask, fixed_variance=False)
-    _, fixed = _masked_stats(obs, mask, fixed_variance=True)
-    assert per_example[0, 0] != per_example[1, 0]
-    assert fixed[0, 0] == fixed[1, 0]
-    one_in = mask.copy()
-    one_in[1:] = False
-    _, std = _masked_stats(obs, one_in, fixed_variance=False)
+    _, per_example = gaussian_fit(obs, mask, fixed_variance=False)
+    _, fixed = gaussian_fit(obs, mask, fixed_variance=True)
+    assert per_example[3, 0] > 2 * per_example[0, 0]
+    assert np.allclose(fixed, obs.std())  # one σ for the whole side, never a hard-coded constant
+
+
+def test_a_side_without_models_falls_back_to_that_sides_mean_per_query():
+    # Two models, two queries; candidate 1 is IN for no model.
+    obs = np.array([[[1.0, 10.0], [5.0, 50.0]], [[3.0, 30.0], [7.0, 70.0]]])
+    inc = np.array([[True, False], [True, False]])[:, :, None]
+    mean, std = gaussian_fit(obs, inc, fixed_variance=False)
+    assert mean[0].tolist() == [2.0, 20.0]
+    assert mean[1].tolist() == [2.0, 20.0]  # the IN side's mean per query, not a sum over queries
     assert np.isfinite(std).all() and (std > 0).all()
 
 

@@ -1,3 +1,4 @@
+from plugins.attacks._shared import modified_entropy
 import numpy as np
 import pytest
 
@@ -26,3 +27,11 @@ def test_attack_runs_and_beats_chance():
     scores = session.registry.attack("mentropy").score(ctx)
     assert ctx.threshold == 0.0
     assert auc(scores, is_member) > 0.55
+
+
+def test_modified_entropy_keeps_confident_members_apart():
+    probs = np.array([[1.0, 1e-20], [1.0, 1e-30], [0.7, 0.3]])
+    m = modified_entropy(probs, np.array([0, 0, 0]))
+    assert m[1] < m[0] < m[2] and m[1] > 0
+    p, q = 0.7, 0.3  # Song & Mittal's formula where nothing rounds
+    assert np.isclose(m[2], -(1 - p) * np.log(p) - q * np.log(1 - q))

@@ -1,11 +1,11 @@
-"""label-only, top-k, rounding, memguard: what a served query exposes, and that the label never changes."""
+"""label-only, top-k, rounding, confidence-clamp: what a served query exposes, and that the label never changes."""
 
 import numpy as np
 import pytest
 
 from bench import Predictor
 from bench._plugins import load_plugins
-from plugins.defenses.memguard import memguard_perturb
+from plugins.defenses.confidence_clamp import clamp_confidence
 
 
 class Fixed(Predictor):
@@ -66,8 +66,8 @@ def test_rounding_rounds_and_keeps_labels(registry, probs):
 
 
 @pytest.mark.parametrize("confidence,budget", [(0.8, 1.0), (0.5, 0.3), (0.95, 2.0)])
-def test_memguard_keeps_the_argmax_within_budget(probs, confidence, budget):
-    out = memguard_perturb(probs, confidence, budget)
+def test_confidence_clamp_keeps_the_argmax_within_budget(probs, confidence, budget):
+    out = clamp_confidence(probs, confidence, budget)
     assert (out.argmax(1) == probs.argmax(1)).all()
     assert np.allclose(out.sum(1), 1) and (out >= 0).all()
     assert (np.abs(out - probs).sum(1) <= budget + 1e-9).all()
@@ -75,17 +75,17 @@ def test_memguard_keeps_the_argmax_within_budget(probs, confidence, budget):
     before, after = probs.max(1), out.max(1)
     assert (np.abs(after - confidence) <= np.abs(before - confidence) + 1e-12).all()
     # with a large budget, rows where the label allows it land exactly on `confidence`
-    full = memguard_perturb(probs, confidence, 2.0)
+    full = clamp_confidence(probs, confidence, 2.0)
     second = np.sort(probs, 1)[:, -2]
     feasible = second / (1 - probs.max(1) + second + 1e-300) < confidence
     assert np.allclose(full.max(1)[feasible], confidence)
 
 
-def test_memguard_flattens_confidence_between_members_and_nonmembers(registry):
-    # "members" near one-hot, "non-members" less sure: after MemGuard their top confidences coincide
+def test_confidence_clamp_flattens_confidence_between_members_and_nonmembers(registry):
+    # "members" near one-hot, "non-members" less sure: after the clamp their top confidences coincide
     members = np.tile(np.r_[0.999, np.full(9, 0.001 / 9)], (5, 1))
     nonmembers = np.tile(np.r_[0.9, np.full(9, 0.1 / 9)], (5, 1))
-    served = serve(registry, "memguard", np.vstack([members, nonmembers]), confidence=0.8, budget=1.0)
+    served = serve(registry, "confidence-clamp", np.vstack([members, nonmembers]), confidence=0.8, budget=1.0)
     s = served.predict_scores(np.arange(10))
     assert np.allclose(s.max(1), 0.8)
     assert (served.predict_labels(np.arange(10)) == 0).all()

@@ -1,0 +1,81 @@
+"""LiRA's pool design (Carlini et al. 2022, §V-A): one pool, many models, each on a random half of it.
+
+Per (track, seed): a pool of 2N units and a population disjoint from it. Every model of a cell, target or shadow,
+trains on exactly N pool units, a uniformly random half drawn *independently* per model, with the same recipe.
+Each pool unit is thus IN for about half of the models, and a target's membership is independent of what its
+shadows reveal. (A keep matrix balanced exactly over all M models would leak it: a unit IN for exactly M/2
+models is IN for the target iff it is IN for M/2 − 1 of the shadows.)
+
+The attack against target t gets the whole pool as candidates and the other models as its shadows. The harness
+alone holds ``keep``; attacks see the inclusion of their shadows only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PoolDesign", "draw_pool_design"]
+
+
+@dataclass(frozen=True)
+class PoolDesign:
+    """Pool units, the population beside them, and which pool units each of the M models trains on."""
+
+    pool: np.ndarray  # (2N,) unit ids, in the fixed candidate order
+    population: np.ndarray  # unit ids disjoint from the pool
+    keep: np.ndarray  # (M, 2N) bool, each row with exactly N True
+
+    def __post_init__(self) -> None:
+        if np.intersect1d(self.pool, self.population).size:
+            raise ValueError("pool and population overlap: the population must stay disjoint from the pool")
+        sizes = set(self.keep.sum(axis=1).tolist())
+        if len(sizes) != 1 or self.keep.shape[1] != len(self.pool):
+            raise ValueError(f"every model must train on the same number of pool units; got sizes {sorted(sizes)}")
+
+    @property
+    def n_models(self) -> int:
+        return int(self.keep.shape[0])
+
+    @property
+    def train_size(self) -> int:
+        return int(self.keep[0].sum())
+
+    def training_units(self, model: int) -> np.ndarray:
+        """The pool units model ``model`` trains on (sorted unit ids)."""
+        return np.sort(self.pool[self.keep[model]])
+
+    def shadows_of(self, target: int) -> np.ndarray:
+        """The models that serve as shadows when ``target`` is the target: all the others."""
+        return np.array([m for m in range(self.n_models) if m != target])
+
+    def is_member(self, target: int) -> np.ndarray:
+        """Ground truth for the candidates (the pool, in order) when ``target`` is the target. Harness only."""
+        return self.keep[target].copy()
+
+    @property
+    def sha256(self) -> str:
+        spec = {"pool": self.pool.astype(int).tolist(), "population": self.population.astype(int).tolist(),
+                "keep": np.packbits(self.keep, axis=1).tobytes().hex()}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def draw_pool_design(n_units: int, train_size: int, n_models: int, population: int, seed: int) -> PoolDesign:
+    """Draw the pool (2·train_size units), the population and M independent uniform halves, from ``seed``.
+
+    Model m's half depends only on (seed, m), so growing M (a larger tier) keeps the first models' training sets
+    and their cached weights."""
+    need = 2 * train_size + population
+    if need > n_units:
+        raise ValueError(f"the pool design needs {need} units (2 × {train_size} pool + {population} population) but the data has {n_units}")
+    if n_models < 2:
+        raise ValueError(f"the pool design needs at least 2 models (a target and a shadow), not {n_models}")
+    perm = np.random.default_rng([seed, 0x9001]).permutation(n_units)
+    pool, pop = perm[: 2 * train_size], np.sort(perm[2 * train_size : need])
+    keep = np.zeros((n_models, 2 * train_size), dtype=bool)
+    for m in range(n_models):
+        keep[m, np.random.default_rng([seed, 0x9002, m]).choice(2 * train_size, train_size, replace=False)] = True
+    return PoolDesign(pool, pop, keep)

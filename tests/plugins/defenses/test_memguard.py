@@ -1,0 +1,66 @@
+"""MemGuard (Jia et al. 2019): the defender's own attack model is fooled, labels never change, Phase II's coin."""
+
+import numpy as np
+import pytest
+
+from bench import Predictor
+from bench.metrics import auc
+from plugins.defenses.memguard import MemGuardPredictor, fit_defender, memguard_noise
+
+
+def _vectors(rng, n, sharpness):
+    z = rng.normal(size=(n, 10)) * 3
+    z[np.arange(n), rng.integers(0, 10, n)] += sharpness + rng.normal(size=n)
+    p = np.exp(z - z.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
+
+
+class Rows(Predictor):
+    """Answers the fixed probability row i for the query x = [i]."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def predict_scores(self, x):
+        return self.p[np.asarray(x, dtype=int).ravel()]
+
+
+@pytest.fixture(scope="module")
+def setting():
+    rng = np.random.default_rng(0)
+    g = fit_defender(_vectors(rng, 600, 8), _vectors(rng, 600, 5), seed=0, epochs=300)
+    test = np.vstack([_vectors(rng, 200, 8), _vectors(rng, 200, 5)])
+    return g, test, np.r_[np.ones(200, bool), np.zeros(200, bool)]
+
+
+def _g(g, p):
+    import torch
+
+    with torch.no_grad():
+        return torch.sigmoid(g(torch.as_tensor(np.sort(p, 1), dtype=torch.float32))).squeeze(1).numpy()
+
+
+@pytest.mark.slow
+def test_the_defenders_own_attack_model_is_fooled_and_labels_are_kept(setting):
+    g, p, truth = setting
+    assert auc(_g(g, p), truth) > 0.62  # the defender's classifier works on undefended outputs
+    noisy, ok = memguard_noise(g, np.log(p))
+    assert (noisy.argmax(1) == p.argmax(1)).all()
+    assert np.allclose(noisy.sum(1), 1, atol=1e-5) and (noisy >= 0).all()
+    assert ok.mean() > 0.8
+    assert np.quantile(np.abs(_g(g, noisy[ok]) - 0.5), 0.9) < 1e-3  # Phase I lands on g = 0.5
+    assert auc(_g(g, noisy), truth) <= 0.55
+
+
+@pytest.mark.slow
+def test_phase_two_adds_the_noise_with_probability_within_the_budget(setting):
+    g, p, _ = setting
+    idx = np.arange(len(p))[:, None]
+    full = MemGuardPredictor(Rows(p), g, epsilon=10.0).predict_scores(idx)
+    small = MemGuardPredictor(Rows(p), g, epsilon=0.02)
+    served = small.predict_scores(idx)
+    moved = np.abs(served - p).sum(1) > 1e-9
+    assert np.abs(full - p).sum(1).mean() > 0.05 and 0.0 < moved.mean() < 0.5
+    assert np.abs(served - p).sum(1).mean() <= 0.02 * 2  # expected distortion ≈ ε (sampling slack)
+    assert np.array_equal(small.predict_scores(idx), served)  # same query, same answer: no averaging it away
+    assert (small.predict_labels(idx) == p.argmax(1)).all()
