@@ -342,7 +342,7 @@ class Session:
             from ._worker import WorkerPool
 
             # The sandbox hides the home folder itself (bwrap) or relies on its permissions (nobody).
-            self._workers = WorkerPool(hide=[str(self.cache.root), self.plan.out_dir], sandbox=self.plan.sandbox, plugin_files=self.plan.plugin_files)
+            self._workers = WorkerPool.shared(hide=[str(self.cache.root), self.plan.out_dir], sandbox=self.plan.sandbox, plugin_files=self.plan.plugin_files)
         return self._workers
 
     def _score_in_worker(self, attack: Attack, ctx: Any, ledger: Any, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:

@@ -54,6 +54,10 @@ class Sandbox:
                     "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--pdeathsig", "SIGKILL", "--", *argv]
         return list(argv)
 
+    def covers(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is hidden without being named: bwrap replaces /tmp and the home folder wholesale."""
+        return self.kind == "bwrap" and _under(str(Path(path).resolve()) + "/", ["/tmp", str(Path.home().resolve())])
+
     def home(self) -> str:
         """The worker's HOME: an empty tmpfs in bwrap, else a fresh private folder it owns."""
         if self.kind == "bwrap":

@@ -15,6 +15,7 @@ where the machine allows (``bench._sandbox``).
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
@@ -25,6 +26,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -95,6 +97,22 @@ class WorkerPool:
         self._proc: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, *, hide: list[str], sandbox: str | None = None, plugin_files: list[str] | None = None) -> "WorkerPool":
+        """A pool for this process, reused by sessions whose sandbox would look the same (tests make many sessions)."""
+        box = detect(sandbox)
+        files = tuple(os.path.abspath(p) for p in plugin_files or [])
+        for path in hide:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        # bwrap already hides /tmp and the home folder; the nobody sandbox locks folders at any time (permissions).
+        own = tuple(sorted(str(Path(p).resolve()) for p in hide if box.kind == "bwrap" and not box.covers(p)))
+        key = (box.kind, files, own)
+        if key not in _POOLS:
+            _POOLS[key] = cls(hide=list(own), sandbox=box.kind, plugin_files=list(files))
+        for path in hide:
+            box.command([], hide=[path])  # nobody: make it 0700 now (no-op for the others)
+        return _POOLS[key]
 
     def _start(self) -> None:
         self.sandbox = detect(self.preference)
@@ -173,6 +191,15 @@ class WorkerPool:
             self.close()
         except Exception:
             pass
+
+
+_POOLS: dict[tuple, WorkerPool] = {}
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in list(_POOLS.values()):
+        pool.close()
 
 
 def _test_files() -> list[str]:
