@@ -201,7 +201,35 @@ class ZeroWeights(Attack):
         return _coin(ctx)
 
 
-CHEATERS = [SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights]
+class SandboxProbe(Attack):
+    """Reports what it could reach: a file (``path``), a folder listing (``folder``), a TCP port on 127.0.0.1 (``port``)."""
+
+    name = "probe-sandbox"
+    threat_model = ThreatModel.LABEL
+    params = {"path": "", "folder": "", "port": 0}
+
+    def score(self, ctx):
+        import socket
+
+        seen = []
+        try:
+            with open(self.params["path"]) as f:
+                seen.append(f"file=read:{f.read()}")
+        except OSError as exc:
+            seen.append(f"file=denied:{type(exc).__name__}")
+        try:
+            seen.append(f"folder=listed:{sorted(os.listdir(self.params['folder']))}")
+        except OSError as exc:
+            seen.append(f"folder=denied:{type(exc).__name__}")
+        try:
+            with socket.create_connection(("127.0.0.1", int(self.params["port"])), timeout=2):
+                seen.append("socket=connected")
+        except OSError as exc:
+            seen.append(f"socket=denied:{type(exc).__name__}")
+        raise RuntimeError(" ".join(seen))
+
+
+CHEATERS = [SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights]
 
 
 @hookimpl
