@@ -152,7 +152,7 @@ def test_every_first_party_attack_gives_the_same_numbers_in_the_worker(tmp_path)
 
 @pytest.mark.slow
 def test_cheaters_score_at_chance_or_fail_in_an_official_run_which_resumes(tmp_path):
-    attacks = ["cheat-split", "cheat-private", "cheat-gc", "cheat-frames", "cheat-disk", "cheat-patch-metrics", "cheat-proxy", "cheat-len1", "cheat-exit", "loss"]
+    attacks = ["cheat-split", "cheat-private", "cheat-gc", "cheat-frames", "cheat-disk", "cheat-patch-metrics", "cheat-proxy", "cheat-len1", "cheat-exit", "honest-coin"]
     plan = Plan(tracks=["synthetic-blobs"], attacks=attacks, defenses=["none"], seeds=[0],
                 out_dir=str(tmp_path / "out"), plugin_files=[CHEATERS], official=True, progress=False, scenarios=False,
                 params={"cheat-disk": {"roots": str(tmp_path)}}, timeout_grace=0.5)
@@ -160,9 +160,7 @@ def test_cheaters_score_at_chance_or_fail_in_an_official_run_which_resumes(tmp_p
     by = {r["attack"]["name"]: r for r in records}
     for name, rec in by.items():
         assert rec["official"] is True and isinstance(rec["track"]["split_seed"], int)
-        if name == "loss":
-            assert rec["status"] == "ok" and 0.6 < rec["metrics"]["auc"] < 0.95  # honest, and unaffected by the metric patch
-        elif rec["status"] == "ok":
+        if rec["status"] == "ok":  # honest-coin included: it runs after the metric patch, which would score it 1.0
             assert rec["metrics"]["auc"] <= 0.60, (name, rec["metrics"]["auc"])
         else:
             assert rec["status"] in ("failed", "over_budget") and rec["error"], name
@@ -170,7 +168,8 @@ def test_cheaters_score_at_chance_or_fail_in_an_official_run_which_resumes(tmp_p
     assert by["cheat-len1"]["status"] == "over_budget"
     private = Path(plan.out_dir) / ".official"
     assert private.stat().st_mode & 0o077 == 0  # the seed and the cold cache are the harness's alone
-    seed = by["loss"]["track"]["split_seed"]
+    assert by["honest-coin"]["status"] == "ok"
+    seed = by["honest-coin"]["track"]["split_seed"]
     again = run_plan(Plan(**{**plan.as_dict(), "split_seed": None}))  # resumed: same private seed, nothing re-run
     assert {r["run_id"] for r in again} == {r["run_id"] for r in records}
     assert all(r["track"]["split_seed"] == seed for r in again)

@@ -229,7 +229,17 @@ class SandboxProbe(Attack):
         raise RuntimeError(" ".join(seen))
 
 
-CHEATERS = [SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights]
+class CoinFlip(Attack):
+    """Honest and uninformed: AUC about 0.5, unless a cheater before it changed how the harness scores."""
+
+    name = "honest-coin"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        return _coin(ctx)
+
+
+CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights]
 
 
 @hookimpl
