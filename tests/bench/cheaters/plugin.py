@@ -104,13 +104,11 @@ class DiskReader(Attack):
 
     def score(self, ctx):
         n = len(ctx.candidates)
-        roots = [os.environ.get("PRIVBENCH_CACHE_DIR"), os.path.expanduser("~"), "/tmp", os.getcwd(), *self.params["roots"].split(os.pathsep)]
-        seen = 0
+        roots = [*self.params["roots"].split(os.pathsep), os.environ.get("PRIVBENCH_CACHE_DIR"), os.getcwd(), "/tmp", os.path.expanduser("~")]
         for root in filter(None, roots):
-            for dirpath, _, files in os.walk(root):
-                seen += 1
-                if seen > 20000:
-                    return _coin(ctx)
+            for seen, (dirpath, _, files) in enumerate(os.walk(root)):
+                if seen > 5000:
+                    break
                 for f in files:
                     if f.endswith(".npz") and os.path.basename(dirpath) == "scores":
                         try:
