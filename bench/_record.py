@@ -92,6 +92,7 @@ class TrackRef(_Shaped):
     version: str | None = None
     split_sha256: str | None = None
     task: str | None = None  # None: the track did not load
+    split_seed: int | None = None  # official runs only: the seed drawn at run time, written after the scores returned
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,7 +134,7 @@ class Provenance(_Shaped):
 _PARTS: dict[str, type[_Shaped]] = {
     "track": TrackRef, "attack": AttackRef, "defense": DefenseRef, "budget": BudgetUse, "utility": Utility, "provenance": Provenance,
 }
-_OPTIONAL = ("scores_file", "scenarios")  # written only when set
+_OPTIONAL = ("scores_file", "scenarios", "isolation", "official")  # written only when set
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +155,8 @@ class Record(_Shaped):
     created_at: str | None = None
     scores_file: str | None = None  # relative to the run folder; set once the scores are saved
     scenarios: dict[str, Any] | None = None  # the OOD / neighbour scenario note, where scenarios ran
+    isolation: dict[str, Any] | None = None  # how the attack ran: {mode: process|thread, sandbox, sandboxed}
+    official: bool | None = None  # an official run: split drawn at run time, cold private cache
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

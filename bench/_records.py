@@ -72,6 +72,7 @@ class RecordDraft:
         self.budget = BudgetUse(tier)
         self.utility = Utility()
         self.device = device
+        self.isolation: dict[str, Any] | None = None
         self.created_at = now()
 
     def resolved(self, attack: Any, defense: Any) -> None:
@@ -90,11 +91,15 @@ class RecordDraft:
     def used(self, used: Mapping[str, Any]) -> None:
         self.budget = BudgetUse(self.budget.tier, dict(self.budget.limits), dict(used))
 
+    def isolated(self, isolation: Mapping[str, Any] | None) -> None:
+        """How the attack ran (worker process or thread, sandboxed or not)."""
+        self.isolation = dict(isolation) if isolation is not None else None
+
     def _record(self, status: str, error: str | None, metrics: dict[str, Any], scenarios: dict[str, Any] | None) -> Record:
         return Record(
             run_id=self.run_id, track=self.track, attack=self.attack, defense=self.defense, seed=self.seed, budget=self.budget,
             status=status, error=error, metrics=metrics, utility=self.utility, provenance=provenance(self.device),
-            created_at=self.created_at, scenarios=scenarios,
+            created_at=self.created_at, scenarios=scenarios, isolation=self.isolation,
         )
 
     def ok(self, metrics: Mapping[str, Any], scenarios: dict[str, Any] | None = None) -> Record:

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -58,7 +58,10 @@ class Plan:
     timeout_grace: float = 30.0
     progress: bool = True
     scenarios: bool = True  # score OOD / neighbour non-members for attacks that set a threshold
-
+    isolation: str = "thread"  # "process": score() in a sandboxed worker (bench._worker); "thread": in this process (default until the worker path passes the parity test)
+    sandbox: str | None = None  # auto | bwrap | nobody | off (default: $PRIVBENCH_SANDBOX, else auto)
+    official: bool = False  # split seed drawn at run time, private cold cache (bench._official)
+    split_seed: int | None = None  # set by an official run (kept private in the run folder for resuming)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +113,11 @@ class Session:
         from ._plugins import load_plugins
 
         self.plan = plan
+        if plan.official:
+            from ._official import prepare_official
+
+            prepare_official(plan)  # draws (or, resuming, reads) the private split seed; private cold cache
+            cache = None
         if registry is None:
             self.manager, registry = load_plugins(plan.plugin_files)
         else:
@@ -120,6 +128,7 @@ class Session:
         self._tracks: dict[str, tuple[Any, Any, Any]] = {}
         self._targets: dict[tuple, Any] = {}
         self._device: str | None = plan.device
+        self._workers: Any = None
 
     @property
     def device(self) -> str:
@@ -135,6 +144,8 @@ class Session:
             track = self.registry.track(name)
             track.data_dir = self.plan.data_dir
             track.configure(**self.plan.params.get(name, {}))
+            if self.plan.official:
+                track.split_seed = self.plan.split_seed  # drawn at run time: the track's public seed is not the split
             data = track.load()
             split = track.split(data)
             self._tracks[name] = (track, data, split)
@@ -171,6 +182,12 @@ class Session:
 
     def run_cell(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
         """Run one cell; returns the record (without ``scores_file``) and the per-candidate arrays."""
+        record, arrays = self._run_cell(cell)
+        if self.plan.official:  # only now, with the attack's scores in: the seed that made the split
+            record = record.replace(official=True, track=replace(record.track, split_seed=self.plan.split_seed))
+        return record, arrays
+
+    def _run_cell(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
         from .metrics import membership_metrics
 
         track, data, split = self.track(cell.track)
@@ -195,7 +212,8 @@ class Session:
 
         ctx, ledger = self.context(cell, attack, defense, target["module"])
         candidates = ctx.candidates
-        status, error, output = self._score(attack, ctx, ledger, budget.device_seconds)
+        status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
+        draft.isolated(getattr(ctx, "isolation", None))
         draft.used(ledger.used())
         if status == "ok" and ledger.device_seconds() > budget.device_seconds:
             status, error = "over_budget", f"attack {attack.name!r} used {ledger.device_seconds():.1f} device-seconds, over the {budget.tier!r} budget of {budget.device_seconds:g}"
@@ -245,7 +263,7 @@ class Session:
         progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
         factory = ModelFactory(track, data_ext, scenario_sha256(split.sha256, cands), defense, self.cache, self.device, progress)
         ctx, ledger = self.context(cell, attack, defense, module, candidates=(cands, units), factory=factory, owner_note=" (scenarios)")
-        status, error, output = self._score(attack, ctx, ledger, budget.device_seconds)
+        status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
         if status == "ok":
             try:
                 scores = _check_scores(attack.name, output, len(cands))
@@ -279,8 +297,15 @@ class Session:
         )
         return ctx, ledger
 
-    def _score(self, attack: Attack, ctx: Any, ledger: Any, limit_seconds: float) -> tuple[str, str | None, Any]:
-        """Run ``attack.score(ctx)`` in a worker thread; a hang is abandoned after the budget plus grace."""
+    def _score(self, attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, *, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
+        """Run ``attack.score(ctx)`` in a worker process (``isolation="process"``) or, for unit tests, a thread."""
+        if self.plan.isolation == "process":
+            return self._score_in_worker(attack, ctx, ledger, cell, defense)
+        if self.plan.isolation != "thread":
+            return "failed", f"unknown isolation {self.plan.isolation!r}; expected 'process' or 'thread'", None
+        if self.plan.official:
+            return "failed", "an official run scores attacks in worker processes only (isolation='process')", None
+        ctx.isolation = {"mode": "thread", "sandbox": None, "sandboxed": False}
         box: dict[str, Any] = {}
 
         def work() -> None:
@@ -305,6 +330,30 @@ class Session:
         if isinstance(exc, ThreatModelViolation):
             return "failed", f"threat-model violation: {exc}", None
         return "failed", f"attack {attack.name!r} raised {type(exc).__name__}: {exc}\n{box.get('tb', '')}".rstrip(), None
+
+    @property
+    def workers(self) -> Any:
+        """The session's attack workers (one sandboxed zygote, started on first use), hiding cache and run folder."""
+        if self._workers is None:
+            from ._worker import WorkerPool
+
+            # The sandbox hides the home folder itself (bwrap) or relies on its permissions (nobody).
+            self._workers = WorkerPool.shared(hide=[str(self.cache.root), self.plan.out_dir], sandbox=self.plan.sandbox, plugin_files=self.plan.plugin_files)
+        return self._workers
+
+    def _score_in_worker(self, attack: Attack, ctx: Any, ledger: Any, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
+        from ._worker import job_for, run_attack
+
+        result = run_attack(job_for(attack, ctx, ledger, self.track(cell.track)[0], defense, self.plan.plugin_files), self.workers, grace=self.plan.timeout_grace)
+        ctx.isolation = result.isolation
+        try:  # the attack's operating point and exports, sent back as data, go through the same checks as in-process
+            if result.status == "ok" and result.threshold is not None:
+                ctx.set_threshold(result.threshold)
+            for name, values in result.exports.items() if result.status == "ok" else ():
+                ctx.export(name, values)
+        except ValueError as exc:
+            return "failed", f"attack {attack.name!r}: {exc}", None
+        return result.status, result.error, result.output
 
     def _draft(self, cell: Cell, track: Any, split: Any) -> RecordDraft:
         def plugin(kind: str, name: str) -> str | None:

@@ -1,0 +1,154 @@
+"""Where the machine offers one, the attack's worker runs sandboxed: no network, no cache, run folder or home.
+
+Two mechanisms, picked at run time by what works here (``PRIVBENCH_SANDBOX`` = ``auto`` | ``bwrap`` |
+``nobody`` | ``off`` overrides):
+
+- ``bwrap`` (Debian's bubblewrap): a read-only view of ``/`` in new user, pid, network, IPC and UTS
+  namespaces as ``nobody``; ``/tmp``, the home directory, the model cache and the run folder are
+  replaced by empty tmpfs mounts (the code the worker imports is bound back in, read-only).
+- ``nobody`` (root without bubblewrap): ``unshare`` a network, pid and mount namespace and drop to the
+  ``nobody`` user; the cache and run folder are made ``0700`` so only their owner reads them.
+
+A probe starts Python in the sandbox once per process and checks that it imports the harness, so a
+mechanism that is installed but refused (no user namespaces, say) falls through to the next.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "SANDBOX_ENV", "NOBODY"]
+
+SANDBOX_ENV = "PRIVBENCH_SANDBOX"
+NOBODY = 65534
+# Environment a worker inherits; nothing that names the cache, the run folder or credentials.
+_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+             "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED", "PRIVBENCH_DISABLE_PLUGINS")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A way to start the worker: ``kind`` is ``bwrap``, ``nobody`` or ``none`` (not sandboxed)."""
+
+    kind: str
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.kind != "none"
+
+    def command(self, argv: list[str], *, hide: Iterable[str | os.PathLike[str]] = (), keep: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
+        """``argv`` wrapped in this sandbox; ``hide``: folders the worker must not read; ``keep``: code it must."""
+        hide = [str(Path(p).resolve()) for p in hide]
+        if self.kind == "bwrap":
+            return _bwrap(argv, hide, [str(Path(p).resolve()) for p in keep if Path(p).exists()])
+        if self.kind == "nobody":
+            for path in hide:
+                _lock(path)
+            return ["unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
+                    "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--pdeathsig", "SIGKILL", "--", *argv]
+        return list(argv)
+
+    def covers(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is hidden without being named: bwrap replaces /tmp and the home folder wholesale."""
+        return self.kind == "bwrap" and _under(str(Path(path).resolve()) + "/", ["/tmp", str(Path.home().resolve())])
+
+    def home(self) -> str:
+        """The worker's HOME: an empty tmpfs in bwrap, else a fresh private folder it owns."""
+        if self.kind == "bwrap":
+            return "/tmp"
+        import tempfile
+
+        home = tempfile.mkdtemp(prefix="privbench-worker-home-")
+        if self.kind == "nobody":
+            os.chown(home, NOBODY, NOBODY)
+        return home
+
+
+def _bwrap(argv: list[str], hide: list[str], keep: list[str]) -> list[str]:
+    home = str(Path.home().resolve())
+    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY),
+           "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "01777", "--tmpfs", "/tmp"]
+    if home != "/":
+        cmd += ["--tmpfs", home]
+    for path in keep:  # code under a hidden folder (a venv in $HOME, a plugin file in /tmp) is bound back, read-only
+        if _under(path, ["/tmp", home]):
+            cmd += ["--ro-bind", path, path]
+    for path in hide:  # last, so a hidden folder stays hidden even inside a kept one (the home is hidden above)
+        if path != home and os.path.isdir(path):
+            cmd += ["--tmpfs", path]
+    return [*cmd, "--chdir", "/tmp", "--", *argv]
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    """Strictly inside one of ``roots`` (binding a root itself back would undo its hiding)."""
+    return any(path.startswith(r.rstrip("/") + "/") for r in roots if r != "/")
+
+
+def _lock(path: str) -> None:
+    """Make a folder the harness owns unreadable to others (the ``nobody`` sandbox relies on permissions)."""
+    try:
+        st = os.stat(path)
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(path, st.st_mode & 0o700)
+    except FileNotFoundError:
+        pass
+
+
+def python_paths() -> list[str]:
+    """This interpreter's import path, absolute: the worker imports the same code (plugins, test modules)."""
+    out = []
+    for p in sys.path:
+        p = os.path.abspath(p or os.getcwd())
+        if os.path.exists(p) and p not in out:
+            out.append(p)
+    return out
+
+
+def worker_env(home: str) -> dict[str, str]:
+    env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
+    env.update(HOME=home, TMPDIR="/tmp", PYTHONPATH=os.pathsep.join(python_paths()), PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1")
+    return env
+
+
+def keep_paths() -> list[str]:
+    """Folders the worker's interpreter must be able to read."""
+    return [*python_paths(), sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+
+
+@functools.lru_cache(maxsize=None)
+def _works(kind: str) -> bool:
+    if kind == "bwrap" and not _which("bwrap") or kind == "nobody" and (os.getuid() != 0 or not _which("unshare") or not _which("setpriv")):
+        return False
+    box = Sandbox(kind)
+    probe = "import socket, bench._zygote; s = socket.socket(); s.settimeout(1)\ntry:\n s.connect(('1.1.1.1', 53)); print('net')\nexcept OSError: print('ok')"
+    try:
+        out = subprocess.run(box.command([sys.executable, "-c", probe], keep=keep_paths()), env=worker_env(box.home()),
+                             capture_output=True, text=True, timeout=120, cwd="/")
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "ok"
+
+
+def _which(name: str) -> bool:
+    import shutil
+
+    return shutil.which(name) is not None
+
+
+def detect(preference: str | None = None) -> Sandbox:
+    """The strongest sandbox that works here (``preference``/``$PRIVBENCH_SANDBOX``: auto, bwrap, nobody, off)."""
+    pref = (preference or os.environ.get(SANDBOX_ENV) or "auto").strip().lower()
+    if pref in ("off", "none", "0", "false"):
+        return Sandbox("none")
+    if pref not in ("auto", "bwrap", "nobody"):
+        raise ValueError(f"unknown sandbox {pref!r} (from {SANDBOX_ENV} or Plan.sandbox); expected auto, bwrap, nobody or off")
+    for kind in ("bwrap", "nobody") if pref == "auto" else (pref,):
+        if _works(kind):
+            return Sandbox(kind)
+    return Sandbox("none")

@@ -1,0 +1,214 @@
+"""The program that runs attacks: ``python -m bench._zygote FD``, started (sandboxed) by ``bench._worker``.
+
+A fresh interpreter, spawned, never forked from the harness: it imports numpy, torch and the installed
+plugins once, holds no data, split or path of the harness, and forks one child per cell (the design of
+``multiprocessing``'s forkserver), so a cell starts in milliseconds and no cell sees another's state.
+
+Control messages (JSON over a SOCK_SEQPACKET socket): ``{"op": "cell"}`` with the cell's socket
+attached (SCM_RIGHTS) forks a child and answers its pid; ``kill`` kills a child's process group;
+``status`` answers a finished child's exit status. The child builds the attack's context from what
+the harness sends (``bench._proxy``), runs ``attack.score(ctx)`` and sends back the result as data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+__all__ = ["main", "run_cell"]
+
+
+# Imported once here, not in every cell: what attacks commonly import lazily (a missing one is skipped).
+PRELOAD = ("numpy", "scipy.stats", "torch", "torch.func", "sklearn.neural_network", "sklearn.linear_model", "sklearn.pipeline",
+           "sklearn.preprocessing", "sklearn.metrics", "bench.training", "bench.metrics", "bench._context")
+
+
+def _preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - optional for attacks that do not need it
+            pass
+    from ._plugins import load_plugins
+
+    load_plugins()  # imports every entry point's module once, so each cell's child starts with them loaded
+
+
+def main(control_fd: int) -> None:
+    _preload()
+    control = socket.socket(fileno=control_fd)
+    finished: dict[int, int] = {}
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 4096, 1)
+        except (ConnectionError, OSError):
+            return
+        if not data:
+            return  # the harness closed the control socket: its session is over
+        _reap(finished)
+        msg = json.loads(data)
+        if msg.get("op") == "cell" and fds:
+            control.send(json.dumps({"pid": _fork_cell(control, fds[0])}).encode())
+        elif msg.get("op") == "kill":
+            for sig_target in (-int(msg["pid"]), int(msg["pid"])):
+                try:
+                    os.kill(sig_target, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            control.send(b"{}")
+        elif msg.get("op") == "status":
+            pid = int(msg["pid"])
+            if pid not in finished:
+                try:
+                    done, status = os.waitpid(pid, 0 if msg.get("wait") else os.WNOHANG)
+                    if done:
+                        finished[pid] = status
+                except ChildProcessError:
+                    pass
+            status = finished.get(pid)
+            control.send(json.dumps({"code": None if status is None else os.waitstatus_to_exitcode(status)}).encode())
+        else:
+            for fd in fds:
+                os.close(fd)
+            control.send(b'{"error": "unknown request"}')
+
+
+def _reap(finished: dict[int, int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+        finished[pid] = status
+
+
+def _fork_cell(control: socket.socket, fd: int) -> int:
+    pid = os.fork()
+    if pid:
+        os.close(fd)
+        return pid
+    code = 0
+    try:  # the child: its own process group (killed as one), no control socket, just the cell's pipe
+        os.setpgid(0, 0)
+        control.close()
+        run_cell(fd)
+    except BaseException:  # noqa: BLE001 - run_cell reports the attack's errors itself; this is the pipe failing
+        code = 70
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def run_cell(fd: int) -> None:
+    """Receive the cell, build the attack's context, score, send the result back as data."""
+    from multiprocessing.connection import Connection
+
+    from ._proxy import decode, encode
+
+    conn = Connection(fd)
+    init = decode(conn.recv_bytes())
+    try:
+        attack, ctx = _build(init, conn)
+        conn.send_bytes(encode({"op": "ready"}))
+        output = attack.score(ctx)
+        reply = {"op": "done", "output": _plain(output, attack.name, len(ctx.candidates)), "threshold": ctx.threshold, "exports": dict(ctx.exports)}
+        conn.send_bytes(encode(reply))
+    except BaseException as exc:  # noqa: BLE001 - an attack's error is its cell's record, whatever it is
+        conn.send_bytes(encode({"op": "raised", "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(limit=-4)}))
+
+
+def _plain(output: Any, name: str, n: int) -> Any:
+    """Scores as a plain array (or an integrity track's metrics dict) that can cross the pipe."""
+    import numpy as np
+
+    if isinstance(output, dict):
+        return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in output.items()}
+    if hasattr(output, "detach"):
+        output = output.detach().cpu().numpy()
+    arr = np.asarray(output)
+    if arr.dtype.hasobject:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"attack {name!r} returned {type(output).__name__}, not an array of {n} numbers") from None
+    return arr
+
+
+def _build(init: dict[str, Any], conn: Any) -> tuple[Any, Any]:
+    from ._api import Budget, ThreatModel
+    from ._context import AttackContext
+    from ._plugins import load_plugins
+    from ._proxy import RemoteLedger, RemoteShadowSource, TargetProxy, _Channel, track_info_from_wire
+
+    if init.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(init["threads"]))
+    _, registry = load_plugins(init["plugin_files"])
+    attack = _resolve(registry, "attacks", init["attack"])(**init["attack"]["params"])
+    track = _resolve(registry, "tracks", init["track"])
+    track = track() if inspect.isclass(track) else track
+    track.configure(**init["track"]["params"])
+    defense = _resolve(registry, "defenses", init["defense"])(**init["defense"]["params"])
+    channel = _Channel(conn)
+    budget = Budget(**init["budget"])
+    device = init["device"]
+    ctx = AttackContext(
+        candidates=init["candidates"],
+        population=init["population"],
+        target=TargetProxy(channel, ThreatModel(init["threat_model"]), init["queries"], device),
+        track=track_info_from_wire(init["track_info"]),
+        ledger=RemoteLedger(budget, len(init["candidates"]), channel),
+        seed=init["seed"],
+        device=device,
+        shadow_source=RemoteShadowSource(channel, track, defense, device),
+    )
+    return attack, ctx
+
+
+def _resolve(registry: Any, kind: str, ref: dict[str, Any]) -> Any:
+    """The registered class (or track instance) the harness used: by name, else by its module or file."""
+    from ._api import PluginError
+
+    try:
+        obj = registry.get(kind, ref["name"]).obj
+    except PluginError:
+        obj = None
+    cls = obj if obj is None or inspect.isclass(obj) else type(obj)
+    if cls is not None and (cls.__module__, cls.__qualname__) == (ref["module"], ref["qualname"]):
+        return obj
+    if "<locals>" in ref["qualname"]:
+        raise PluginError(
+            f"{kind[:-1]} {ref['name']!r} is defined inside a function ({ref['qualname']}), so a worker process cannot import it;"
+            " define it at module level or in a plugin file, or run with isolation='thread'"
+        )
+    module = sys.modules.get(ref["module"])
+    if module is None:
+        try:
+            module = importlib.import_module(ref["module"])
+        except ImportError:
+            if not ref.get("file"):
+                raise
+            spec = importlib.util.spec_from_file_location(ref["module"], ref["file"])
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[ref["module"]] = module
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+    obj = module
+    for part in ref["qualname"].split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

@@ -1,0 +1,246 @@
+"""Adversarial attack plugins, written as a determined submitter would (issue 12, item 6).
+
+Each tries one way to learn membership (or to spend what it is not charged for) and falls back to a
+coin flip when its trick finds nothing. Load this file with ``--plugin`` (``Plan.plugin_files``): the
+worker loads it the same way, so the cheaters run exactly where a third-party attack would.
+"""
+
+import gc
+import os
+import sys
+
+import numpy as np
+
+from bench import Attack, ThreatModel, hookimpl
+
+
+def _coin(ctx):
+    return ctx.rng.random(len(ctx.candidates))
+
+
+def _mask_scores(mask, ctx):
+    """A membership mask found somewhere, as scores (or a coin flip if it is not one for these candidates)."""
+    mask = np.asarray(mask)
+    if mask.shape != (len(ctx.candidates),):
+        return _coin(ctx)
+    return mask.astype(float) + 0.01 * ctx.rng.random(len(mask))
+
+
+class SplitRecompute(Attack):
+    """Re-derives the split from the track's public split seed and looks each candidate up in it."""
+
+    name = "cheat-split"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        from bench._plugins import load_plugins
+
+        track = load_plugins()[1].track(ctx.track.name)
+        data = track.load()
+        split = track.split(data)
+        member_rows = {np.asarray(data.x[i]).tobytes() for i in split.members}
+        return _mask_scores(np.array([np.asarray(x).tobytes() in member_rows for x in ctx.candidates.x]), ctx)
+
+
+class PrivateWalk(Attack):
+    """Walks private attributes from ctx: ``ctx._shadow_source._track.split(ctx._shadow_source._factory.data)``."""
+
+    name = "cheat-private"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        try:
+            src = ctx._shadow_source
+            return _mask_scores(src._track.split(src._factory.data).is_member(), ctx)
+        except Exception:
+            return _coin(ctx)
+
+
+class GcWalk(Attack):
+    """Looks through every object the garbage collector knows for one with ``is_member()``."""
+
+    name = "cheat-gc"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        n = len(ctx.candidates)
+        for obj in gc.get_objects():
+            fn = getattr(type(obj), "is_member", None)
+            if callable(fn):
+                try:
+                    mask = np.asarray(obj.is_member())
+                except Exception:
+                    continue
+                if mask.shape == (n,):
+                    return _mask_scores(mask, ctx)
+        return _coin(ctx)
+
+
+class FrameWalk(Attack):
+    """Reads the local variables of every thread's stack frames, looking for the split."""
+
+    name = "cheat-frames"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        n = len(ctx.candidates)
+        for frame in sys._current_frames().values():
+            while frame is not None:
+                for value in list(frame.f_locals.values()):
+                    if callable(getattr(type(value), "is_member", None)):
+                        mask = np.asarray(value.is_member())
+                        if mask.shape == (n,):
+                            return _mask_scores(mask, ctx)
+                frame = frame.f_back
+        return _coin(ctx)
+
+
+class DiskReader(Attack):
+    """Searches the model cache, the home and temp folders and the working folder for saved scores' ``is_member``."""
+
+    name = "cheat-disk"
+    threat_model = ThreatModel.LABEL
+    params = {"roots": ""}  # extra folders to search, os.pathsep-separated
+
+    def score(self, ctx):
+        n = len(ctx.candidates)
+        roots = [*self.params["roots"].split(os.pathsep), os.environ.get("PRIVBENCH_CACHE_DIR"), os.getcwd(), "/tmp", os.path.expanduser("~")]
+        for root in filter(None, roots):
+            for seen, (dirpath, _, files) in enumerate(os.walk(root)):
+                if seen > 5000:
+                    break
+                for f in files:
+                    if f.endswith(".npz") and os.path.basename(dirpath) == "scores":
+                        try:
+                            mask = np.load(os.path.join(dirpath, f))["is_member"]
+                        except Exception:
+                            continue
+                        if mask.shape == (n,):
+                            return _mask_scores(mask, ctx)
+        return _coin(ctx)
+
+
+class PatchMetrics(Attack):
+    """Wraps the harness's metric function so that every later cell scores its own ground truth."""
+
+    name = "cheat-patch-metrics"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        import bench.metrics as metrics
+
+        original = metrics.membership_metrics
+
+        def perfect(scores, truth, **kw):
+            return original(np.asarray(truth, dtype=float), truth, **kw)
+
+        metrics.membership_metrics = perfect
+        return _coin(ctx)
+
+
+class ProxyInternals(Attack):
+    """A LABEL attack that reaches scores through the oracle's internals instead of its public queries."""
+
+    name = "cheat-proxy"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        c = ctx.candidates
+        for value in list(vars(ctx.target).values()):
+            if hasattr(value, "predict_scores"):  # the in-process oracle's predictor
+                p = value.predict_scores(c.x)
+                return p[np.arange(len(c)), c.y]
+            if hasattr(value, "call"):  # the worker's pipe: ask for scores directly
+                p = value.call("query", name="predict_scores", args=[c.x], kwargs={})
+                return p[np.arange(len(c)), c.y]
+        return _coin(ctx)
+
+
+class _OneLong(np.ndarray):
+    def __len__(self):
+        return 1
+
+
+class Unaccounted(Attack):
+    """Sends 100 queries per candidate in an array that claims a length of 1 (budget: 64 per candidate at smoke)."""
+
+    name = "cheat-len1"
+    threat_model = ThreatModel.SCORES
+
+    def score(self, ctx):
+        c = ctx.candidates
+        big = np.concatenate([c.x] * 100).view(_OneLong)
+        p = np.asarray(ctx.target.predict_scores(big))[: len(c)]
+        return p[np.arange(len(c)), c.y]
+
+
+class Exit(Attack):
+    """Ends its process from inside ``score``."""
+
+    name = "cheat-exit"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        os._exit(3)
+
+
+class ZeroWeights(Attack):
+    """A white-box attack that zeroes the target's weights, sabotaging the attacks after it."""
+
+    name = "cheat-zero-weights"
+    threat_model = ThreatModel.WHITEBOX
+
+    def score(self, ctx):
+        import torch
+
+        with torch.no_grad():
+            for p in ctx.target.module.parameters():
+                p.zero_()
+        return _coin(ctx)
+
+
+class SandboxProbe(Attack):
+    """Reports what it could reach: a file (``path``), a folder listing (``folder``), a TCP port on 127.0.0.1 (``port``)."""
+
+    name = "probe-sandbox"
+    threat_model = ThreatModel.LABEL
+    params = {"path": "", "folder": "", "port": 0}
+
+    def score(self, ctx):
+        import socket
+
+        seen = []
+        try:
+            with open(self.params["path"]) as f:
+                seen.append(f"file=read:{f.read()}")
+        except OSError as exc:
+            seen.append(f"file=denied:{type(exc).__name__}")
+        try:
+            seen.append(f"folder=listed:{sorted(os.listdir(self.params['folder']))}")
+        except OSError as exc:
+            seen.append(f"folder=denied:{type(exc).__name__}")
+        try:
+            with socket.create_connection(("127.0.0.1", int(self.params["port"])), timeout=2):
+                seen.append("socket=connected")
+        except OSError as exc:
+            seen.append(f"socket=denied:{type(exc).__name__}")
+        raise RuntimeError(" ".join(seen))
+
+
+class CoinFlip(Attack):
+    """Honest and uninformed: AUC about 0.5, unless a cheater before it changed how the harness scores."""
+
+    name = "honest-coin"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        return _coin(ctx)
+
+
+CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights]
+
+
+@hookimpl
+def register_attacks(register):
+    for cls in CHEATERS:
+        register(cls)

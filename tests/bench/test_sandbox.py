@@ -1,0 +1,59 @@
+"""The worker's sandbox (bench._sandbox): no cache, run folder or network for a sandboxed attack."""
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bench._sandbox import Sandbox, _works, detect
+from bench.testing import make_session, run_cell
+
+CHEATERS = str(Path(__file__).parent / "cheaters" / "plugin.py")
+
+
+def test_an_unknown_sandbox_name_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="expected auto, bwrap, nobody or off"):
+        detect("docker")
+    assert detect("off") == Sandbox("none") and not Sandbox("none").sandboxed
+
+
+def test_bwrap_command_hides_tmp_home_and_named_folders_and_keeps_code(tmp_path):
+    code = tmp_path / "plugin.py"
+    code.write_text("")
+    hidden = Path("/var/tmp") if Path("/var/tmp").is_dir() else tmp_path
+    cmd = Sandbox("bwrap").command(["python"], hide=[hidden], keep=[code])
+    assert cmd[0] == "bwrap" and "--unshare-all" in cmd and cmd[-2:] == ["--", "python"]
+    assert cmd[cmd.index("--tmpfs", cmd.index("--proc")) + 1] == "/tmp"
+    assert ["--ro-bind", str(code.resolve()), str(code.resolve())] == cmd[cmd.index(str(code.resolve())) - 1 : cmd.index(str(code.resolve())) + 2]
+    assert cmd[cmd.index(str(hidden.resolve())) - 1] == "--tmpfs"  # named folders are hidden after the code is bound back
+
+
+def _working_kinds():
+    kinds = [k for k in ("bwrap", "nobody") if _works(k)]
+    assert kinds, "no sandbox works on this machine: install bubblewrap (see the README's set-up line)"
+    return kinds
+
+
+@pytest.mark.slow
+def test_a_sandboxed_attack_cannot_read_the_cache_or_the_run_folder_or_reach_localhost(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        for kind in _working_kinds():
+            cache, out = tmp_path / kind / "cache", tmp_path / kind / "out"
+            cache.mkdir(parents=True)
+            secret = cache / "secret.txt"
+            secret.write_text("membership")
+            s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox=kind)
+            rec = run_cell("probe-sandbox", session=s, attack_params={"path": str(secret), "folder": str(out), "port": port})
+            assert rec["isolation"] == {"mode": "process", "sandbox": kind, "sandboxed": True}
+            assert "file=denied" in rec["error"] and "folder=denied" in rec["error"] and "socket=denied" in rec["error"], (kind, rec["error"])
+            # The same probe unsandboxed reaches all three: the test would notice a probe that cannot.
+            s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox="off")
+            rec = run_cell("probe-sandbox", session=s, attack_params={"path": str(secret), "folder": str(out), "port": port})
+            assert rec["isolation"]["sandboxed"] is False
+            assert "file=read:membership" in rec["error"] and "folder=listed" in rec["error"] and "socket=connected" in rec["error"], rec["error"]
+    finally:
+        server.close()

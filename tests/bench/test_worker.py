@@ -1,0 +1,175 @@
+"""Attacks in their own process (bench._worker): same numbers as in-process, the harness enforces, a crash costs one cell."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import Attack, Budget, Candidates, ThreatModel
+from bench._proxy import decode, encode
+from bench._runner import Plan, run_plan
+from bench.testing import make_session, registry_with, run_cell
+from plugins.tracks.synthetic import SyntheticBlobs
+
+CHEATERS = str(Path(__file__).parent / "cheaters" / "plugin.py")
+
+
+class _OneLong(np.ndarray):
+    def __len__(self):
+        return 1
+
+
+def test_wire_format_round_trips_data_and_strips_array_subclasses():
+    x = np.arange(12.0).reshape(4, 3).view(_OneLong)
+    msg = {"x": x, "c": Candidates(x=np.ones((2, 2)), caption=["a", "b"]), "blob": b"\x00\x01", "n": np.int64(3), "t": (1, None, "s")}
+    out = decode(encode(msg))
+    assert type(out["x"]) is np.ndarray and len(out["x"]) == 4  # the real leading dimension, not the subclass's claim
+    np.testing.assert_array_equal(out["x"], np.arange(12.0).reshape(4, 3))
+    assert out["c"].caption == ["a", "b"] and out["c"].x.shape == (2, 2)
+    assert out["blob"] == b"\x00\x01" and out["n"] == 3 and out["t"] == [1, None, "s"]
+
+
+def test_wire_format_refuses_objects_and_pickles():
+    with pytest.raises(TypeError, match="cannot cross"):
+        encode({"f": object()})
+    with pytest.raises(TypeError, match="object array"):
+        encode(np.array([object()], dtype=object))
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    header = b'{"__nd__": 0}'
+    buf.write(struct.pack("<Q", len(header)) + header)
+    np.lib.format.write_array(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)  # what a hostile worker could send
+    with pytest.raises(ValueError, match="allow_pickle"):
+        decode(buf.getvalue())
+
+
+@pytest.fixture(scope="module")
+def cheat_session(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("worker-cache")
+    return make_session(cache_dir=cache, plugin_files=[CHEATERS], timeout_grace=0.5)
+
+
+def test_records_say_how_the_attack_ran(cheat_session):
+    rec = run_cell("loss", session=cheat_session)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["isolation"]["mode"] == "process"
+    assert rec["isolation"]["sandboxed"] == (rec["isolation"]["sandbox"] is not None)
+
+
+def test_os_exit_fails_only_its_cell(cheat_session):
+    rec = run_cell("cheat-exit", session=cheat_session)
+    assert rec["status"] == "failed"
+    assert "ended without returning scores" in rec["error"] and "exit status 3" in rec["error"]
+    assert run_cell("loss", session=cheat_session)["status"] == "ok"  # the run goes on
+
+
+def test_queries_are_charged_by_their_real_length(cheat_session):
+    rec = run_cell("cheat-len1", session=cheat_session)
+    assert rec["status"] == "over_budget"
+    assert "asked the target for" in rec["error"] and "over the 'smoke' budget" in rec["error"]
+
+
+def test_a_label_attack_cannot_reach_scores_through_the_proxy(cheat_session):
+    rec = run_cell("cheat-proxy", session=cheat_session)
+    assert rec["status"] == "failed"
+    assert "threat-model violation" in rec["error"] and "predict_scores" in rec["error"]
+
+
+def test_a_white_box_attack_cannot_change_the_next_cells_target(cheat_session):
+    before = run_cell("loss", session=cheat_session)
+    assert run_cell("cheat-zero-weights", session=cheat_session)["status"] == "ok"
+    after = run_cell("loss", session=cheat_session)
+    assert after["metrics"]["auc"] == before["metrics"]["auc"] > 0.6
+
+
+def test_patching_the_metrics_in_the_worker_changes_nothing_here(cheat_session):
+    assert run_cell("cheat-patch-metrics", session=cheat_session)["status"] == "ok"
+    rec = run_cell("cheat-private", session=cheat_session)  # a coin flip here: no private path reaches the split
+    assert rec["status"] == "ok" and rec["metrics"]["auc"] <= 0.6
+
+
+class Hang(Attack):
+    name = "hang"
+
+    def score(self, ctx):
+        import time
+
+        time.sleep(3600)
+
+
+class TinyBudgetBlobs(SyntheticBlobs):
+    name = "tiny-budget-blobs"
+    budgets = {"smoke": Budget("smoke", max_shadows=1, queries_per_candidate=4, device_seconds=0.5)}
+
+
+def test_a_hung_worker_is_killed(session_cache):
+    s = make_session(registry=registry_with(Hang, TinyBudgetBlobs), cache_dir=session_cache, timeout_grace=0.5)
+    forked = []
+    fork = s.workers.fork
+    s.workers.fork = lambda: forked.append(fork()) or forked[-1]
+    rec = run_cell("hang", track="tiny-budget-blobs", session=s)
+    assert rec["status"] == "timeout" and "worker was killed" in rec["error"]
+    assert s.workers.exit_code(forked[0][0]) == -9  # SIGKILL: nothing is left running
+
+
+class Local(Attack):
+    name = "local-class"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        return ctx.rng.random(len(ctx.candidates))
+
+
+def test_attack_classes_from_test_modules_run_in_the_worker_and_locals_are_refused(session_cache):
+    def make_local():
+        class Inner(Local):
+            name = "inner-class"
+
+        return Inner
+
+    s = make_session(registry=registry_with(Local, make_local()), cache_dir=session_cache)
+    assert run_cell("local-class", session=s)["status"] == "ok"
+    rec = run_cell("inner-class", session=s)
+    assert rec["status"] == "failed" and "defined inside a function" in rec["error"] and "isolation='thread'" in rec["error"]
+
+
+@pytest.mark.slow
+def test_every_first_party_attack_gives_the_same_numbers_in_the_worker(tmp_path):
+    cache = tmp_path / "cache"
+    thread = make_session(cache_dir=cache, isolation="thread")
+    names = [r.name for r in thread.registry.items("attacks") if r.obj().supports("classification") and r.plugin.distribution == "privbench"]
+    assert len(names) >= 10
+    process = make_session(cache_dir=cache)
+    for name in names:
+        a, b = run_cell(name, track="digits", session=thread), run_cell(name, track="digits", session=process)
+        assert a["status"] == b["status"] == "ok", (name, a["error"], b["error"])
+        assert b["isolation"]["mode"] == "process"
+        for key, value in a["metrics"].items():
+            assert np.allclose(value, b["metrics"][key], rtol=1e-6, atol=1e-9), (name, key, value, b["metrics"][key])
+
+
+@pytest.mark.slow
+def test_cheaters_score_at_chance_or_fail_in_an_official_run_which_resumes(tmp_path):
+    attacks = ["cheat-split", "cheat-private", "cheat-gc", "cheat-frames", "cheat-disk", "cheat-patch-metrics", "cheat-proxy", "cheat-len1", "cheat-exit", "honest-coin"]
+    plan = Plan(tracks=["synthetic-blobs"], attacks=attacks, defenses=["none"], seeds=[0],
+                out_dir=str(tmp_path / "out"), plugin_files=[CHEATERS], official=True, progress=False, scenarios=False,
+                params={"cheat-disk": {"roots": str(tmp_path)}}, timeout_grace=0.5)
+    records = run_plan(plan)
+    by = {r["attack"]["name"]: r for r in records}
+    for name, rec in by.items():
+        assert rec["official"] is True and isinstance(rec["track"]["split_seed"], int)
+        if rec["status"] == "ok":  # honest-coin included: it runs after the metric patch, which would score it 1.0
+            assert rec["metrics"]["auc"] <= 0.60, (name, rec["metrics"]["auc"])
+        else:
+            assert rec["status"] in ("failed", "over_budget") and rec["error"], name
+    assert by["cheat-proxy"]["status"] == "failed" and "threat-model violation" in by["cheat-proxy"]["error"]
+    assert by["cheat-len1"]["status"] == "over_budget"
+    private = Path(plan.out_dir) / ".official"
+    assert private.stat().st_mode & 0o077 == 0  # the seed and the cold cache are the harness's alone
+    assert by["honest-coin"]["status"] == "ok"
+    seed = by["honest-coin"]["track"]["split_seed"]
+    again = run_plan(Plan(**{**plan.as_dict(), "split_seed": None}))  # resumed: same private seed, nothing re-run
+    assert {r["run_id"] for r in again} == {r["run_id"] for r in records}
+    assert all(r["track"]["split_seed"] == seed for r in again)
