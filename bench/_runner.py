@@ -299,12 +299,10 @@ class Session:
 
     def _score(self, attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, *, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
         """Run ``attack.score(ctx)`` in a worker process (``isolation="process"``) or, for unit tests, a thread."""
-        if self.plan.isolation == "process":
+        if self.plan.isolation == "process" or self.plan.official:  # an official run always isolates the attack
             return self._score_in_worker(attack, ctx, ledger, cell, defense)
         if self.plan.isolation != "thread":
             return "failed", f"unknown isolation {self.plan.isolation!r}; expected 'process' or 'thread'", None
-        if self.plan.official:
-            return "failed", "an official run scores attacks in worker processes only (isolation='process')", None
         ctx.isolation = {"mode": "thread", "sandbox": None, "sandboxed": False}
         box: dict[str, Any] = {}
 

@@ -84,7 +84,7 @@ def test_hanging_attack_times_out(sess):
     rec = run_cell("hang", track="tiny-budget-blobs", session=sess)
     assert rec["status"] == "timeout"
     assert "did not return within" in rec["error"]
-    assert time.perf_counter() - t0 < 30
+    assert time.perf_counter() - t0 < 120  # abandoned at the budget plus grace, not left to hang (margin for a loaded machine)
 
 
 def test_record_has_the_contract_schema(sess):

@@ -46,12 +46,12 @@ def test_a_sandboxed_attack_cannot_read_the_cache_or_the_run_folder_or_reach_loc
             cache.mkdir(parents=True)
             secret = cache / "secret.txt"
             secret.write_text("membership")
-            s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox=kind)
+            s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox=kind, isolation="process")
             rec = run_cell("probe-sandbox", session=s, attack_params={"path": str(secret), "folder": str(out), "port": port})
             assert rec["isolation"] == {"mode": "process", "sandbox": kind, "sandboxed": True}
             assert "file=denied" in rec["error"] and "folder=denied" in rec["error"] and "socket=denied" in rec["error"], (kind, rec["error"])
             # The same probe unsandboxed reaches all three: the test would notice a probe that cannot.
-            s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox="off")
+            s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox="off", isolation="process")
             rec = run_cell("probe-sandbox", session=s, attack_params={"path": str(secret), "folder": str(out), "port": port})
             assert rec["isolation"]["sandboxed"] is False
             assert "file=read:membership" in rec["error"] and "folder=listed" in rec["error"] and "socket=connected" in rec["error"], rec["error"]

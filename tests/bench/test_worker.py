@@ -48,7 +48,7 @@ def test_wire_format_refuses_objects_and_pickles():
 @pytest.fixture(scope="module")
 def cheat_session(tmp_path_factory):
     cache = tmp_path_factory.mktemp("worker-cache")
-    return make_session(cache_dir=cache, plugin_files=[CHEATERS], timeout_grace=0.5)
+    return make_session(cache_dir=cache, plugin_files=[CHEATERS], timeout_grace=0.5, isolation="process")
 
 
 def test_records_say_how_the_attack_ran(cheat_session):
@@ -105,7 +105,7 @@ class TinyBudgetBlobs(SyntheticBlobs):
 
 
 def test_a_hung_worker_is_killed(session_cache):
-    s = make_session(registry=registry_with(Hang, TinyBudgetBlobs), cache_dir=session_cache, timeout_grace=0.5)
+    s = make_session(registry=registry_with(Hang, TinyBudgetBlobs), cache_dir=session_cache, timeout_grace=0.5, isolation="process")
     forked = []
     fork = s.workers.fork
     s.workers.fork = lambda: forked.append(fork()) or forked[-1]
@@ -129,7 +129,7 @@ def test_attack_classes_from_test_modules_run_in_the_worker_and_locals_are_refus
 
         return Inner
 
-    s = make_session(registry=registry_with(Local, make_local()), cache_dir=session_cache)
+    s = make_session(registry=registry_with(Local, make_local()), cache_dir=session_cache, isolation="process")
     assert run_cell("local-class", session=s)["status"] == "ok"
     rec = run_cell("inner-class", session=s)
     assert rec["status"] == "failed" and "defined inside a function" in rec["error"] and "isolation='thread'" in rec["error"]
@@ -141,7 +141,7 @@ def test_every_first_party_attack_gives_the_same_numbers_in_the_worker(tmp_path)
     thread = make_session(cache_dir=cache, isolation="thread")
     names = [r.name for r in thread.registry.items("attacks") if r.obj().supports("classification") and r.plugin.distribution == "privbench"]
     assert len(names) >= 10
-    process = make_session(cache_dir=cache)
+    process = make_session(cache_dir=cache, isolation="process")
     for name in names:
         a, b = run_cell(name, track="digits", session=thread), run_cell(name, track="digits", session=process)
         assert a["status"] == b["status"] == "ok", (name, a["error"], b["error"])
