@@ -141,6 +141,7 @@ class Trainer:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs * loop.steps_per_epoch) if r.schedule == "cosine" else None
         cuda = str(self.device).startswith("cuda") and loop.mixed_precision
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+        transfer = not str(self.device).startswith("cpu")  # batches are built on the CPU
         loop.model.train()
         for epoch in range(r.epochs):
             for step, (xb, yb) in enumerate(loop.batches(epoch)):
@@ -148,7 +149,8 @@ class Trainer:
                     continue
                 if r.augment:
                     xb = augment_batch(xb, r.augment, loop.generator)
-                xb, yb = _to(xb, self.device), _to(yb, self.device)
+                if transfer:
+                    xb, yb = _to(xb, self.device), _to(yb, self.device)
                 state = FitStep(epoch, step, loop, xb, yb) if hooks is not None else None
                 if state is not None:
                     hooks.before_step(state)  # type: ignore[union-attr]
