@@ -7,8 +7,9 @@ layer's input gradient is never computed). A plain PyTorch loop (the reference a
 is timed in the same run and reported beside it. Asserted: the trainer reaches >= 70 % of the peak.
 
 Run apart from the unit tests (see README, "Benchmarks"); ``PRIVBENCH_BENCH_EPOCHS`` shortens the recipe
-(default: the track's 40 epochs; the ratio is per epoch, so a shorter run measures it too). On a shared
-machine, compare ratios from one run only.
+(default: the track's 40 epochs; the ratio is per epoch, so a shorter run measures it too) and
+``PRIVBENCH_BENCH_ROUNDS`` sets the rounds (default 3). On a shared machine, compare ratios from one run only:
+a loaded machine slows small training steps far more than one large matmul.
 """
 
 import os
@@ -86,16 +87,26 @@ def test_trainer_reaches_the_matmul_peak_fraction(benchmark, tmp_path):
     members, test = data[split.members], data[split.nonmembers]
     flops = mlp_training_flops([784, 512, 10], len(members), epochs)
 
-    peak = matmul_peak()
-    trained = benchmark.pedantic(lambda: track.train(members, defense, seed=0), rounds=1, iterations=1)
-    t_trainer = benchmark.stats.stats.total
-    t_plain = plain_loop(track.recipe, torch.as_tensor(members.x), torch.as_tensor(members.y))
-    peak = max(peak, matmul_peak())  # measured around both runs: a busy machine's peak at its best
+    # Rounds interleave the peak, the trainer and the plain loop, so a busy machine's load hits all three alike;
+    # the ratio is conservative: the fastest fit of each over the highest peak seen in the run.
+    rounds = int(os.environ.get("PRIVBENCH_BENCH_ROUNDS", "3"))
+    peaks, t_trainers, t_plains, trained = [], [], [], []
 
+    def one_fit():
+        peaks.append(matmul_peak())
+        t0 = time.perf_counter()
+        trained.append(track.train(members, defense, seed=0))
+        t_trainers.append(time.perf_counter() - t0)
+        t_plains.append(plain_loop(track.recipe, torch.as_tensor(members.x), torch.as_tensor(members.y)))
+
+    benchmark.pedantic(one_fit, rounds=rounds, iterations=1)
+    peak, t_trainer, t_plain = max(peaks), min(t_trainers), min(t_plains)
+    trained = trained[0]
     ratio, ratio_plain = flops / t_trainer / peak, flops / t_plain / peak
     acc = accuracy(trained.module, test.x, test.y)
     benchmark.extra_info.update(
-        epochs=epochs, threads=torch.get_num_threads(), peak_gflops=round(peak / 1e9, 1), train_gflop=round(flops / 1e9, 1),
+        epochs=epochs, rounds=rounds, threads=torch.get_num_threads(), peak_gflops=round(peak / 1e9, 1), train_gflop=round(flops / 1e9, 1),
+        trainer_seconds_all=[round(t, 2) for t in t_trainers], plain_seconds_all=[round(t, 2) for t in t_plains],
         trainer_seconds=round(t_trainer, 2), plain_seconds=round(t_plain, 2), trainer_fraction=round(ratio, 3),
         plain_fraction=round(ratio_plain, 3), test_accuracy=round(acc, 4),
     )
