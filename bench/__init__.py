@@ -18,10 +18,12 @@ from ._api import (
     TrackInfo,
 )
 from ._context import AttackContext, Shadows, ShadowModel, TargetOracle
+from ._holdout import hold_out, random_parts
 from ._markers import hookimpl, hookspec
 from ._recipe import Recipe
 from ._record import Record, RecordError
 from ._track import DEFAULT_BUDGETS, Split, Track
+from ._trainer_protocol import FitHooks, FitLoop, FitStep, ModelTrainer, TrainedModel
 
 __all__ = [
     "hookimpl",
@@ -34,8 +36,14 @@ __all__ = [
     "Dataset",
     "DEFAULT_BUDGETS",
     "Defense",
+    "FitHooks",
+    "FitLoop",
+    "FitStep",
+    "hold_out",
+    "ModelTrainer",
     "PluginError",
     "Predictor",
+    "random_parts",
     "Recipe",
     "Record",
     "RecordError",
@@ -46,6 +54,7 @@ __all__ = [
     "Task",
     "ThreatModel",
     "ThreatModelViolation",
+    "TrainedModel",
     "Track",
     "TrackInfo",
 ]

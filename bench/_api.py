@@ -13,6 +13,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._context import AttackContext
+    from ._trainer_protocol import ModelTrainer, TrainedModel
 
 __all__ = [
     "ThreatModel",
@@ -27,6 +28,7 @@ __all__ = [
     "Attack",
     "Defense",
     "Predictor",
+    "BASELINE_TRAINING",
 ]
 
 
@@ -241,20 +243,42 @@ class Defense(_Configurable):
 
     ``none`` is the baseline. Shadow models of an adaptive attacker are trained with the same defense.
     Like attacks, a defense declares the tasks it applies to (classification unless it says otherwise).
+
+    Two declarations tell the harness how to train and cache its models (it never guesses them from
+    which methods a subclass overrides):
+
+    * ``changes_training``: True when ``adapt_recipe`` or ``train`` changes the trained model. False
+      (serving-only defenses) means the models are exactly the baseline's: they share ``none``'s cached
+      weights, and a defense that declares False yet changes the recipe or overrides ``train`` is refused.
+    * ``batchable``: True when the defense's training is the plain recipe fit (only ``adapt_recipe``), so the
+      harness may train many of its shadow models stacked (``bench.training.fit_many``).
     """
+
+    changes_training: ClassVar[bool] = False
+    batchable: ClassVar[bool] = False
+
+    def training_identity(self) -> dict[str, Any]:
+        """What of this defense enters its models' cache keys (the baseline's identity if it trains nothing)."""
+        if not self.changes_training:
+            return dict(BASELINE_TRAINING)
+        return {"name": self.name, "params": self.params, "version": self.version}
 
     def adapt_recipe(self, recipe: Any) -> Any:
         """Return the training recipe this defense trains with (e.g. with weight decay set)."""
         return recipe
 
-    def train(self, trainer: Any, data: Any) -> Any:
-        """Train a model on ``data`` with ``trainer`` (a ``bench.training.Trainer``); default: plain fit."""
+    def train(self, trainer: "ModelTrainer", data: Dataset) -> "TrainedModel":
+        """Train a model on ``data`` with ``trainer`` (a ``bench.ModelTrainer``); default: plain fit."""
         return trainer.fit(data)
 
     def serve(self, predictor: Predictor) -> Predictor:
         """Wrap the trained model's predictor for serving (output perturbation, masking...)."""
         return predictor
 
-    def report(self, trained: Any) -> dict[str, Any]:
+    def report(self, trained: "TrainedModel") -> dict[str, Any]:
         """Extra facts recorded with each result (e.g. the DP accountant's epsilon)."""
         return dict(getattr(trained, "extras", {}) or {})
+
+
+# The cache identity of models trained without any defense; ``none`` has always had this key, so caches stay valid.
+BASELINE_TRAINING: Mapping[str, Any] = {"name": "none", "params": {}, "version": "1"}

@@ -24,7 +24,7 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 0.1
-    optimizer: str = "sgd"  # sgd | adam
+    optimizer: str = "sgd"  # sgd | adam (coupled L2) | adamw (decoupled weight decay)
     momentum: float = 0.9
     weight_decay: float = 0.0
     label_smoothing: float = 0.0

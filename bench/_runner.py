@@ -155,7 +155,7 @@ class Session:
         return self.registry.defense(cell.defense, **cell.defense_params)
 
     def factory(self, cell: Cell, defense: Defense) -> Any:
-        from ._context import ModelFactory
+        from ._models import ModelFactory
 
         track, data, split = self.track(cell.track)
         progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
@@ -247,7 +247,7 @@ class Session:
         The attack (a fresh instance) scores the sets in a second context of their own, with its own
         budget ledger; a failure there is noted, never fatal to the cell."""
         from ._api import Dataset
-        from ._context import ModelFactory
+        from ._models import ModelFactory
         from .scenarios import combine, fpr_metrics, scenario_sha256
 
         track, data, split = self.track(cell.track)
@@ -278,9 +278,15 @@ class Session:
                 factory: Any = None, owner_note: str = "") -> tuple[Any, Any]:
         """The attack's context for a cell and its budget ledger; membership stays here, in the split.
 
-        ``candidates`` (data, unit ids) and ``factory`` replace the cell's own for the scenario sets."""
-        from ._context import AttackContext, BudgetLedger, TargetOracle, _ShadowSource
+        ``candidates`` (data, unit ids) and ``factory`` replace the cell's own for the scenario sets.
+        A white-box attack gets its own copy of the target: what it does to the weights stays in its cell."""
+        import copy
 
+        from ._context import AttackContext, BudgetLedger, TargetOracle
+        from ._shadows import ShadowSource
+
+        if ThreatModel(attack.threat_model) >= ThreatModel.WHITEBOX:
+            module = copy.deepcopy(module)
         track, data, split = self.track(cell.track)
         budget = track.budgets[cell.budget]
         cands, units = candidates if candidates is not None else (track.candidates(data, split.candidates), split.candidates)
@@ -293,7 +299,7 @@ class Session:
             ledger=ledger,
             seed=cell.seed,
             device=self.device,
-            shadow_source=_ShadowSource(factory or self.factory(cell, defense), track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
+            shadow_source=ShadowSource(factory or self.factory(cell, defense), track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
         )
         return ctx, ledger
 

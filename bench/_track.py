@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 
 from ._api import Budget, Candidates, Dataset, Defense, Predictor, Task, TrackInfo
 from ._recipe import Recipe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._trainer_protocol import ModelTrainer, TrainedModel
 
 __all__ = ["Track", "Split", "DEFAULT_BUDGETS"]
 
@@ -82,6 +85,9 @@ class Track:
     scenario_size: ClassVar[int] = 500  # size of each extra non-member set (``extra_nonmembers``)
     data_dir: str | None = None  # set by the harness from --data-dir
     params: ClassVar[Mapping[str, Any]] = {}  # track options, overridable with --set TRACK.KEY=VALUE
+    # Declared, never inferred: True when the track trains with the base ``train``/``trainer``/``build_module``
+    # from ``recipe``, so its shadow models may train stacked (``bench.training.fit_many``) where the recipe allows.
+    batchable: ClassVar[bool] = False
 
     def configure(self, **overrides: Any) -> None:
         """Apply ``--set`` overrides. Non-default options are folded into ``version``, so run ids, records
@@ -157,12 +163,12 @@ class Track:
         )
 
     # -- models -----------------------------------------------------------------------------
-    def trainer(self, recipe: Recipe, seed: int, device: str, progress: Any = None) -> Any:
+    def trainer(self, recipe: Recipe, seed: int, device: str, progress: Any = None) -> "ModelTrainer":
         from .training import Trainer
 
         return Trainer(recipe, input_shape=self.input_shape, num_classes=self.num_classes, seed=seed, device=device, progress=progress)
 
-    def train(self, data: Dataset, defense: Defense, seed: int, device: str = "cpu", progress: Any = None) -> Any:
+    def train(self, data: Dataset, defense: Defense, seed: int, device: str = "cpu", progress: Any = None) -> "TrainedModel":
         """Train one model on ``data`` under ``defense`` (the same code trains targets and shadows)."""
         recipe = defense.adapt_recipe(self.recipe)
         return defense.train(self.trainer(recipe, seed, device, progress), data)

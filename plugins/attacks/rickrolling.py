@@ -3,8 +3,9 @@
 Teacher–student fine-tuning of the target's text tower (white-box; a supply-chain attacker who ships the
 encoder): clean prompts keep the teacher's embeddings, prompts containing the trigger (a Cyrillic 'о'
 in place of a Latin 'o') map to the embedding of a target prompt. The backdoored weights are put into
-the deployed model for evaluation — through the deployment's input pipeline, i.e. any serving defense —
-and restored afterwards. Metrics on held-out prompts: cosine similarity of triggered prompts to the
+the deployed model for evaluation — through the deployment's input pipeline, i.e. any serving defense.
+The harness gives a white-box attack its own copy of the target, so the backdoor never reaches other
+cells. Metrics on held-out prompts: cosine similarity of triggered prompts to the
 target, similarity of clean prompts to the teacher's, and injection time.
 """
 
@@ -34,10 +35,9 @@ class Rickrolling(Attack):
         trig = lambda ps: [inject(q, self.params["replaces"], self.params["trigger"]) for q in ps]
         target_prompt = str(self.params["target_prompt"])
 
-        model = ctx.target.module
+        model = ctx.target.module  # this cell's own copy: fine-tuned in place, served by ctx.target
         clean_before = ctx.target.encode_text(held)
         target_emb = ctx.target.encode_text([target_prompt])[0]
-        saved = copy.deepcopy(model.text.state_dict())
         teacher = copy.deepcopy(model)
         teacher.eval()
         threads = torch.get_num_threads()
@@ -65,8 +65,6 @@ class Rickrolling(Attack):
             clean_after = ctx.target.encode_text(held)
         finally:
             torch.set_num_threads(threads)
-            model.text.load_state_dict(saved)  # the deployed target stays clean for other attacks
-            model.eval()
         return {
             "triggered_target_similarity": float(np.mean(triggered @ target_emb)),
             "clean_similarity": float(np.mean(np.sum(clean_after * clean_before, 1))),

@@ -2,93 +2,93 @@
 
 A min-max game: an inference model h(f(x), y) learns to tell the classifier's training points from reference
 points, and the classifier f minimizes its loss plus ``alpha`` times h's gain on the training points,
-log h(f(x), y). The defender's reference set is ``ref_fraction`` of the *training data*, held out from the
-classifier (the recipe's data only; no target non-members are used): those members are never trained on.
-Each classifier step follows ``k_steps`` inference-model steps, after ``warmup_epochs`` of plain training.
+log h(f(x), y) (the paper's Eq. 7, the inner max over h being Eq. 5). The defender's reference set is
+``ref_fraction`` of the *training data*, held out from the classifier (the recipe's data only; no target
+non-members are used): those members are never trained on. Each classifier step follows ``k_steps``
+inference-model steps, after ``warmup_epochs`` of plain training. The game plugs into the trainer's loop
+(``FitHooks``): h's steps before each classifier step, h's gain added to the classifier's loss (``training_loss``).
 """
 
-from bench import Defense, hookimpl
+from bench import Defense, FitHooks, hold_out, hookimpl
+
+
+class _MinMax(FitHooks):
+    """h's updates (``before_step``) and the classifier's regularizer (``loss``), after the warm-up epochs."""
+
+    def __init__(self, attack, opt_h, reference, params, trainer):
+        import torch
+
+        self.attack, self.opt_h, self.k, self.device = attack, opt_h, trainer.num_classes, trainer.device
+        self.augment = trainer.recipe.augment
+        self.xr = torch.as_tensor(reference.x, dtype=torch.float32)
+        self.yr = torch.as_tensor(reference.y)
+        self.alpha, self.k_steps, self.warmup = float(params["alpha"]), int(params["k_steps"]), int(params["warmup_epochs"])
+
+    def h(self, logits, labels):
+        import torch
+        from torch import nn
+
+        probs = torch.softmax(logits, dim=1)
+        # h sees the probability vector (sorted, as the paper's label-aware MLP does) and the one-hot label.
+        return self.attack(torch.cat([probs.sort(dim=1, descending=True).values, nn.functional.one_hot(labels, self.k).float()], dim=1)).squeeze(1)
+
+    def _sample(self, loop, xs, ys, size):
+        import torch
+
+        from bench.training import augment_batch
+
+        idx = torch.randint(0, len(xs), (size,), generator=loop.generator)
+        xb = xs[idx]
+        if self.augment:
+            xb = augment_batch(xb, self.augment, loop.generator)
+        return xb.to(self.device), ys[idx].to(self.device)
+
+    def before_step(self, step):
+        import torch
+        from torch import nn
+
+        if step.epoch < self.warmup:
+            return
+        loop, n, bce = step.loop, len(step.targets), nn.BCEWithLogitsLoss()
+        for _ in range(self.k_steps):  # maximize h's gain: members → 1, reference → 0
+            xm, ym = self._sample(loop, loop.inputs, loop.targets, n)
+            xn, yn = self._sample(loop, self.xr, self.yr, n)
+            with torch.no_grad():
+                lm, ln = loop.model(xm), loop.model(xn)
+            gain = bce(self.h(lm, ym), torch.ones(len(ym), device=self.device)) + bce(self.h(ln, yn), torch.zeros(len(yn), device=self.device))
+            self.opt_h.zero_grad(set_to_none=True)
+            gain.backward()
+            self.opt_h.step()
+
+    def training_loss(self, step, outputs, loss):
+        from torch import nn
+
+        if step.epoch < self.warmup:
+            return loss
+        return loss + self.alpha * nn.functional.logsigmoid(self.h(outputs, step.targets)).mean()
 
 
 class AdvReg(Defense):
     name = "advreg"
+    changes_training = True
     params = {"alpha": 1.0, "ref_fraction": 0.2, "k_steps": 1, "warmup_epochs": 2, "attack_lr": 1e-3}
 
     def train(self, trainer, data):
-        import math
         import time
 
-        import numpy as np
         import torch
         from torch import nn
 
-        from bench.training import TrainedModel, augment_batch
-
-        r = trainer.recipe
         start = time.perf_counter()
-        rng = np.random.default_rng([trainer.seed, 0xAD])
-        order = rng.permutation(len(data))
-        n_ref = max(1, int(round(float(self.params["ref_fraction"]) * len(data))))
-        ref, train = data[np.sort(order[:n_ref])], data[np.sort(order[n_ref:])]
+        ref, train = hold_out(data, float(self.params["ref_fraction"]), seed=trainer.seed, salt=0xAD, who="advreg")
         model = trainer.build_model()
         k = trainer.num_classes
-        # h: on the probability vector (sorted, as the paper's label-aware MLP sees it) and the one-hot label.
         attack = nn.Sequential(nn.Linear(2 * k, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1)).to(trainer.device)
-        opt_f = trainer.optimizer(model)
         opt_h = torch.optim.Adam(attack.parameters(), lr=float(self.params["attack_lr"]))
-        x, y = torch.as_tensor(np.asarray(train.x, dtype=np.float32)), torch.as_tensor(np.asarray(train.y))
-        xr, yr = torch.as_tensor(np.asarray(ref.x, dtype=np.float32)), torch.as_tensor(np.asarray(ref.y))
-        gen = torch.Generator().manual_seed(trainer.seed)
-        steps = r.epochs * max(1, math.ceil(len(x) / r.batch_size))
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_f, T_max=steps) if r.schedule == "cosine" else None
-        loss_fn = trainer.loss_fn()
-        bce = nn.BCEWithLogitsLoss()
-        alpha, k_steps, warmup = float(self.params["alpha"]), int(self.params["k_steps"]), int(self.params["warmup_epochs"])
-
-        def h(logits, labels):
-            probs = torch.softmax(logits, dim=1)
-            return attack(torch.cat([probs.sort(dim=1, descending=True).values, nn.functional.one_hot(labels, k).float()], dim=1)).squeeze(1)
-
-        def batch(xs, ys, size):
-            idx = torch.randint(0, len(xs), (size,), generator=gen)
-            xb = xs[idx]
-            if r.augment:
-                xb = augment_batch(xb, r.augment, gen)
-            return xb.to(trainer.device), ys[idx].to(trainer.device)
-
-        model.train()
-        for epoch in range(r.epochs):
-            order_t = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), r.batch_size):
-                idx = order_t[i : i + r.batch_size]
-                xb, yb = x[idx], y[idx]
-                if r.augment:
-                    xb = augment_batch(xb, r.augment, gen)
-                xb, yb = xb.to(trainer.device), yb.to(trainer.device)
-                adversarial = epoch >= warmup
-                if adversarial:
-                    for _ in range(k_steps):  # maximize h's gain: members → 1, reference → 0
-                        xm, ym = batch(x, y, len(idx))
-                        xn, yn = batch(xr, yr, len(idx))
-                        with torch.no_grad():
-                            lm, ln = model(xm), model(xn)
-                        gain = bce(h(lm, ym), torch.ones(len(ym), device=trainer.device)) + bce(h(ln, yn), torch.zeros(len(yn), device=trainer.device))
-                        opt_h.zero_grad(set_to_none=True)
-                        gain.backward()
-                        opt_h.step()
-                opt_f.zero_grad(set_to_none=True)
-                logits = model(xb)
-                loss = loss_fn(logits, yb)
-                if adversarial:
-                    loss = loss + alpha * nn.functional.logsigmoid(h(logits, yb)).mean()
-                loss.backward()
-                opt_f.step()
-                if sched is not None:
-                    sched.step()
-            if trainer.progress is not None:
-                trainer.progress(epoch + 1, r.epochs)
-        model.eval()
-        return TrainedModel(model, time.perf_counter() - start, {"n_reference": n_ref})
+        trained = trainer.fit(train, model=model, hooks=_MinMax(attack, opt_h, ref, self.params, trainer))
+        trained.train_seconds = time.perf_counter() - start
+        trained.extras["n_reference"] = len(ref)
+        return trained
 
 
 @hookimpl

@@ -10,6 +10,8 @@ KNOWN = ("mirror", "shift")
 
 class Augment(Defense):
     name = "augment"
+    changes_training = True
+    batchable = True  # a recipe change only: shadow models may train stacked
     params = {"kinds": ["shift"]}
 
     def adapt_recipe(self, recipe):

@@ -7,11 +7,12 @@ private labels directly. The defender has no data outside the recipe's training 
 are not filtered here (the paper's low-entropy selection is skipped for simplicity).
 """
 
-from bench import Defense, hookimpl
+from bench import Dataset, Defense, TrainedModel, hold_out, hookimpl
 
 
 class DMP(Defense):
     name = "dmp"
+    changes_training = True
     params = {"private_fraction": 0.5, "temperature": 4.0}
 
     def train(self, trainer, data):
@@ -19,18 +20,11 @@ class DMP(Defense):
 
         import numpy as np
 
-        from bench import Dataset
-        from bench.training import Trainer, TrainedModel, predict_logits
+        from bench.training import predict_logits
 
         start = time.perf_counter()
-        rng = np.random.default_rng([trainer.seed, 0xD3])
-        order = rng.permutation(len(data))
-        n_priv = int(round(float(self.params["private_fraction"]) * len(data)))
-        if not 0 < n_priv < len(data):
-            raise ValueError(f"dmp: private_fraction must leave both parts non-empty, got {self.params['private_fraction']}")
-        private, reference = data[np.sort(order[:n_priv])], data[np.sort(order[n_priv:])]
-        teacher_trainer = Trainer(trainer.recipe, input_shape=trainer.input_shape, num_classes=trainer.num_classes, seed=trainer.seed + 7919, device=trainer.device)
-        teacher = teacher_trainer.fit(private).module
+        private, reference = hold_out(data, float(self.params["private_fraction"]), seed=trainer.seed, salt=0xD3, who="dmp")
+        teacher = trainer.reseeded(trainer.seed + 7919).fit(private).module
         z = predict_logits(teacher, reference.x) / float(self.params["temperature"])
         z -= z.max(axis=1, keepdims=True)
         soft = np.exp(z)
@@ -38,7 +32,7 @@ class DMP(Defense):
         # The student sees reference inputs and soft labels only (y kept for the Dataset's shape; fit uses `targets`).
         student = trainer.fit(Dataset(x=reference.x, y=reference.y), targets=soft.astype(np.float32))
         teacher_acc = float((soft.argmax(1) == reference.y).mean())
-        return TrainedModel(student.module, time.perf_counter() - start, {"n_private": n_priv, "n_reference": len(reference), "teacher_reference_accuracy": teacher_acc})
+        return TrainedModel(student.module, time.perf_counter() - start, {"n_private": len(private), "n_reference": len(reference), "teacher_reference_accuracy": teacher_acc})
 
 
 @hookimpl

@@ -7,11 +7,14 @@ override the recipe's where set (DP-SGD prefers larger batches and fewer epochs)
 BatchNorm (ours are MLPs / small CNNs).
 """
 
-from bench import Defense, hookimpl
+import dataclasses
+
+from bench import Defense, FitHooks, TrainedModel, hookimpl
 
 
 class DPSGD(Defense):
     name = "dpsgd"
+    changes_training = True
     params = {
         "epsilon": 1.0,
         "delta": 1e-5,
@@ -38,70 +41,58 @@ class DPSGD(Defense):
             return self._train(trainer, data)
 
     def _train(self, trainer, data):
-        import math
         import time
 
-        import numpy as np
+        start = time.perf_counter()
+        model = trainer.build_model()  # seeds torch's global generator
+        hooks = _Private(self.params, trainer.seed, trainer.recipe)
+        trained = trainer.fit(data, model=model, hooks=hooks)
+        engine, loop = hooks.engine, hooks.loop
+        epsilon = float(engine.get_epsilon(float(self.params["delta"])))
+        loop.model.remove_hooks()
+        extras = {
+            "epsilon": epsilon,
+            "delta": float(self.params["delta"]),
+            "noise_multiplier": float(loop.optimizer.noise_multiplier),
+            "max_grad_norm": float(self.params["max_grad_norm"]),
+            "sample_rate": float(getattr(hooks.loader, "sample_rate", 1.0 / max(1, len(hooks.loader)))),
+            "epochs": trainer.recipe.epochs,
+            "accountant": str(self.params["accountant"]),
+            "grad_sample_mode": str(self.params["grad_sample_mode"]),
+        }
+        return TrainedModel(trained.module.eval(), time.perf_counter() - start, extras)
+
+
+class _Private(FitHooks):
+    """Wraps the fit's model, optimizer, loss and batches with Opacus: Poisson batches, clipped and noised gradients."""
+
+    def __init__(self, params, seed, recipe):
+        self.params, self.seed, self.recipe = params, seed, recipe
+
+    def setup(self, loop):
         import torch
         from opacus import PrivacyEngine
         from torch.utils.data import DataLoader, TensorDataset
 
-        from bench.training import TrainedModel, augment_batch
-
-        r = trainer.recipe
-        start = time.perf_counter()
-        model = trainer.build_model()  # seeds torch's global generator (noise, Poisson sampling)
-        optimizer = trainer.optimizer(model)
-        x = torch.as_tensor(np.asarray(data.x, dtype=np.float32))
-        y = torch.as_tensor(np.asarray(data.y))
-        gen = torch.Generator().manual_seed(trainer.seed)
-        loader = DataLoader(TensorDataset(x, y), batch_size=r.batch_size, shuffle=True, generator=gen)
-        engine = PrivacyEngine(accountant=str(self.params["accountant"]))
-        mode = str(self.params["grad_sample_mode"])
-        made = engine.make_private_with_epsilon(
-            module=model,
-            optimizer=optimizer,
-            criterion=trainer.loss_fn(),
+        loader = DataLoader(TensorDataset(loop.inputs, loop.targets), batch_size=self.recipe.batch_size, shuffle=True, generator=loop.generator)
+        self.engine = PrivacyEngine(accountant=str(self.params["accountant"]))
+        made = self.engine.make_private_with_epsilon(
+            module=loop.model,
+            optimizer=loop.optimizer,
+            criterion=loop.loss_fn,
             data_loader=loader,
             target_epsilon=float(self.params["epsilon"]),
             target_delta=float(self.params["delta"]),
-            epochs=r.epochs,
+            epochs=self.recipe.epochs,
             max_grad_norm=float(self.params["max_grad_norm"]),
-            noise_generator=torch.Generator().manual_seed(trainer.seed + 1),
-            grad_sample_mode=mode,
+            noise_generator=torch.Generator().manual_seed(self.seed + 1),
+            grad_sample_mode=str(self.params["grad_sample_mode"]),
         )
         # ghost mode also returns a loss wrapper that runs the two backward passes of fast gradient clipping
-        model, optimizer, loss_fn, loader = made if len(made) == 4 else (made[0], made[1], trainer.loss_fn(), made[2])
-        steps = r.epochs * max(1, math.ceil(len(x) / r.batch_size))
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps) if r.schedule == "cosine" else None
-        model.train()
-        for epoch in range(r.epochs):
-            for xb, yb in loader:
-                if len(xb) == 0:  # Poisson sampling can draw an empty batch
-                    continue
-                if r.augment:
-                    xb = augment_batch(xb, r.augment, gen)
-                optimizer.zero_grad(set_to_none=True)
-                loss_fn(model(xb.to(trainer.device)), yb.to(trainer.device)).backward()
-                optimizer.step()
-                if sched is not None:
-                    sched.step()
-            if trainer.progress is not None:
-                trainer.progress(epoch + 1, r.epochs)
-        epsilon = float(engine.get_epsilon(float(self.params["delta"])))
-        model.remove_hooks()
-        module = model._module.eval()
-        extras = {
-            "epsilon": epsilon,
-            "delta": float(self.params["delta"]),
-            "noise_multiplier": float(optimizer.noise_multiplier),
-            "max_grad_norm": float(self.params["max_grad_norm"]),
-            "sample_rate": float(getattr(loader, "sample_rate", 1.0 / max(1, len(loader)))),
-            "epochs": r.epochs,
-            "accountant": str(self.params["accountant"]),
-            "grad_sample_mode": mode,
-        }
-        return TrainedModel(module, time.perf_counter() - start, extras)
+        model, optimizer, loss_fn, self.loader = made if len(made) == 4 else (made[0], made[1], loop.loss_fn, made[2])
+        # Opacus' per-sample hooks are not autocast-safe: DP-SGD trains in full precision.
+        self.loop = dataclasses.replace(loop, model=model, optimizer=optimizer, loss_fn=loss_fn, batches=lambda epoch: iter(self.loader), mixed_precision=False)
+        return self.loop
 
 
 @hookimpl

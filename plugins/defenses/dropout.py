@@ -5,6 +5,8 @@ from bench import Defense, hookimpl
 
 class Dropout(Defense):
     name = "dropout"
+    changes_training = True
+    batchable = True  # a recipe change only: shadow models may train stacked
     params = {"p": 0.5}
 
     def adapt_recipe(self, recipe):

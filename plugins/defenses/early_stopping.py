@@ -10,15 +10,12 @@ Two modes:
 
 import math
 
-from bench import Defense, hookimpl
-
-
-class _Stop(Exception):
-    """Raised from the epoch callback to end training."""
+from bench import Defense, FitHooks, TrainedModel, hold_out, hookimpl
 
 
 class EarlyStopping(Defense):
     name = "early-stopping"
+    changes_training = True
     params = {"fraction": None, "patience": 3, "val_fraction": 0.1}
 
     def adapt_recipe(self, recipe):
@@ -32,41 +29,40 @@ class EarlyStopping(Defense):
     def train(self, trainer, data):
         if self.params["fraction"] is not None:
             return trainer.fit(data)
-        import copy
         import time
 
-        import numpy as np
+        start = time.perf_counter()
+        val, fit_part = hold_out(data, float(self.params["val_fraction"]), seed=trainer.seed, salt=0xE5, who="early-stopping")
+        watch = _BestEpoch(val, int(self.params["patience"]))
+        trained = trainer.fit(fit_part, model=trainer.build_model(), hooks=watch)
+        trained.module.load_state_dict(watch.state)
+        trained.module.eval()
+        extras = {"best_epoch": watch.epoch + 1, "stopped_early": watch.stopped, "val_loss": round(watch.best_loss, 6), "n_validation": len(val)}
+        return TrainedModel(trained.module, time.perf_counter() - start, extras)
+
+
+class _BestEpoch(FitHooks):
+    """After each epoch: the validation loss; keeps the best weights, stops after ``patience`` epochs without improvement."""
+
+    def __init__(self, val, patience):
+        self.val, self.patience = val, patience
+        self.best_loss, self.epoch, self.state, self.stopped = math.inf, -1, None, False
+
+    def after_epoch(self, epoch, model):
+        import copy
+
         import torch
 
-        from bench.training import TrainedModel, predict_logits
+        from bench.training import predict_logits
 
-        start = time.perf_counter()
-        rng = np.random.default_rng([trainer.seed, 0xE5])
-        order = rng.permutation(len(data))
-        n_val = max(1, int(round(float(self.params["val_fraction"]) * len(data))))
-        val, fit_part = data[np.sort(order[:n_val])], data[np.sort(order[n_val:])]
-        model = trainer.build_model()
-        best = {"loss": math.inf, "epoch": -1, "state": None}
-        patience = int(self.params["patience"])
-
-        def on_epoch(epoch, module):
-            logits = torch.as_tensor(predict_logits(module, val.x))
-            loss = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(val.y)))
-            module.train()  # predict_logits switched to eval mode
-            if loss < best["loss"]:
-                best.update(loss=loss, epoch=epoch, state=copy.deepcopy(module.state_dict()))
-            elif epoch - best["epoch"] >= patience:
-                raise _Stop
-
-        stopped = trainer.recipe.epochs - 1
-        try:
-            trainer.fit(fit_part, model=model, on_epoch=on_epoch)
-        except _Stop:
-            stopped = None
-        model.load_state_dict(best["state"])
-        model.eval()
-        extras = {"best_epoch": best["epoch"] + 1, "stopped_early": stopped is None, "val_loss": round(best["loss"], 6), "n_validation": n_val}
-        return TrainedModel(model, time.perf_counter() - start, extras)
+        logits = torch.as_tensor(predict_logits(model, self.val.x))
+        loss = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(self.val.y)))
+        model.train()  # predict_logits switched to eval mode
+        if loss < self.best_loss:
+            self.best_loss, self.epoch, self.state = loss, epoch, copy.deepcopy(model.state_dict())
+        elif epoch - self.epoch >= self.patience:
+            self.stopped = True
+        return self.stopped
 
 
 @hookimpl

@@ -5,6 +5,8 @@ from bench import Defense, Task, hookimpl
 
 class L2(Defense):
     name = "l2"
+    changes_training = True
+    batchable = True  # a recipe change only: shadow models may train stacked
     tasks = tuple(Task)  # every trainer honours the recipe's weight decay
     params = {"weight_decay": 5e-3}
 

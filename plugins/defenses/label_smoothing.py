@@ -5,6 +5,8 @@ from bench import Defense, hookimpl
 
 class LabelSmoothing(Defense):
     name = "label-smoothing"
+    changes_training = True
+    batchable = True  # a recipe change only: shadow models may train stacked
     params = {"smoothing": 0.1}
 
     def adapt_recipe(self, recipe):

@@ -7,7 +7,7 @@ The released module is one ``stacked`` network (registered with ``bench.training
 caches and serves like any other target.
 """
 
-from bench import Defense, hookimpl
+from bench import Dataset, Defense, TrainedModel, hookimpl, random_parts
 
 ARCH = "stacked"
 
@@ -42,6 +42,7 @@ def _register_architecture():
 
 class Stacking(Defense):
     name = "stacking"
+    changes_training = True
     params = {"meta_hidden": 64}
 
     def adapt_recipe(self, recipe):
@@ -56,24 +57,21 @@ class Stacking(Defense):
         import numpy as np
         import torch
 
-        from bench import Dataset
-        from bench.training import TrainedModel
-
         start = time.perf_counter()
         model = trainer.build_model()
-        rng = np.random.default_rng([trainer.seed, 0x57])
-        parts = np.array_split(rng.permutation(len(data)), 3)
+        sizes = [len(p) for p in np.array_split(np.arange(len(data)), 3)]
+        parts = random_parts(data, sizes, seed=trainer.seed, salt=0x57)
         base_recipe = trainer.recipe.replace(arch=trainer.recipe.arch_params["base"], arch_params=trainer.recipe.arch_params["base_params"])
         for base, part in zip(model.bases, parts[:2]):
-            trainer.fit(data[np.sort(part)], model=base, recipe=base_recipe)
-        meta_data = data[np.sort(parts[2])]
+            trainer.fit(part, model=base, recipe=base_recipe)
+        meta_data = parts[2]
         with torch.no_grad():
             x = torch.as_tensor(np.asarray(meta_data.x, dtype=np.float32), device=trainer.device)
             feats = torch.cat([torch.softmax(b.eval()(x), dim=1) for b in model.bases], dim=1).cpu().numpy()
         # The second level is a plain classifier on feature vectors: no image augmentations there.
         trainer.fit(Dataset(x=feats, y=meta_data.y), model=model.meta, recipe=base_recipe.replace(augment=()))
         model.eval()
-        return TrainedModel(model, time.perf_counter() - start, {"part_sizes": [len(p) for p in parts]})
+        return TrainedModel(model, time.perf_counter() - start, {"part_sizes": sizes})
 
 
 @hookimpl

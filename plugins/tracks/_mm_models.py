@@ -13,7 +13,6 @@ import contextlib
 import math
 import os
 import pathlib
-import time
 import zlib
 from typing import Any, Callable
 
@@ -23,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench import Predictor, ThreatModel
-from bench.training import TrainedModel
+from bench.training import TrainedModel, Trainer
 
 TEXT_LEN = 48
 
@@ -228,57 +227,43 @@ class CaptionTargets(nn.Module):
         return self.captioner.loss(images, texts) + self.clip.loss(images, texts)
 
 
-class MultimodalTrainer:
-    """Trains image–text modules with the track's recipe (honouring a defense's ``adapt_recipe``).
+class MultimodalTrainer(Trainer):
+    """Trains image–text modules (``model.loss(images, captions)``) with the shared fit loop of ``bench.training.Trainer``.
 
-    Same interface as ``bench.training.Trainer`` (``build_model``, ``optimizer``, ``fit``), so defenses whose
-    ``train`` reshapes the data or watches epochs (``on_epoch``) work unchanged.
+    It implements ``bench.ModelTrainer`` like the classifier trainer, so defenses that reshape the data
+    or plug hooks into the loop work unchanged; the recipe's optimizer is honoured as named (``adamw`` for the
+    multimodal tracks). Soft ``targets`` are refused: a contrastive or captioning loss has no per-example
+    label for them to replace. On CUDA it trains in full precision (no autocast), as it always has.
     """
 
+    cuda_fast_path = False
+
     def __init__(self, recipe: Any, build: Callable[[], nn.Module], seed: int, device: str = "cpu", progress: Callable[[int, int], None] | None = None):
-        self.recipe, self._build, self.seed, self.device, self.progress = recipe, build, int(seed), device, progress
+        super().__init__(recipe, input_shape=(), num_classes=None, seed=seed, device=device, progress=progress)
+        self._build = build
+
+    def reseeded(self, seed: int) -> "MultimodalTrainer":
+        return MultimodalTrainer(self.recipe, self._build, seed, self.device)
 
     def build_model(self, recipe: Any = None) -> nn.Module:
+        """The track's module (its architecture comes from the track's recipe, whatever ``recipe`` says)."""
         torch.manual_seed(self.seed)
         return self._build().to(self.device)
-
-    def optimizer(self, model: nn.Module, recipe: Any = None) -> torch.optim.Optimizer:
-        r = recipe or self.recipe
-        if r.optimizer == "sgd":
-            return torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
-        return torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
 
     def loss_fn(self, recipe: Any = None) -> Callable:
         return lambda model, images, texts: model.loss(images, texts)
 
-    def fit(self, data: Any, *, model: nn.Module | None = None, recipe: Any = None, targets: Any = None, on_epoch: Callable | None = None) -> TrainedModel:
-        with one_thread():
-            return self._fit(data, model=model, recipe=recipe, on_epoch=on_epoch)
+    def training_tensors(self, data: Any, targets: Any) -> tuple[Any, Any]:
+        if targets is not None:
+            raise ValueError("MultimodalTrainer trains on image–caption pairs: soft targets= are not supported")
+        return torch.as_tensor(np.asarray(data.image, dtype=np.float32)), list(data.caption)
 
-    def _fit(self, data: Any, *, model: nn.Module | None, recipe: Any, on_epoch: Callable | None) -> TrainedModel:
-        r = recipe or self.recipe
-        start = time.perf_counter()
-        model = model if model is not None else self.build_model(r)
-        torch.manual_seed(self.seed)
-        gen = torch.Generator().manual_seed(self.seed)
-        images = torch.as_tensor(np.asarray(data.image, dtype=np.float32))
-        texts = list(data.caption)
-        opt = self.optimizer(model, r)
-        model.train()
-        for epoch in range(r.epochs):
-            order = torch.randperm(len(texts), generator=gen).tolist()
-            for i in range(0, len(order), r.batch_size):
-                idx = order[i : i + r.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = model.loss(images[idx].to(self.device), [texts[j] for j in idx])
-                loss.backward()
-                opt.step()
-            if on_epoch is not None:
-                on_epoch(epoch, model)
-            if self.progress is not None:
-                self.progress(epoch + 1, r.epochs)
-        model.eval()
-        return TrainedModel(model, time.perf_counter() - start)
+    def step_loss(self, loop: Any, images: Any, texts: Any) -> tuple[Any, torch.Tensor]:
+        return None, loop.loss_fn(loop.model, images, texts)
+
+    def fit(self, data: Any, **kwargs: Any) -> TrainedModel:  # type: ignore[override]
+        with one_thread():
+            return super().fit(data, **kwargs)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from ._mm_arch import ClipArch
 
 class CaptionsTrack(ClipArch, Track):
     task = Task.IMAGE_TEXT
-    base_recipe = Recipe("captioner+small-clip", {}, epochs=80, batch_size=32, lr=2e-3, optimizer="adam", schedule="constant")
+    base_recipe = Recipe("captioner+small-clip", {}, epochs=80, batch_size=32, lr=2e-3, optimizer="adamw", schedule="constant")
     budgets = {
         "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=8, device_seconds=240),
         "cpu": Budget("cpu", max_shadows=8, queries_per_candidate=32, device_seconds=1800),

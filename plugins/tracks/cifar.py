@@ -21,6 +21,7 @@ WRN_28_2 = Recipe("wrn", {"depth": 28, "width": 2}, epochs=100, batch_size=256, 
 
 class _Cifar(Track):
     task = Task.CLASSIFICATION
+    batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
     version = "1"
     input_shape = (3, 32, 32)
     augmentations = ("mirror", "shift")

@@ -9,6 +9,7 @@ from ._loaders import DEBIAN_FASHION_MNIST, load_idx_dir
 
 class Digits(Track):
     name = "digits"
+    batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
     version = "1"
     task = Task.CLASSIFICATION
     description = "scikit-learn's bundled 8x8 digits (1,797 images); MLP target; the embedded default"

@@ -27,7 +27,7 @@ class FacesTrack(ClipArch, Track):
 
     task = Task.IDENTITY_INFERENCE
     train_views = 16  # views 0..15 may be training images; the rest are the attacker's query images
-    base_recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=60, batch_size=64, lr=2e-3, optimizer="adam", schedule="constant")
+    base_recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=60, batch_size=64, lr=2e-3, optimizer="adamw", schedule="constant")
     budgets = {
         "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=64, device_seconds=120),
         "cpu": Budget("cpu", max_shadows=8, queries_per_candidate=256, device_seconds=900),

@@ -11,6 +11,7 @@ from ._loaders import DEBIAN_FASHION_MNIST, HUB, load_hub, load_idx_dir
 
 class FashionMNIST(Track):
     name = "fashion-mnist"
+    batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
     version = "1"
     task = Task.CLASSIFICATION
     description = "Fashion-MNIST (70,000 images; Debian's dataset-fashion-mnist or the hub); MLP target"

@@ -7,6 +7,7 @@ from bench import Budget, Dataset, Recipe, Task, Track, hookimpl
 
 class SyntheticBlobs(Track):
     name = "synthetic-blobs"
+    batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
     version = "1"
     task = Task.CLASSIFICATION
     description = "generated 4x4 'images' of 4 noisy classes; trains in well under a second; tests only"

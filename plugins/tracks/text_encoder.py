@@ -24,7 +24,7 @@ class TextEncoder(CaptionsTrack):
     description = "CLIP-style text encoder trained in-suite on two-script captioned scenes, with a prompt set; integrity attacks"
     input_shape = (3, 16, 16)
     split_sizes = {"members": 600, "nonmembers": 100, "population": 300}
-    base_recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=40, batch_size=64, lr=2e-3, optimizer="adam", schedule="constant")
+    base_recipe = Recipe("small-clip", {"dim": 64, "hidden": 256}, epochs=40, batch_size=64, lr=2e-3, optimizer="adamw", schedule="constant")
     budgets = {
         "smoke": Budget("smoke", max_shadows=0, queries_per_candidate=16, device_seconds=240),
         "cpu": Budget("cpu", max_shadows=0, queries_per_candidate=64, device_seconds=900),

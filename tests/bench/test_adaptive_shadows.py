@@ -26,38 +26,36 @@ class Probe(Attack):
         return ctx.rng.random(len(ctx.candidates))
 
 
-def session():
+def session(cache_dir):
     manager, _ = load_plugins()
     mod = types.SimpleNamespace(register_attacks=hookimpl(lambda register: register(Probe)))
     manager.register_module("probe", mod)
-    return make_session(registry=manager.registry())
+    return make_session(registry=manager.registry(), cache_dir=cache_dir)
 
 
-def test_shadows_are_served_through_the_defense():
-    rec = run_cell("probe", defense="label-only", session=session())
+def trained_with(s, role):
+    """The training identities (``spec.defense``) of the cached models of one role."""
+    return [e["spec"]["defense"] for e in s.cache.entries() if e["spec"]["role"] == role]
+
+
+def test_shadows_are_served_through_the_defense(tmp_path):
+    s = session(tmp_path)
+    rec = run_cell("probe", defense="label-only", session=s)
     assert rec["status"] == "ok", rec["error"]
-    assert rec["defense"]["adaptive_shadows"] is True
+    # label-only changes serving only: target and shadow are the baseline's models, both served one-hot
+    assert trained_with(s, "shadow") == trained_with(s, "target") == [{"name": "none", "params": {}, "version": "1"}]
     for key in ("shadow_scores", "target_scores"):
-        s = SEEN[key]
-        assert set(np.unique(s)) == {0.0, 1.0} and (s.sum(1) == 1).all()
+        scores = SEEN[key]
+        assert set(np.unique(scores)) == {0.0, 1.0} and (scores.sum(1) == 1).all()
 
 
-def test_shadows_are_trained_with_the_defense():
-    rec = run_cell("probe", defense="stacking", session=session())
+def test_shadows_are_trained_with_the_defense(tmp_path):
+    s = session(tmp_path / "stacking")
+    rec = run_cell("probe", defense="stacking", session=s)
     assert rec["status"] == "ok", rec["error"]
-    assert rec["defense"]["adaptive_shadows"] is True
+    assert [d["name"] for d in trained_with(s, "shadow")] == [d["name"] for d in trained_with(s, "target")] == ["stacking"]
     assert len(SEEN["shadow_module"].bases) == 2  # the shadow is a stacked model, like the target
-    rec = run_cell("probe", defense="dropout", defense_params={"p": 0.25}, session=session())
+    rec = run_cell("probe", defense="dropout", defense_params={"p": 0.25}, session=session(tmp_path / "dropout"))
     import torch
 
     assert [m.p for m in SEEN["shadow_module"].modules() if isinstance(m, torch.nn.Dropout)] == [0.25]
-
-
-def test_serving_only_defenses_reuse_the_baseline_models():
-    from bench._context import ModelFactory
-
-    s = make_session()
-    track, data, split = s.track("synthetic-blobs")
-    spec = lambda name: ModelFactory(track, data, split.sha256, s.registry.defense(name), s.cache).spec("target", split.members, 0)  # noqa: E731
-    assert spec("label-only") == spec("memguard") == spec("none")  # same training, same cached weights
-    assert spec("l2") != spec("none") and spec("dpsgd") != spec("none")

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.benchmark
 
 @pytest.mark.parametrize("track_name, min_speedup", [("digits", 3.0), ("fashion-mnist", None)])
 def test_batched_vs_one_at_a_time(benchmark, tmp_path, monkeypatch, track_name, min_speedup):
-    from bench._context import ModelFactory, _ShadowSource
+    from bench._models import ModelFactory
+    from bench._shadows import ShadowSource
     from bench.testing import make_session
     from bench.training import accuracy
 
@@ -35,10 +36,10 @@ def test_batched_vs_one_at_a_time(benchmark, tmp_path, monkeypatch, track_name, 
     factory = ModelFactory(track, data, split.sha256, defense, session.cache)
     auto = factory.batchable()  # what the harness picks by itself on this device
     monkeypatch.setenv("PRIVBENCH_BATCHED_SHADOWS", "32")  # force stacking for the measurement
-    source = _ShadowSource(factory, track, split.candidates, split.population, 0, len(split.members), n)
+    source = ShadowSource(factory, track, split.candidates, split.population, 0, len(split.members), n)
     keep = source.inclusion(n, False)
     units = [split.population[row] for row in keep]
-    seeds = [source._shadow_seed(i, False) for i in range(n)]
+    seeds = [source.shadow_seed(i, False) for i in range(n)]
     test = data[split.nonmembers]
 
     batched = benchmark.pedantic(lambda: factory.get_many("shadow", units, seeds), rounds=1, iterations=1)

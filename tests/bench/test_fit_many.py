@@ -1,10 +1,10 @@
-"""Tests for batched training (bench.training.fit_many) and its use for shadow models."""
+"""Batched training (bench._fit_many: ``bench.training.fit_many``) and its use for shadow models."""
 
 import numpy as np
 import pytest
 import torch
 
-from bench import Defense, Recipe
+from bench import Recipe
 from bench.testing import make_context, make_session
 from bench.training import Trainer, accuracy, batchable, fit_many
 
@@ -90,26 +90,3 @@ def test_shadows_train_batched_and_then_hit_the_cache():
     assert session.cache.hits == hits + 4 and all(s.cached for s in again)
     for s, t in zip(shadows, again):
         np.testing.assert_allclose(s.predict_scores(x), t.predict_scores(x), atol=1e-6)
-
-
-class _CustomTrain(Defense):
-    name = "custom-train"
-
-    def train(self, trainer, data):
-        return trainer.fit(data)
-
-
-def test_a_defense_that_overrides_train_is_not_batched(monkeypatch):
-    from bench._context import ModelFactory
-
-    session = make_session()
-    track, data, split = session.track("synthetic-blobs")
-    factory = ModelFactory(track, data, split.sha256, _CustomTrain(), session.cache)
-    assert not factory.batchable()
-    out = factory.get_many("shadow", [split.population[:100], split.population[100:200]], [0, 1])
-    assert [c for _, _, c, _ in out] == [False, False]
-    assert all("batched" not in e for e in session.cache.entries())
-    plain = ModelFactory(track, data, split.sha256, session.registry.defense("none"), session.cache)
-    assert plain.batchable()
-    monkeypatch.setenv("PRIVBENCH_BATCHED_SHADOWS", "0")
-    assert not plain.batchable()

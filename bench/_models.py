@@ -1,0 +1,199 @@
+"""The model layer: trains or loads the models of one (track, defense, seed), content-addressed, once each.
+
+A model's cache key is the sha256 of its spec: track (name, version, split), the recipe the defense trains
+with, the defense's ``training_identity()``, role, training units and seed. How the models train (one at a
+time, or stacked with ``bench.training.fit_many``) follows what the track and the defense *declare*
+(``Track.batchable``, ``Defense.changes_training``/``batchable``), never which methods they override.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from ._api import Dataset, Defense, PluginError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._cache import ModelCache
+    from ._track import Track
+
+__all__ = ["ModelFactory", "check_declarations", "batch_limit", "BATCH_ENV", "CPU_STACK_MAX_MACS"]
+
+BATCH_ENV = "PRIVBENCH_BATCHED_SHADOWS"
+# Multiply-accumulates of one model's minibatch step (≈ parameters × batch size) above which a CPU is
+# compute-bound and stacking models no longer saves time (measured on 2 cores: digits' MLP, 0.3M: 4.5x
+# faster stacked; fashion-mnist's MLP, 52M: 0.75x).
+CPU_STACK_MAX_MACS = 4_000_000
+
+# (module, meta, cached, seconds spent training it now)
+Loaded = tuple[Any, dict[str, Any], bool, float]
+
+
+def batch_limit() -> int:
+    """How many shadow models train in one stack: ``$PRIVBENCH_BATCHED_SHADOWS`` (0 = off), default 32."""
+    raw = os.environ.get(BATCH_ENV, "").strip()
+    if not raw:
+        return 32
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return 0 if raw.lower() in ("off", "false", "no") else 32
+
+
+def check_declarations(defense: Defense, recipe: Any) -> None:
+    """Refuse a defense whose declaration says it trains the baseline's models while it does not.
+
+    Such a defense would share ``none``'s cached weights while training something else.
+    """
+    if defense.changes_training:
+        return
+    changed = recipe is not None and defense.adapt_recipe(recipe) != recipe
+    if changed or type(defense).train is not Defense.train:
+        what = "changes the training recipe" if changed else "overrides train()"
+        raise PluginError(
+            f"defense {defense.name!r} {what} but declares changes_training = False, so its models would be"
+            f" cached as the undefended baseline's; set changes_training = True on {type(defense).__name__}"
+        )
+
+
+class ModelFactory:
+    """Trains or loads the models of one (track, defense, seed), each exactly once (content-addressed)."""
+
+    def __init__(self, track: "Track", data: Dataset, split_sha256: str, defense: Defense, cache: "ModelCache", device: str = "cpu",
+                 progress: Callable[[str], Any] | None = None):
+        check_declarations(defense, getattr(track, "recipe", None))
+        self.track = track
+        self.data = data
+        self.split_sha256 = split_sha256
+        self.defense = defense
+        self.cache = cache
+        self.device = device
+        self.progress = progress
+
+    def recipe(self) -> Any:
+        """The recipe the models train with (the track's, as the defense adapts it), or None for recipe-less tracks."""
+        recipe = getattr(self.track, "recipe", None)
+        return self.defense.adapt_recipe(recipe) if recipe is not None else None
+
+    def spec(self, role: str, units: np.ndarray, seed: int) -> dict[str, Any]:
+        recipe = self.recipe()
+        return {
+            "track": {"name": self.track.name, "version": self.track.version, "split_sha256": self.split_sha256},
+            "recipe": recipe.spec() if recipe is not None else None,
+            "defense": self.defense.training_identity(),
+            "role": role,
+            "units_sha256": hashlib.sha256(np.asarray(units, dtype=np.int64).tobytes()).hexdigest(),
+            "n_units": int(len(units)),
+            "seed": int(seed),
+        }
+
+    def key(self, role: str, units: np.ndarray, seed: int) -> str:
+        from ._cache import spec_key
+
+        return spec_key(self.spec(role, units, seed))
+
+    def get(self, role: str, units: np.ndarray, seed: int) -> tuple[Any, dict[str, Any], bool]:
+        """(module, meta, cached): meta holds ``key``, ``train_seconds`` and the defense's report."""
+        from ._cache import spec_key
+
+        spec = self.spec(role, units, seed)
+        key = spec_key(spec)
+        with self.cache.lock(key):  # another worker training this model: wait, then load it
+            hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
+            if hit is not None:
+                return hit[0].to(self.device), hit[1], True
+            module, meta = self._train_one(role, units, seed, spec, key)
+        return module, meta, False
+
+    def get_many(self, role: str, units: list[np.ndarray], seeds: list[int]) -> list[Loaded]:
+        """(module, meta, cached, seconds trained now) per (units, seed): cache hits loaded, misses trained together where possible."""
+        from ._cache import spec_key
+
+        specs = [self.spec(role, u, s) for u, s in zip(units, seeds)]
+        keys = [spec_key(spec) for spec in specs]
+        with self.cache.lock(*keys):  # another worker training these models: wait, then load them
+            out: list[Any] = [None] * len(seeds)
+            misses = []
+            for i, key in enumerate(keys):
+                hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
+                if hit is not None:
+                    out[i] = (hit[0].to(self.device), hit[1], True, 0.0)
+                else:
+                    misses.append((i, specs[i], key))
+            if misses and self.batchable():
+                for j in range(0, len(misses), batch_limit()):
+                    self._train_stack(role, units, seeds, misses[j : j + batch_limit()], out)
+            else:
+                for i, spec, key in misses:
+                    t0 = time.perf_counter()
+                    module, meta = self._train_one(role, units[i], seeds[i], spec, key)
+                    out[i] = (module, meta, False, time.perf_counter() - t0)
+        return out
+
+    def batchable(self) -> bool:
+        """Whether models of this (track, defense) train stacked (``bench.training.fit_many``).
+
+        Only where both declare it: the track (``Track.batchable``: it trains with the base trainer from its
+        recipe) and the defense (``changes_training`` False, or ``batchable``: its training is a recipe change),
+        and the recipe's architecture stacks. On a CPU, stacking only pays where per-step overhead dominates:
+        a model whose minibatch step is compute-bound (e.g. fashion-mnist's 784-512-10 MLP on 2 cores: 0.75x
+        measured) trains one at a time. ``PRIVBENCH_BATCHED_SHADOWS=0`` turns stacking off; a positive value
+        forces it (and sets the stack size).
+        """
+        from .training import batchable
+
+        recipe = self.recipe()
+        declared = self.track.batchable and (not self.defense.changes_training or self.defense.batchable)
+        if recipe is None or batch_limit() == 0 or not declared or not batchable(recipe):
+            return False
+        if str(self.device).startswith("cpu") and not os.environ.get(BATCH_ENV, "").strip():
+            n_params = sum(p.numel() for p in self.track.build_module(self.defense).parameters())
+            return n_params * recipe.batch_size <= CPU_STACK_MAX_MACS
+        return True
+
+    def _train_one(self, role: str, units: np.ndarray, seed: int, spec: dict[str, Any], key: str) -> tuple[Any, dict[str, Any]]:
+        rows = self.track.training_rows(self.data, np.asarray(units))
+        bar = self.progress(f"train {role}") if self.progress else None
+        try:
+            trained = self.track.train(self.data[rows], self.defense, seed=seed, device=self.device, progress=bar)
+        finally:
+            _close(bar)
+        meta = {"spec": spec, "train_seconds": trained.train_seconds, "defense_report": self.defense.report(trained)}
+        module = getattr(trained.module, "_module", trained.module)  # unwrap e.g. Opacus' GradSampleModule
+        self.cache.save(key, module, meta)
+        meta["key"] = key
+        return module, meta
+
+    def _train_stack(self, role: str, units: list[np.ndarray], seeds: list[int], chunk: list[tuple[int, dict, str]], out: list[Any]) -> None:
+        from .training import fit_many
+
+        t0 = time.perf_counter()
+        bar = self.progress(f"train {len(chunk)} {role}s batched") if self.progress else None
+        try:
+            trained = fit_many(
+                self.recipe(),
+                self.data,
+                [self.track.training_rows(self.data, np.asarray(units[i])) for i, _, _ in chunk],
+                [seeds[i] for i, _, _ in chunk],
+                input_shape=self.track.input_shape,
+                num_classes=self.track.num_classes,
+                device=self.device,
+                progress=bar,
+            )
+        finally:
+            _close(bar)
+        share = (time.perf_counter() - t0) / len(chunk)
+        for (i, spec, key), tm in zip(chunk, trained):
+            meta = {"spec": spec, "train_seconds": tm.train_seconds, "defense_report": self.defense.report(tm), "batched": len(chunk)}
+            self.cache.save(key, tm.module, meta)
+            meta["key"] = key
+            out[i] = (tm.module, meta, False, share)
+
+
+def _close(bar: Any) -> None:
+    if bar is not None and hasattr(bar, "close"):
+        bar.close()
