@@ -14,13 +14,13 @@ from ._api import PluginError, Task
 __all__ = ["cli", "main"]
 
 
-def _load(plugin_files: tuple[str, ...]) -> tuple[Any, Any]:
+def _load(plugin_files: tuple[str, ...], strict: bool = True) -> tuple[Any, Any]:
     from ._plugins import load_plugins
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
-            manager, registry = load_plugins(plugin_files)
+            manager, registry = load_plugins(plugin_files, strict=strict)
         except PluginError as exc:
             raise click.ClickException(str(exc)) from None
     for w in caught:
@@ -97,7 +97,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     from ._runner import Plan, Session, run_plan
     from .leaderboard import render
 
-    manager, registry = _load(plugin_files)
+    _, registry = _load(plugin_files)
     track_names = _names(tracks, "tracks", registry)
     tasks = {registry.track(t).task for t in track_names}
     attack_names = sorted({a for task in tasks for a in _names(attacks, "attacks", registry, Task(task))})
@@ -117,8 +117,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
         out_dir=out_dir, params=_parse_sets(sets), data_dir=data_dir, device=device, cache_dir=cache_dir,
         plugin_files=list(plugin_files), retry_failed=retry_failed, progress=progress, scenarios=scenarios,
     )
-    session = Session(plan, registry=registry)
-    session.manager = manager
+    session = Session(plan, registry=registry)  # the registry carries its manager: event hooks fire
     options = {k: v for k, v in {"slots": slots, "address": ray_address}.items() if v is not None}
     records = run_plan(plan, session=session, executor=ex_cls(**options))
     click.echo(render(records, "md"))
@@ -136,7 +135,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
 @plugin_option
 def plugins(as_json: bool, plugin_files: tuple[str, ...]) -> None:
     """Installed plugins: distribution, version, what each registers, broken ones with their error."""
-    manager, _ = _load(plugin_files)
+    manager, _ = _load(plugin_files, strict=False)  # a name conflict is shown here, not fatal: this is where one finds it
     infos = [p.as_dict() for p in manager.plugins.values()]
     if as_json:
         click.echo(json.dumps(infos, indent=2))
@@ -145,7 +144,7 @@ def plugins(as_json: bool, plugin_files: tuple[str, ...]) -> None:
 
     rows = []
     for p in infos:
-        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registers"].items() if v)
+        what = "; ".join([f"{k}: {', '.join(v)}" for k, v in p["registers"].items() if v] + [f"PROBLEM: {x}" for x in p["problems"]])
         rows.append([p["name"], p["distribution"] or p["source"], p["version"] or "", "BROKEN: " + p["error"] if p["broken"] else what])
     click.echo(tabulate(rows, headers=["plugin", "distribution", "version", "registers"], tablefmt="simple"))
 
