@@ -25,6 +25,8 @@ def _no_leftovers(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tempfile, "tempdir", str(scratch))
         mp.setenv("TMPDIR", str(scratch))  # subprocesses too
+        # torch keeps its compile cache in <tmp>/torchinductor_<user> on purpose: a cache, not a test's leftover
+        mp.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("torchinductor")))
         yield
     gc.collect()  # sessions that are garbage remove their folders now
     problems = []
@@ -39,14 +41,17 @@ def _no_leftovers(tmp_path_factory):
 
 
 def _repo_state() -> list[str]:
-    """``git status`` lines of the checkout (untracked and ignored files included); empty outside a git checkout."""
+    """Untracked and ignored entries of the checkout (``git status``); empty outside a git checkout.
+
+    New files and folders are what a test writes; changes to tracked files are left out, since a developer
+    may be editing while the tests run."""
     try:
         out = subprocess.run(["git", "--no-optional-locks", "-C", str(REPO), "status", "--porcelain", "--ignored"],
                              capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return []
-    lines = out.stdout.splitlines() if out.returncode == 0 else []
-    return [ln for ln in lines if not any(part in _PYTHON_OWN for part in Path(ln[3:].rstrip("/")).parts)]
+    lines = [ln for ln in out.stdout.splitlines() if ln[:2] in ("??", "!!")] if out.returncode == 0 else []
+    return [ln[3:] for ln in lines if not any(part in _PYTHON_OWN for part in Path(ln[3:].rstrip("/")).parts)]
 
 
 @pytest.fixture(scope="session")
