@@ -258,12 +258,3 @@ def test_an_executor_without_map_is_reported():
     with pytest.warns(RuntimeWarning, match=r"nomap-plugin.*no map\(job, cells\) method"):
         registry = manager.registry()
     assert manager.plugins["nomap-plugin"].broken and "nomap" not in registry.names("executors")
-
-
-def test_hookspecs_use_the_exported_marker():
-    import bench
-    from bench import hookspecs
-    from bench._plugins import HOOK_NAMES
-
-    assert hookspecs.hookspec is bench.hookspec
-    assert set(HOOK_NAMES) == {"register_attacks", "register_defenses", "register_tracks", "register_executors", "run_started", "record_written"}

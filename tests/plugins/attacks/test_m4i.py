@@ -1,4 +1,4 @@
-"""M⁴I and CLIP-similarity on synthetic-captions: above chance against the overfit targets."""
+"""M⁴I on synthetic-captions: above chance against the overfit captioner."""
 
 import pytest
 
@@ -6,12 +6,12 @@ from bench.testing import make_session, run_cell
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory):
-    session = make_session(cache_dir=tmp_path_factory.mktemp("cache"))
-    return {a: run_cell(a, track="synthetic-captions", session=session) for a in ["m4i-mb", "m4i-fb", "clip-similarity"]}
+def records(session_cache):
+    with make_session(cache_dir=session_cache) as session:
+        return {a: run_cell(a, track="synthetic-captions", session=session) for a in ["m4i-mb", "m4i-fb"]}
 
 
-@pytest.mark.parametrize("attack", ["m4i-mb", "m4i-fb", "clip-similarity"])
+@pytest.mark.parametrize("attack", ["m4i-mb", "m4i-fb"])
 def test_caption_membership_above_chance(records, attack):
     rec = records[attack]
     assert rec["status"] == "ok", rec["error"]
