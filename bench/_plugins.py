@@ -121,14 +121,14 @@ class PluginManager:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if info.broken:
                 return None
-            self._calling = info
+            previous, self._calling = self._calling, info
             try:
                 return function(*args, **kwargs)
             except Exception as exc:
                 self._failed(info, hook, exc)
                 return None
             finally:
-                self._calling = None
+                self._calling = previous
 
         return guarded
 
@@ -147,7 +147,8 @@ class PluginManager:
         info.error = f"{type(exc).__name__}: {exc}"
         warnings.warn(f"privbench plugin {info.name!r} ({where}) {what}: {info.error}", RuntimeWarning, stacklevel=3)
         module = self._modules.get(info.name)
-        for caller in self.pm.get_hookcallers(module) or [] if module is not None else []:
+        callers = self.pm.get_hookcallers(module) if module is not None else None
+        for caller in callers or []:
             for impl in caller.get_hookimpls():  # its hookwrappers step aside too
                 if impl.plugin is module and (impl.wrapper or impl.hookwrapper):
                     impl.function = _step_aside if impl.wrapper else _step_aside_old
