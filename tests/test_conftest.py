@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 
 
@@ -21,6 +23,7 @@ def test_a_run_that_leaves_a_temporary_folder_fails(tmp_path):
     assert "left 1 entries in the temporary directory: forgotten-" in leaky.stdout, leaky.stdout[-2000:]
 
 
+@pytest.mark.slow
 def test_a_run_that_cleans_up_passes(tmp_path):
     tidy = _inner_run(tmp_path, "import tempfile\n\ndef test_tidy():\n    with tempfile.TemporaryDirectory():\n        pass\n")
     assert tidy.returncode == 0, tidy.stdout[-2000:]

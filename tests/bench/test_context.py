@@ -76,6 +76,7 @@ def test_too_many_shadows_is_over_budget(reg, session_cache):
     assert "shadow models" in rec["error"]
 
 
+@pytest.mark.slow
 def test_nothing_reachable_from_ctx_carries_membership(session):
     ctx, is_member = make_context("lira", session=session)
     ctx.shadows(2, online=True)  # exercise the shadow machinery too
@@ -100,6 +101,7 @@ def test_nothing_reachable_from_ctx_carries_membership(session):
     assert found == []
 
 
+@pytest.mark.slow
 def test_online_shadows_are_balanced_and_train_on_candidates(session):
     ctx, _ = make_context("lira", session=session)
     sh = ctx.shadows(ctx.budget.max_shadows, online=True)  # balance holds for the full set; smaller sets are its prefixes
@@ -117,6 +119,7 @@ def test_online_shadows_are_balanced_and_train_on_candidates(session):
         off.candidate_inclusion
 
 
+@pytest.mark.slow
 def test_cached_shadows_are_charged_at_recorded_cost(session):
     ctx1, _ = make_context("lira", session=session, seed=3)
     sh = ctx1.shadows(2)

@@ -1,5 +1,6 @@
 """Tests for the local executor's device slots (bench.executors)."""
 
+import pytest
 import json
 
 from bench._runner import Plan, Session, run_plan
@@ -11,6 +12,7 @@ def test_local_slots():
     assert local_slots("cpu", 3) == ["cpu"] * 3
 
 
+@pytest.mark.slow
 def test_two_cpu_slots_give_the_records_of_sequential_runs(tmp_path):
     def plan(name):
         return Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=["none", "l2"], seeds=[0], budget="smoke",

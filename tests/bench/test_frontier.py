@@ -25,6 +25,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_frontier_png_is_valid_and_matches_the_records(run_dir, tmp_path):
     png = tmp_path / "frontier.png"
     result = CliRunner().invoke(cli, ["frontier", str(run_dir), "--attack", "loss", "--out", str(png), "--format", "json"])

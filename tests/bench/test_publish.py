@@ -49,6 +49,7 @@ def _refused(results, root, expect):
     return messages
 
 
+@pytest.mark.slow
 def test_good_submission_lands_as_entries_and_in_the_tables(run_dir, tmp_path):
     root = tmp_path / "lb"
     res = CliRunner().invoke(cli, ["leaderboard", "submit", str(run_dir / "results.jsonl"), "--root", str(root),

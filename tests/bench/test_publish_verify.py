@@ -30,6 +30,7 @@ def entry(tmp_path):
     return dest
 
 
+@pytest.mark.slow
 def test_verify_reproduces_a_committed_digits_entry_and_marks_it(entry, cache):
     published = json.loads(entry.read_text())
     assert published["verification"] is None or published["verification"]["device"] == "cpu"

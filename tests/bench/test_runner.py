@@ -79,6 +79,7 @@ def test_bad_attacks_are_recorded_failed_with_a_clear_message(sess, attack, mess
     assert rec["metrics"] == {}
 
 
+@pytest.mark.slow
 def test_hanging_attack_times_out(sess):
     t0 = time.perf_counter()
     rec = run_cell("hang", track="tiny-budget-blobs", session=sess)
@@ -158,6 +159,7 @@ def test_failed_cells_are_retried_only_when_asked(sess, tmp_path):
     assert len(ran) == 2
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_with_fresh_caches(reg, tmp_path):
     out = []
     for i in range(2):
@@ -214,6 +216,7 @@ class UnloadableBlobs(SyntheticBlobs):
         raise FileNotFoundError("/nowhere/data.bin")
 
 
+@pytest.mark.slow
 def test_a_failing_scenario_is_noted_and_the_cell_stays_ok(session_cache):
     reg = registry_with(BrokenScenarioBlobs)
     rec = run_cell("loss", track="broken-scenario-blobs", session=make_session(registry=reg, cache_dir=session_cache, scenarios=True))

@@ -1,5 +1,6 @@
 """bench.testing: the helpers plugin authors use leave nothing behind."""
 
+import pytest
 import gc
 import os
 from pathlib import Path
@@ -35,6 +36,7 @@ def test_make_session_removes_its_folders_when_garbage_and_keeps_given_ones(tmp_
     assert (tmp_path / "c").is_dir()  # the caller's folder: not ours to remove
 
 
+@pytest.mark.slow
 def test_make_context_returns_ctx_and_truth_and_its_cache_lives_as_long_as_ctx():
     ctx, is_member = make_context("loss", track="synthetic-blobs")
     assert is_member.dtype == bool and is_member.shape == (len(ctx.candidates),)

@@ -27,6 +27,7 @@ def session():
     return make_session()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["label-aug", "label-hsj"])
 def test_label_only_attacks_never_ask_for_scores(session, name):
     ctx, is_member = make_context(name, track="synthetic-blobs", session=session)

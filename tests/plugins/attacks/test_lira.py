@@ -55,6 +55,7 @@ def test_query_augmentations_follow_the_track():
     assert augment(x, "mirror")[0, 0, 0].tolist() == [2, 1, 0]
 
 
+@pytest.mark.slow
 def test_online_lira_exports_memorization_scores():
     session = make_session()
     # The cpu tier's device-second budget leaves room for a loaded test machine.
@@ -69,6 +70,7 @@ def test_online_lira_exports_memorization_scores():
     assert auc(scores, is_member) > 0.55
 
 
+@pytest.mark.slow
 def test_offline_lira_exports_nothing():
     session = make_session()
     ctx, _ = make_context("lira-offline", track="synthetic-blobs", session=session, n_shadows=2)

@@ -11,6 +11,7 @@ def session(session_cache):
         yield s
 
 
+@pytest.mark.slow
 def test_backdoor_injected_and_removed_by_normalization(session):
     params = {"steps": 120}
     plain = run_cell("rickrolling", track="text-encoder", session=session, attack_params=params)

@@ -37,6 +37,7 @@ def test_list_tracks_shows_multimodal_tasks():
     assert tasks["text-encoder"] == "integrity"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("track, n_attacks", [("synthetic-faces", 1), ("synthetic-captions", 3)])
 def test_default_run_with_scenarios_ends_all_ok(tmp_path, session_cache, track, n_attacks):
     # `privbench run --track T --budget smoke` runs with scenarios on: image-only scenario sets must not break these tracks.
