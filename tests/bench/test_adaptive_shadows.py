@@ -3,6 +3,7 @@
 import types
 
 import numpy as np
+import pytest
 
 from bench import Attack, ThreatModel, hookimpl
 from bench._plugins import load_plugins
@@ -33,6 +34,7 @@ def session():
     return make_session(registry=manager.registry())
 
 
+@pytest.mark.slow
 def test_shadows_are_served_through_the_defense():
     rec = run_cell("probe", defense="label-only", session=session())
     assert rec["status"] == "ok", rec["error"]
@@ -42,6 +44,7 @@ def test_shadows_are_served_through_the_defense():
         assert set(np.unique(s)) == {0.0, 1.0} and (s.sum(1) == 1).all()
 
 
+@pytest.mark.slow
 def test_shadows_are_trained_with_the_defense():
     rec = run_cell("probe", defense="stacking", session=session())
     assert rec["status"] == "ok", rec["error"]

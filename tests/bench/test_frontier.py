@@ -52,6 +52,7 @@ def test_frontier_png_is_valid_and_matches_the_records(run_dir, tmp_path):
             assert row[k] == pytest.approx(rec["metrics"][k])
 
 
+@pytest.mark.slow
 def test_frontier_svg_and_strongest_attack_by_default(run_dir, tmp_path):
     svg = tmp_path / "f.svg"
     result = CliRunner().invoke(cli, ["frontier", str(run_dir), "--out", str(svg)])
@@ -75,6 +76,7 @@ def test_frontier_picks_the_strongest_attack_per_defense():
     assert view["dp"]["attacks"] == 2
 
 
+@pytest.mark.slow
 def test_leaderboard_by_defense_cli(run_dir):
     result = CliRunner().invoke(cli, ["leaderboard", str(run_dir), "--by", "defense", "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from bench.testing import make_context, make_session
 from plugins.attacks.lira import _masked_stats
 
 
+@pytest.mark.slow
 def test_online_lira_scores_the_likelihood_ratio_of_in_and_out_gaussians(session):
     attack = session.registry.attack("lira", fixed_variance=True, n_queries=1)
     ctx, is_member = make_context(attack, session=session)

@@ -94,6 +94,7 @@ def test_dmp_student_learns_soft_labels_from_a_teacher(env):
     assert accuracy(trained.module, nonmembers.x, nonmembers.y) > 0.4
 
 
+@pytest.mark.slow
 def test_stacking_builds_two_first_level_models_and_a_combiner(env):
     session, track, members, nonmembers = env
     defense = session.registry.defense("stacking")
