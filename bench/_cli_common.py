@@ -12,14 +12,16 @@ from ._api import PluginError
 __all__ = ["load_plugins_or_exit", "plugin_option"]
 
 
-def load_plugins_or_exit(plugin_files: tuple[str, ...]) -> tuple[Any, Any]:
-    """(manager, registry) of the installed plugins and ``plugin_files``; a fatal plugin error exits with its message."""
+def load_plugins_or_exit(plugin_files: tuple[str, ...], strict: bool = True) -> tuple[Any, Any]:
+    """(manager, registry) of the installed plugins and ``plugin_files``; a fatal plugin error exits with its message.
+
+    ``strict=False`` (``privbench plugins``) reports a name two plugins register instead of refusing it."""
     from ._plugins import load_plugins
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
-            manager, registry = load_plugins(plugin_files)
+            manager, registry = load_plugins(plugin_files, strict=strict)
         except PluginError as exc:
             raise click.ClickException(str(exc)) from None
     for w in caught:

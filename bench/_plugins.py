@@ -1,141 +1,49 @@
 """Plugin discovery: entry points of group ``privbench``, ``--plugin FILE``s, and the registry they fill.
 
-A plugin that fails to import or whose hook raises is reported (``broken``), never fatal. Two plugins
-registering the same name is an error naming both. Nothing here imports torch.
+Hooks are called through pluggy, so plugins' hookwrappers run; each plain implementation is guarded, so
+a plugin that fails to import or whose hook raises is reported (``broken``) and the others go on. An
+implementation of an unknown hook (``register_attack``) is reported as a problem of its plugin, with
+the hook it probably meant. Two plugins registering the same name is a conflict naming both: ``run``
+and ``list`` refuse it (:meth:`Registry.check`), ``privbench plugins`` shows it. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import importlib
 import importlib.util
 import inspect
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
 from . import hookspecs
 from ._api import Attack, Defense, PluginError, ThreatModel
-from ._markers import PROJECT
+from ._markers import PROJECT, hookspec
+from ._registry import DISABLE_ENV, PluginInfo, Registration, Registry
 from ._track import Track
 
-__all__ = ["PluginManager", "Registry", "PluginInfo", "Registration", "load_plugins", "DISABLE_ENV"]
+__all__ = ["PluginManager", "Registry", "PluginInfo", "Registration", "load_plugins", "DISABLE_ENV", "HOOK_NAMES"]
 
-DISABLE_ENV = "PRIVBENCH_DISABLE_PLUGINS"
 GROUP = "privbench"
-
-
-@dataclass
-class PluginInfo:
-    name: str
-    distribution: str | None = None
-    version: str | None = None
-    source: str = "entry-point"  # entry-point | file
-    error: str | None = None
-    registers: dict[str, list[str]] = field(default_factory=lambda: {"attacks": [], "defenses": [], "tracks": [], "executors": []})
-
-    @property
-    def broken(self) -> bool:
-        return self.error is not None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "source": self.source,
-            "registers": self.registers,
-            "broken": self.broken,
-            "error": self.error,
-        }
-
-
-@dataclass
-class Registration:
-    """One registered attack/defense/track/executor and the plugin it came from."""
-
-    name: str
-    obj: Any
-    plugin: PluginInfo
-
-
-class Registry:
-    """What plugins registered, by kind and name."""
-
-    KINDS = ("attacks", "defenses", "tracks", "executors")
-
-    def __init__(self) -> None:
-        self._items: dict[str, dict[str, Registration]] = {k: {} for k in self.KINDS}
-
-    def add(self, kind: str, name: str, obj: Any, plugin: PluginInfo) -> None:
-        if not name or not isinstance(name, str):
-            raise PluginError(f"plugin {plugin.name!r} registered a {kind[:-1]} without a name: {obj!r}")
-        existing = self._items[kind].get(name)
-        if existing is not None:
-            raise PluginError(
-                f"duplicate {kind[:-1]} name {name!r}: registered by plugin {existing.plugin.name!r}"
-                f" ({existing.plugin.distribution or existing.plugin.source}) and by plugin {plugin.name!r}"
-                f" ({plugin.distribution or plugin.source})"
-            )
-        self._items[kind][name] = Registration(name, obj, plugin)
-        plugin.registers[kind].append(name)
-
-    def names(self, kind: str) -> list[str]:
-        return sorted(self._items[kind])
-
-    def get(self, kind: str, name: str) -> Registration:
-        try:
-            return self._items[kind][name]
-        except KeyError:
-            known = ", ".join(self.names(kind)) or "none"
-            raise PluginError(f"unknown {kind[:-1]} {name!r}; known {kind}: {known}") from None
-
-    def items(self, kind: str) -> list[Registration]:
-        return [self._items[kind][n] for n in self.names(kind)]
-
-    # convenience constructors
-    def attack(self, name: str, **params: Any) -> Attack:
-        return self.get("attacks", name).obj(**params)
-
-    def defense(self, name: str, **params: Any) -> Defense:
-        return self.get("defenses", name).obj(**params)
-
-    def track(self, name: str) -> Track:
-        obj = self.get("tracks", name).obj
-        return obj() if inspect.isclass(obj) else obj
-
-    def describe(self, kind: str) -> list[dict[str, Any]]:
-        out = []
-        for reg in self.items(kind):
-            d: dict[str, Any] = {"name": reg.name, "plugin": reg.plugin.name, "distribution": reg.plugin.distribution}
-            obj = reg.obj
-            if kind == "attacks":
-                d["threat_model"] = ThreatModel(obj.threat_model).label
-                d["tasks"] = [str(t.value if hasattr(t, "value") else t) for t in obj.tasks]
-                d["params"] = dict(obj.params)
-            elif kind == "defenses":
-                d["tasks"] = [str(t.value if hasattr(t, "value") else t) for t in obj.tasks]
-                d["params"] = dict(obj.params)
-            elif kind == "tracks":
-                track = obj() if inspect.isclass(obj) else obj
-                d.update({k: v for k, v in track.describe().items() if k != "name"})
-            out.append(d)
-        return out
+HOOK_NAMES = tuple(sorted(n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, f"{hookspec.project_name}_spec")))
 
 
 class PluginManager:
-    """Loads plugins and builds the registry. ``load_plugins()`` is the usual entry."""
+    """Loads plugins, builds the registry and fires event hooks. ``load_plugins()`` is the usual entry."""
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._modules: dict[str, Any] = {}
+        self._calling: PluginInfo | None = None  # whose hook implementation is running (its register() calls)
 
     @property
     def broken(self) -> list[PluginInfo]:
@@ -191,53 +99,136 @@ class PluginManager:
 
     def _register_module(self, info: PluginInfo, module: Any) -> None:
         try:
-            self.pm.register(module, name=info.name)
-            self._modules[info.name] = module
+            self.pm.register(module, name=info.name)  # pluggy validates argument names against the specs
         except Exception as exc:
             self._mark_broken(info, exc, "failed to register")
+            return
+        self._modules[info.name] = module
+        for caller in self.pm.get_hookcallers(module) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is module and not (impl.wrapper or impl.hookwrapper):
+                    impl.function = self._guarded(info, caller.name, impl.function)
+            if caller.spec is None:
+                self._problem(info, f"implements unknown hook {caller.name!r}{_did_you_mean(caller.name)}; it is never called")
+        for name in HOOK_NAMES:
+            if callable(getattr(module, name, None)) and self.pm.parse_hookimpl_opts(module, name) is None:
+                self._problem(info, f"defines {name}() without the @bench.hookimpl marker; it is never called")
+
+    def _guarded(self, info: PluginInfo, hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """The implementation as pluggy calls it: attributed to its plugin, and an exception stays the plugin's."""
+
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if info.broken:
+                return None
+            previous, self._calling = self._calling, info
+            try:
+                return function(*args, **kwargs)
+            except Exception as exc:
+                self._failed(info, hook, exc)
+                return None
+            finally:
+                self._calling = previous
+
+        return guarded
+
+    def _failed(self, info: PluginInfo, hook: str, exc: BaseException) -> None:
+        if hook.startswith("register_"):
+            self._mark_broken(info, exc, f"raised in {hook}")
+        else:  # an event hook: reported, the run goes on
+            warnings.warn(f"privbench plugin {info.name!r} raised in {hook}: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=4)
+
+    def _problem(self, info: PluginInfo, problem: str) -> None:
+        info.problems.append(problem)
+        warnings.warn(f"privbench plugin {info.name!r}: {problem}", RuntimeWarning, stacklevel=4)
 
     def _mark_broken(self, info: PluginInfo, exc: BaseException, what: str) -> None:
         where = f"distribution {info.distribution!r}" if info.distribution else info.source
         info.error = f"{type(exc).__name__}: {exc}"
         warnings.warn(f"privbench plugin {info.name!r} ({where}) {what}: {info.error}", RuntimeWarning, stacklevel=3)
+        module = self._modules.get(info.name)
+        callers = self.pm.get_hookcallers(module) if module is not None else None
+        for caller in callers or []:
+            for impl in caller.get_hookimpls():  # its hookwrappers step aside too
+                if impl.plugin is module and (impl.wrapper or impl.hookwrapper):
+                    impl.function = _step_aside if impl.wrapper else _step_aside_old
 
-    def registry(self) -> Registry:
-        """Call every plugin's register_* hooks, each guarded, and collect the results."""
-        reg = Registry()
+    def _call(self, hook: str, kwargs: dict[str, Any], restart: Callable[[], None] = lambda: None) -> None:
+        """Call a hook through pluggy, so hookwrappers run; broken plugins are left out.
+
+        Plain implementations are guarded (``_guarded``). A hookwrapper that raises marks its own plugin
+        broken and the call is made again without it (``restart`` first forgets the failed call's effects).
+        """
+        while True:
+            try:
+                getattr(self.pm.hook, hook)(**kwargs)
+                return
+            except Exception as exc:
+                culprit = self._wrapper_raising(hook, exc)
+                if culprit is None:
+                    raise
+                self._mark_broken(culprit, exc, f"raised in a {hook} hookwrapper")
+                restart()
+
+    def _wrapper_raising(self, hook: str, exc: BaseException) -> PluginInfo | None:
+        wrappers = {impl.function.__code__: impl.plugin_name for impl in getattr(self.pm.hook, hook).get_hookimpls()
+                    if (impl.wrapper or impl.hookwrapper) and hasattr(impl.function, "__code__")}
+        tb = exc.__traceback__
+        while tb is not None:
+            name = wrappers.get(tb.tb_frame.f_code)
+            if name is not None and name in self.plugins and not self.plugins[name].broken:
+                return self.plugins[name]
+            tb = tb.tb_next
+        return None
+
+    def registry(self, *, strict: bool = True) -> Registry:
+        """Call every plugin's register_* hooks and collect what they register.
+
+        ``strict``: raise :class:`PluginError` on a duplicate name (``run``, ``list``); else the
+        conflict is left in ``registry.conflicts`` and in both plugins' ``problems`` (``privbench plugins``).
+        """
+        staged: list[tuple[PluginInfo, str, str, Any]] = []
         for kind in Registry.KINDS:
-            hook = getattr(self.pm.hook, f"register_{kind}")
-            for impl in hook.get_hookimpls():
-                info = self.plugins.get(impl.plugin_name) or PluginInfo(impl.plugin_name)
-                if info.broken:
-                    continue
-                staged: list[tuple[str, Any]] = []
+            batch: list[tuple[PluginInfo, str, str, Any]] = []
 
-                def register(*args: Any, _kind: str = kind, _staged: list = staged) -> None:
-                    _staged.append(_registration(_kind, args, info))
+            def register(*args: Any, _kind: str = kind, _batch: list = batch) -> None:
+                info = self._calling
+                if info is None:
+                    raise PluginError(f"register() was called outside a register_{_kind} implementation (a hookwrapper cannot register)")
+                _batch.append((info, _kind, *_registration(_kind, args, info)))
 
-                try:
-                    impl.function(register=register)
-                except Exception as exc:
-                    self._mark_broken(info, exc, f"raised in register_{kind}")
-                    continue
-                for name, obj in staged:
-                    reg.add(kind, name, obj, info)
-        return reg
+            self._call(f"register_{kind}", {"register": register}, restart=batch.clear)
+            staged += batch
+        reg = Registry(self)
+        order = {name: i for i, name in enumerate(self.plugins)}  # pluggy calls the last registered first
+        for info, kind, name, obj in sorted(staged, key=lambda item: order.get(item[0].name, len(order))):
+            if not info.broken:  # a plugin that raised in any register_* hook registers nothing
+                reg.add(kind, name, obj, info)
+        return reg.check() if strict else reg
 
     def call(self, hook: str, **kwargs: Any) -> None:
-        """Call an event hook; a plugin raising here is reported, the run goes on."""
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception as exc:
-                warnings.warn(f"privbench plugin {impl.plugin_name!r} raised in {hook}: {type(exc).__name__}: {exc}", RuntimeWarning)
+        """Fire an event hook (``run_started``, ``record_written``); a plugin raising is reported, the run goes on."""
+        self._call(hook, kwargs)
+
+
+def _step_aside(*args: Any) -> Any:
+    """A broken plugin's new-style hookwrapper: passes the result through."""
+    return (yield)
+
+
+def _step_aside_old(*args: Any) -> Any:
+    """A broken plugin's old-style hookwrapper: passes the outcome through."""
+    yield
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, HOOK_NAMES, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _registration(kind: str, args: tuple, info: PluginInfo) -> tuple[str, Any]:
     if kind == "executors":
-        if len(args) != 2:
-            raise PluginError(f"plugin {info.name!r}: register_executors expects register(name, ExecutorClass)")
-        return args[0], args[1]
+        return _executor_registration(args, info)
     if len(args) != 1:
         raise PluginError(f"plugin {info.name!r}: register_{kind} expects register(obj), got {len(args)} arguments")
     obj = args[0]
@@ -250,14 +241,37 @@ def _registration(kind: str, args: tuple, info: PluginInfo) -> tuple[str, Any]:
             ThreatModel(obj.threat_model)
         except ValueError:
             raise PluginError(f"plugin {info.name!r}: attack {obj.name!r} has an invalid threat_model {obj.threat_model!r}") from None
+    if not obj.name or not isinstance(obj.name, str):
+        raise PluginError(f"plugin {info.name!r} registered a {kind[:-1]} without a name: {obj!r}")
     return obj.name, obj
 
 
-def load_plugins(files: Iterable[str | os.PathLike[str]] = (), *, entry_points: bool = True) -> tuple[PluginManager, Registry]:
-    """Discover installed plugins (and local plugin files) and return the manager and registry."""
+def _executor_registration(args: tuple, info: PluginInfo) -> tuple[str, Any]:
+    """``register(ExecutorClass)``, its name a class attribute; the old ``register(name, cls)`` still works, deprecated."""
+    if len(args) == 2:
+        name, obj = args
+        note = "register(name, ExecutorClass) is deprecated: give the class a `name` attribute and call register(ExecutorClass)"
+        info.problems.append(note)
+        warnings.warn(f"privbench plugin {info.name!r}: {note}", DeprecationWarning, stacklevel=4)
+    elif len(args) == 1:
+        obj = args[0]
+        name = getattr(obj, "name", None)
+    else:
+        raise PluginError(f"plugin {info.name!r}: register_executors expects register(ExecutorClass), got {len(args)} arguments")
+    if not name or not isinstance(name, str):
+        raise PluginError(f"plugin {info.name!r} registered an executor without a name: {obj!r} needs a `name` class attribute")
+    if not callable(getattr(obj, "map", None)):
+        raise PluginError(f"plugin {info.name!r} registered {obj!r} as an executor, but it has no map(job, cells) method (see bench.executors.Executor)")
+    return name, obj
+
+
+def load_plugins(files: Iterable[str | os.PathLike[str]] = (), *, entry_points: bool = True, strict: bool = True) -> tuple[PluginManager, Registry]:
+    """Discover installed plugins (and local plugin files) and return the manager and registry.
+
+    ``strict=False`` keeps going on duplicate names (see :meth:`PluginManager.registry`)."""
     manager = PluginManager()
     if entry_points:
         manager.load_entry_points()
     for f in files:
         manager.load_file(f)
-    return manager, manager.registry()
+    return manager, manager.registry(strict=strict)

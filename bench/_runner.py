@@ -108,9 +108,9 @@ class _EpochBar:
 class Session:
     """Per-process state: plugins, data, splits and trained targets, memoized across cells."""
 
-    def __init__(self, plan: Plan, registry: Any = None, cache: Any = None):
+    def __init__(self, plan: Plan, registry: Any = None, cache: Any = None, manager: Any = None):
         from ._cache import ModelCache
-        from ._plugins import load_plugins
+        from ._plugins import PluginManager, load_plugins
 
         self.plan = plan
         if plan.official:
@@ -119,9 +119,9 @@ class Session:
             prepare_official(plan)  # draws (or, resuming, reads) the private split seed; private cold cache
             cache = None
         if registry is None:
-            self.manager, registry = load_plugins(plan.plugin_files)
-        else:
-            self.manager = None
+            manager, registry = load_plugins(plan.plugin_files)
+        # Event hooks fire whoever made the session: the manager that built the registry, else an empty one.
+        self.manager = manager or getattr(registry, "manager", None) or PluginManager()
         self.registry = registry
         self.cache = cache if cache is not None else ModelCache(plan.cache_dir)
         self.progress = _Progress(plan.progress)
@@ -455,8 +455,6 @@ def run_plan(
     on_record: Callable[[Record], None] | None = None,
 ) -> list[Record]:
     """Run (or resume) a plan; returns the records of its cells, newly run or found finished."""
-    from .executors import LocalExecutor
-
     session = session or Session(plan)
     writer = ResultsWriter(plan.out_dir)
     done = writer.done()
@@ -473,9 +471,8 @@ def run_plan(
         if prev is not None and not (plan.retry_failed and prev.status == "failed"):
             continue
         todo.append(cell)
-    if session.manager is not None:
-        session.manager.call("run_started", plan=plan)
-    executor = executor or LocalExecutor()
+    session.manager.call("run_started", plan=plan)
+    executor = executor or session.registry.get("executors", "local").obj()
     bar = None
     if plan.progress and todo:
         from tqdm.auto import tqdm
@@ -489,8 +486,7 @@ def run_plan(
         done[record.run_id] = record
         if record.run_id not in ids:
             unplanned.append(record)
-        if session.manager is not None:
-            session.manager.call("record_written", record=record)
+        session.manager.call("record_written", record=record)
         if on_record:
             on_record(record)
         if bar is not None:

@@ -85,7 +85,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     from ._runner import Plan, Session, run_plan
     from .leaderboard import render
 
-    manager, registry = _load(plugin_files)
+    _, registry = _load(plugin_files)
     track_names = _names(tracks, "tracks", registry)
     tasks = {registry.track(t).task for t in track_names}
     attack_names = sorted({a for task in tasks for a in _names(attacks, "attacks", registry, Task(task))})
@@ -108,8 +108,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     )
     if official and (isolation == "thread" or cache_dir):
         raise click.BadParameter("an official run trains from its own cold cache in worker processes: drop --isolation thread and --cache-dir", param_hint="--official")
-    session = Session(plan, registry=registry)
-    session.manager = manager
+    session = Session(plan, registry=registry)  # the registry carries its manager: event hooks fire
     options = {k: v for k, v in {"slots": slots, "address": ray_address}.items() if v is not None}
     records = run_plan(plan, session=session, executor=ex_cls(**options))
     click.echo(render(records, "md"))
@@ -127,7 +126,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
 @plugin_option
 def plugins(as_json: bool, plugin_files: tuple[str, ...]) -> None:
     """Installed plugins: distribution, version, what each registers, broken ones with their error."""
-    manager, _ = _load(plugin_files)
+    manager, _ = _load(plugin_files, strict=False)  # a name conflict is shown here, not fatal: this is where one finds it
     infos = [p.as_dict() for p in manager.plugins.values()]
     if as_json:
         click.echo(json.dumps(infos, indent=2))
@@ -136,7 +135,7 @@ def plugins(as_json: bool, plugin_files: tuple[str, ...]) -> None:
 
     rows = []
     for p in infos:
-        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registers"].items() if v)
+        what = "; ".join([f"{k}: {', '.join(v)}" for k, v in p["registers"].items() if v] + [f"PROBLEM: {x}" for x in p["problems"]])
         rows.append([p["name"], p["distribution"] or p["source"], p["version"] or "", "BROKEN: " + p["error"] if p["broken"] else what])
     click.echo(tabulate(rows, headers=["plugin", "distribution", "version", "registers"], tablefmt="simple"))
 

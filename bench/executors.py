@@ -104,4 +104,4 @@ def _run_in_slot(job: Any, cell: Any) -> Any:
 
 @hookimpl
 def register_executors(register):
-    register("local", LocalExecutor)
+    register(LocalExecutor)

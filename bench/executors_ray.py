@@ -78,4 +78,4 @@ class RayExecutor(Executor):
 
 @hookimpl
 def register_executors(register):
-    register("ray", RayExecutor)
+    register(RayExecutor)

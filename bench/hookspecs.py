@@ -1,8 +1,9 @@
-"""Hook specifications: what a privbench plugin can implement."""
+"""Hook specifications: what a privbench plugin can implement.
 
-import pluggy
+Every ``register_*`` hook receives a ``register`` callback taking one object whose ``name`` it is registered under.
+"""
 
-hookspec = pluggy.HookspecMarker("privbench")
+from ._markers import hookspec
 
 
 @hookspec
@@ -22,7 +23,9 @@ def register_tracks(register):
 
 @hookspec
 def register_executors(register):
-    """Register executors: ``register(name, ExecutorClass)``."""
+    """Register executors: ``register(ExecutorClass)``, its name the class attribute ``name``.
+
+    The old ``register(name, ExecutorClass)`` still works and warns (``DeprecationWarning``)."""
 
 
 @hookspec

@@ -2,22 +2,29 @@
 
 For plugin authors' unit tests (and ours)::
 
-    ctx, is_member = make_context("loss", track="synthetic-blobs")
-    scores = registry.attack("loss").score(ctx)
+    with make_session() as session:
+        ctx, is_member = make_context("loss", track="synthetic-blobs", session=session)
+        scores = session.registry.attack("loss").score(ctx)
+
+Temporary folders (a private model cache, a run folder) are removed when the session is closed, when
+the ``with`` block ends, or at the latest when nothing refers to the session or its cache any more.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import textwrap
+import weakref
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
 from ._runner import Cell, Plan, Session
 
-__all__ = ["make_session", "make_context", "run_cell", "registry_with", "make_record", "COINFLIP_PLUGIN"]
+__all__ = ["make_session", "make_context", "run_cell", "registry_with", "make_record", "ScratchSession", "COINFLIP_PLUGIN"]
 
 # DESIGN.md's complete third-party attack, verbatim: tests install it as a file or a package.
 COINFLIP_PLUGIN = textwrap.dedent(
@@ -38,12 +45,50 @@ COINFLIP_PLUGIN = textwrap.dedent(
 )
 
 
-def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> Session:
-    """A Session with entry-point plugins (or ``registry``), CPU, no progress bars, no scenarios, a private cache by default."""
-    cache_dir = str(cache_dir) if cache_dir is not None else tempfile.mkdtemp(prefix="privbench-cache-")
+class ScratchSession(Session):
+    """A :class:`Session` that owns temporary folders: ``close()`` (or ``with``) removes them.
+
+    They are also removed once neither the session nor its model cache is referenced (a context built
+    from it keeps the cache, hence the folders, alive), and at interpreter exit at the latest."""
+
+    _scratch: Any = None
+
+    def own(self, root: str) -> None:
+        """Remove ``root`` with this session: on close, or when it and its cache are garbage."""
+        holder = _Holder()
+        holder.finalizer = weakref.finalize(holder, shutil.rmtree, root, ignore_errors=True)
+        self._scratch = self.cache._privbench_scratch = holder  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            self._scratch.finalizer()
+
+    def __enter__(self) -> "ScratchSession":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _Holder:
+    """Kept by the session and by its cache; the folders go when the last of them does."""
+
+    finalizer: Any = None
+
+
+def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> ScratchSession:
+    """A :class:`ScratchSession` with entry-point plugins (or ``registry``), CPU, no progress bars, no scenarios.
+
+    Without ``cache_dir`` (``out_dir``) the model cache (run folder) is a temporary folder that the session
+    removes when it is closed (``with make_session() as s:`` or ``s.close()``) or garbage-collected."""
+    root = None if cache_dir is not None and out_dir is not None else tempfile.mkdtemp(prefix="privbench-test-")
     defaults: dict[str, Any] = {"tracks": [], "attacks": [], "defenses": ["none"], "seeds": [0], "device": "cpu", "progress": False, "scenarios": False}
-    p = Plan(**{**defaults, **plan, "cache_dir": cache_dir, "out_dir": out_dir or tempfile.mkdtemp(prefix="privbench-run-")})
-    return Session(p, registry=registry)
+    p = Plan(**{**defaults, **plan, "cache_dir": str(cache_dir) if cache_dir is not None else os.path.join(str(root), "cache"),
+                "out_dir": str(out_dir) if out_dir is not None else os.path.join(str(root), "run")})
+    session = ScratchSession(p, registry=registry)
+    if root is not None:
+        session.own(root)
+    return session
 
 
 def make_context(
@@ -56,7 +101,12 @@ def make_context(
     session: Session | None = None,
     **attack_params: Any,
 ) -> tuple[Any, np.ndarray]:
-    """(ctx, is_member) for an attack (name or instance) on a track's target. ``is_member`` is for the test, not the attack."""
+    """The context an attack (name or instance) gets on a track's target, and the truth to score it against.
+
+    Returns ``(ctx, is_member)``: the :class:`bench.AttackContext` of the cell, and a boolean array, one entry per
+    candidate (``ctx.candidates``, same order), True for the target's members. ``is_member`` is for the test,
+    never for the attack. Without ``session`` a :func:`make_session` is made whose temporary cache lives as long
+    as ``ctx`` does; pass one session to several calls to share trained targets and shadows."""
     session = session or make_session()
     name = attack if isinstance(attack, str) else attack.name
     attack_obj = session.registry.attack(name, **attack_params) if isinstance(attack, str) else attack
@@ -70,9 +120,9 @@ def make_context(
 
 
 def run_cell(attack: str, track: str = "synthetic-blobs", *, budget: str = "smoke", seed: int = 0, defense: str = "none", session: Session | None = None, attack_params: dict | None = None, defense_params: dict | None = None) -> dict[str, Any]:
-    """Run one grid cell through the harness and return its record."""
-    session = session or make_session()
-    record, _ = session.run_cell(Cell(track, defense, attack, seed, budget, dict(defense_params or {}), dict(attack_params or {})))
+    """Run one grid cell through the harness and return its record (without ``session``, in a temporary one, removed after)."""
+    with (nullcontext(session) if session is not None else make_session()) as s:
+        record, _ = s.run_cell(Cell(track, defense, attack, seed, budget, dict(defense_params or {}), dict(attack_params or {})))
     return record
 
 

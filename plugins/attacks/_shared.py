@@ -13,17 +13,26 @@ import numpy as np
 _TINY = 1e-30
 
 
-def shadow_calibration(ctx: Any, signal: Callable[[Any, Any], np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shadow_calibration(ctx: Any, signal: Callable[[Any, Any], np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(signal values, IN/OUT truth, labels) of n offline shadow models on their own pool.
 
     ``signal(model, candidates)`` is the same per-example signal the attack computes on the target.
+    ``labels`` is None for pools without class labels (image-text units).
     """
     shadows = ctx.shadows(n)
     pool = shadows.pool
-    values = np.concatenate([signal(s, pool) for s in shadows])
+    values = np.concatenate([np.asarray(signal(s, pool), dtype=float) for s in shadows])
     truth = np.concatenate(list(shadows.inclusion))
-    labels = np.concatenate([pool.y] * len(shadows))
+    labels = np.concatenate([pool.y] * len(shadows)) if "y" in getattr(pool, "fields", ()) else None
     return values, truth, labels
+
+
+def calibrate_on_shadows(ctx: Any, signal: Callable[[Any, Any], np.ndarray], n: int) -> None:
+    """Set the attack's operating point: the Youden threshold of ``signal`` on n offline shadow models'
+    own members and non-members (never the target's). Nothing when ``n`` is 0."""
+    if n > 0:
+        values, truth, _ = shadow_calibration(ctx, signal, n)
+        ctx.set_threshold(youden(values, truth))
 
 
 def youden(values: np.ndarray, truth: np.ndarray) -> float:
@@ -75,6 +84,21 @@ def member_probability(model: Any, features: np.ndarray) -> np.ndarray:
     p = model.predict_proba(np.asarray(features, dtype=np.float64))[:, classes.index(1)]
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return np.log(p) - np.log1p(-p)
+
+
+def one_shadow_attack_model(ctx: Any, features: Callable[[Any, Any], np.ndarray], fit: Callable[[np.ndarray, np.ndarray], Any], max_train: int) -> np.ndarray:
+    """The attack-model recipe with one offline shadow (ML-Leaks adversary 1, label-only augmentation).
+
+    ``features(model, candidates)`` is computed on a balanced subsample of the shadow's own pool (at most
+    ``max_train`` rows), ``fit(features, truth)`` trains the attack model on the shadow's IN/OUT truth, and
+    the candidates are scored by it on the target's features: P(member) as a logit, operating point 1/2.
+    """
+    shadow = ctx.shadows(1)
+    truth = shadow.inclusion[0]
+    idx = balanced_subsample(truth, max_train, ctx.rng)
+    model = fit(features(shadow[0], shadow.pool[idx]), truth[idx])
+    ctx.set_threshold(0.0)  # P(member) = 1/2
+    return member_probability(model, features(ctx.target, ctx.candidates))
 
 
 def balanced_subsample(truth: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:

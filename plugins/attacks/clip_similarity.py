@@ -16,16 +16,11 @@ class ClipSimilarity(Attack):
     params = {"calibration_shadows": 1}
 
     def score(self, ctx):
-        from bench.metrics import youden_threshold
+        from plugins.attacks._shared import calibrate_on_shadows
 
         c = ctx.candidates
         scores = np.asarray(ctx.target.similarity(c.image, c.caption), dtype=float)
-        n = int(self.params["calibration_shadows"])
-        if n > 0:
-            shadows = ctx.shadows(n)
-            pool = shadows.pool
-            cal = np.concatenate([s.similarity(pool.image, pool.caption) for s in shadows])
-            ctx.set_threshold(youden_threshold(cal, np.concatenate(list(shadows.inclusion))))
+        calibrate_on_shadows(ctx, lambda s, pool: s.similarity(pool.image, pool.caption), int(self.params["calibration_shadows"]))
         return scores
 
 

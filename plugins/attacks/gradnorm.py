@@ -24,14 +24,11 @@ class GradNorm(Attack):
     params = {"calibration_shadows": 1}
 
     def score(self, ctx):
-        from plugins.attacks._shared import shadow_calibration, youden
+        from plugins.attacks._shared import calibrate_on_shadows
 
         c = ctx.candidates
         scores = grad_norm_score(ctx.target.module, c.x, c.y)
-        n = int(self.params["calibration_shadows"])
-        if n > 0:
-            cal, truth, _ = shadow_calibration(ctx, lambda m, pool: grad_norm_score(m.module, pool.x, pool.y), n)
-            ctx.set_threshold(youden(cal, truth))
+        calibrate_on_shadows(ctx, lambda m, pool: grad_norm_score(m.module, pool.x, pool.y), int(self.params["calibration_shadows"]))
         return scores
 
 

@@ -52,16 +52,13 @@ class LabelAugmentation(Attack):
     def score(self, ctx):
         from sklearn.linear_model import LogisticRegression
 
-        from plugins.attacks._shared import balanced_subsample, member_probability
+        from plugins.attacks._shared import one_shadow_attack_model
 
-        shadow = ctx.shadows(1)
-        truth = shadow.inclusion[0]
-        idx = balanced_subsample(truth, int(self.params["max_train"]), ctx.rng)
-        feats = self.features(shadow[0], shadow.pool[idx], ctx.seed)
-        model = LogisticRegression(max_iter=1000).fit(feats, truth[idx].astype(int))
-        ctx.set_threshold(0.0)
         # Ties are frequent with a few bits; the count of correct copies is the natural score anyway.
-        return member_probability(model, self.features(ctx.target, ctx.candidates, ctx.seed))
+        return one_shadow_attack_model(
+            ctx, lambda model, data: self.features(model, data, ctx.seed),
+            lambda feats, truth: LogisticRegression(max_iter=1000).fit(feats, truth.astype(int)), int(self.params["max_train"]),
+        )
 
 
 class BoundaryDistance(Attack):

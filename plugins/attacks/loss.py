@@ -4,8 +4,6 @@ Score = −cross-entropy of the target's probabilities at the true label. The op
 Youden threshold of the same score on one shadow model's members and non-members (never the target's).
 """
 
-import numpy as np
-
 from bench import Attack, Task, ThreatModel, hookimpl
 
 
@@ -17,18 +15,12 @@ class LossAttack(Attack):
     params = {"calibration_shadows": 1}
 
     def score(self, ctx):
-        from bench.metrics import youden_threshold
         from bench.signals import cross_entropy
+        from plugins.attacks._shared import calibrate_on_shadows
 
         c = ctx.candidates
         scores = -cross_entropy(ctx.target.predict_scores(c.x), c.y)
-        n = int(self.params["calibration_shadows"])
-        if n > 0:
-            shadows = ctx.shadows(n)
-            pool = shadows.pool
-            cal_scores = np.concatenate([-cross_entropy(s.predict_scores(pool.x), pool.y) for s in shadows])
-            cal_truth = np.concatenate(list(shadows.inclusion))
-            ctx.set_threshold(youden_threshold(cal_scores, cal_truth))
+        calibrate_on_shadows(ctx, lambda s, pool: -cross_entropy(s.predict_scores(pool.x), pool.y), int(self.params["calibration_shadows"]))
         return scores
 
 

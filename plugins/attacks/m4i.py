@@ -44,16 +44,11 @@ class M4IMetric(Attack):
     params = {"calibration_shadows": 1}
 
     def score(self, ctx):
-        from bench.metrics import youden_threshold
+        from plugins.attacks._shared import calibrate_on_shadows
 
         c = ctx.candidates
         scores = text_metrics(ctx.target.generate_captions(c.image), c.caption).mean(1)
-        n = int(self.params["calibration_shadows"])
-        if n > 0:
-            shadows = ctx.shadows(n)
-            pool = shadows.pool
-            cal = np.concatenate([text_metrics(s.generate_captions(pool.image), pool.caption).mean(1) for s in shadows])
-            ctx.set_threshold(youden_threshold(cal, np.concatenate(list(shadows.inclusion))))
+        calibrate_on_shadows(ctx, lambda s, pool: text_metrics(s.generate_captions(pool.image), pool.caption).mean(1), int(self.params["calibration_shadows"]))
         return scores
 
 

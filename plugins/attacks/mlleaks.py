@@ -16,8 +16,6 @@ import numpy as np
 
 from bench import Attack, Task, ThreatModel, hookimpl
 
-_DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-
 
 def top3(probs):
     """The three largest posteriors, sorted descending (zero-padded for fewer than 3 classes)."""
@@ -32,16 +30,12 @@ class MLLeaksAdv1(Attack):
     params = {"hidden": 64, "max_train": 4000}
 
     def score(self, ctx):
-        from plugins.attacks._shared import balanced_subsample, fit_attack_model, member_probability
+        from plugins.attacks._shared import fit_attack_model, one_shadow_attack_model
 
-        shadow = ctx.shadows(1)
-        pool = shadow.pool
-        truth = shadow.inclusion[0]
-        idx = balanced_subsample(truth, int(self.params["max_train"]), ctx.rng)
-        feats = top3(shadow[0].predict_scores(pool.x[idx]))
-        model = fit_attack_model(feats, truth[idx], (int(self.params["hidden"]),), seed=ctx.seed)
-        ctx.set_threshold(0.0)  # P(member) = 1/2
-        return member_probability(model, top3(ctx.target.predict_scores(ctx.candidates.x)))
+        return one_shadow_attack_model(
+            ctx, lambda model, data: top3(model.predict_scores(data.x)),
+            lambda feats, truth: fit_attack_model(feats, truth, (int(self.params["hidden"]),), seed=ctx.seed), int(self.params["max_train"]),
+        )
 
 
 class MLLeaksAdv2(Attack):
@@ -96,13 +90,15 @@ def transfer_dataset(track_name, max_rows, rng):
     """(x, y, source): labelled images of another dataset than the target's, flattened layout kept."""
     import os
 
+    from plugins.tracks._loaders import DEBIAN_FASHION_MNIST
+
     if track_name != "digits":
         from sklearn.datasets import load_digits
 
         d = load_digits()
         x, y, source = (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64), "digits"
-    elif os.path.isdir(_DEBIAN_FASHION_MNIST):
-        x, y = _read_idx_images(_DEBIAN_FASHION_MNIST)
+    elif os.path.isdir(DEBIAN_FASHION_MNIST):
+        x, y = _fashion_mnist_test_14x14(DEBIAN_FASHION_MNIST)
         source = "fashion-mnist"
     else:
         from sklearn.datasets import load_wine
@@ -116,17 +112,13 @@ def transfer_dataset(track_name, max_rows, rng):
     return x, y, source
 
 
-def _read_idx_images(folder):
-    """Fashion-MNIST's t10k split (IDX, gzip), scaled to [0, 1], 2×2-average-pooled to 14×14."""
-    import gzip
-    import os
+def _fashion_mnist_test_14x14(folder):
+    """Fashion-MNIST's t10k split (the tracks' IDX reader), scaled to [0, 1], 2×2-average-pooled to 14×14."""
+    from plugins.tracks._loaders import load_idx_split
 
-    with gzip.open(os.path.join(folder, "t10k-images-idx3-ubyte.gz")) as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(os.path.join(folder, "t10k-labels-idx1-ubyte.gz")) as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    x = x.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)) / 255.0
-    return x.astype(np.float32)[:, None], y.astype(np.int64)
+    x, y = load_idx_split(folder, "t10k")
+    x = x[:, 0].reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)) / 255.0
+    return x.astype(np.float32)[:, None], y
 
 
 @hookimpl

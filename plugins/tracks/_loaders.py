@@ -30,6 +30,9 @@ __all__ = [
     "load_cifar_tarball",
     "load_hub",
     "load_idx_dir",
+    "load_idx_split",
+    "load_hub_train",
+    "rgb_image",
 ]
 
 # Installed by Debian's ``fashion-mnist`` package (gzipped IDX files).
@@ -131,13 +134,18 @@ def _idx_split(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     return images[:, None, :, :].copy(), labels.astype(np.int64)
 
 
-def load_idx_dir(path: str | Path) -> ArraySplits:
-    """Read MNIST-style IDX files (``train-``/``t10k-`` images and labels, gzipped or not)."""
+def load_idx_split(path: str | Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split (``prefix``: ``train`` or ``t10k``) of an MNIST-style IDX folder: (uint8 N x 1 x H x W, int64 labels)."""
     directory = Path(path)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: IDX dataset directory not found")
-    x_train, y_train = _idx_split(directory, "train")
-    x_test, y_test = _idx_split(directory, "t10k")
+    return _idx_split(directory, prefix)
+
+
+def load_idx_dir(path: str | Path) -> ArraySplits:
+    """Read MNIST-style IDX files (``train-``/``t10k-`` images and labels, gzipped or not)."""
+    x_train, y_train = load_idx_split(path, "train")
+    x_test, y_test = load_idx_split(path, "t10k")
     return ArraySplits(x_train, y_train, x_test, y_test)
 
 
@@ -308,3 +316,21 @@ def load_hub(
     x_train, y_train = _hub_split(dataset, "train", image_column, label_column, where)
     x_test, y_test = _hub_split(dataset, "test", image_column, label_column, where)
     return ArraySplits(x_train, y_train, x_test, y_test)
+
+
+def load_hub_train(path_or_repo: str, revision: str | None, columns: tuple[str, ...], cache_dir: str | None = None) -> Any:
+    """The ``train`` split of a Hub dataset at ``revision`` (or a local copy in its layout), checked to have ``columns``.
+
+    The multimodal tracks (faces, captions) read their rows from it one by one."""
+    import datasets  # lazy: heavy, and only the hub loaders need it
+
+    ds = datasets.load_dataset(path_or_repo, revision=revision, cache_dir=cache_dir, split="train")
+    for col in columns:
+        if col not in ds.column_names:
+            raise ValueError(f"{path_or_repo}@{revision}: train split has no column {col!r} (columns: {', '.join(ds.column_names)})")
+    return ds
+
+
+def rgb_image(image: Any, size: int) -> np.ndarray:
+    """A PIL image as a float32 ``(3, size, size)`` array in [-1, 1] (the multimodal tracks' input)."""
+    return np.asarray(image.convert("RGB").resize((size, size)), dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0

@@ -91,14 +91,11 @@ def build_vocab(captions: list[str], size: int) -> tuple[str, ...]:
 def load_caption_rows(path_or_repo: str, revision: str | None, *, image_column: str, caption_column: str, size: int, limit: int,
                       cache_dir: str | None = None) -> dict[str, Any]:
     """The first ``limit`` rows of the train split: images resized to ``size``² in [-1, 1], and captions."""
-    import datasets
+    from ._loaders import load_hub_train, rgb_image
 
-    ds = datasets.load_dataset(path_or_repo, revision=revision, cache_dir=cache_dir, split="train")
-    for col in (image_column, caption_column):
-        if col not in ds.column_names:
-            raise ValueError(f"{path_or_repo}@{revision}: train split has no column {col!r} (columns: {', '.join(ds.column_names)})")
+    ds = load_hub_train(path_or_repo, revision, (image_column, caption_column), cache_dir)
     n = min(limit, len(ds))
-    images = [np.asarray(ds[i][image_column].convert("RGB").resize((size, size)), dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0 for i in range(n)]
+    images = [rgb_image(ds[i][image_column], size) for i in range(n)]
     return {"image": np.stack(images).astype(np.float32), "caption": [str(c).strip().lower() for c in ds[caption_column][:n]]}
 
 

@@ -149,12 +149,9 @@ FACES_HUB = {"repo_id": "logasja/lfw", "revision": "f9099647bf4aadff40fd3d2cd665
 def load_face_rows(path_or_repo: str, revision: str, *, image_column: str, label_column: str, min_images: int, size: int,
                    cache_dir: str | None = None) -> dict[str, Any]:
     """Rows of identities with at least ``min_images`` images, resized to ``size``², names from the label feature."""
-    import datasets
+    from ._loaders import load_hub_train, rgb_image
 
-    ds = datasets.load_dataset(path_or_repo, revision=revision, cache_dir=cache_dir, split="train")
-    for col in (image_column, label_column):
-        if col not in ds.column_names:
-            raise ValueError(f"{path_or_repo}@{revision}: train split has no column {col!r} (columns: {', '.join(ds.column_names)})")
+    ds = load_hub_train(path_or_repo, revision, (image_column, label_column), cache_dir)
     feature = ds.features[label_column]
     labels = list(ds[label_column])
     names_of = (lambda v: feature.int2str(int(v))) if hasattr(feature, "int2str") else (lambda v: str(v))
@@ -168,8 +165,7 @@ def load_face_rows(path_or_repo: str, revision: str, *, image_column: str, label
     for row, n in enumerate(names):
         if n not in ident_of or seen.get(n, 0) >= min_images:
             continue
-        img = ds[row][image_column].convert("RGB").resize((size, size))
-        images.append(np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
+        images.append(rgb_image(ds[row][image_column], size))
         ident.append(ident_of[n])
         view.append(seen.get(n, 0))
         seen[n] = seen.get(n, 0) + 1

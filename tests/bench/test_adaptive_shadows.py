@@ -3,6 +3,7 @@
 import types
 
 import numpy as np
+import pytest
 
 from bench import Attack, ThreatModel, hookimpl
 from bench._plugins import load_plugins
@@ -38,6 +39,7 @@ def trained_with(s, role):
     return [e["spec"]["defense"] for e in s.cache.entries() if e["spec"]["role"] == role]
 
 
+@pytest.mark.slow
 def test_shadows_are_served_through_the_defense(tmp_path):
     s = session(tmp_path)
     rec = run_cell("probe", defense="label-only", session=s)
@@ -49,6 +51,7 @@ def test_shadows_are_served_through_the_defense(tmp_path):
         assert set(np.unique(scores)) == {0.0, 1.0} and (scores.sum(1) == 1).all()
 
 
+@pytest.mark.slow
 def test_shadows_are_trained_with_the_defense(tmp_path):
     s = session(tmp_path / "stacking")
     rec = run_cell("probe", defense="stacking", session=s)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
@@ -11,6 +12,7 @@ from bench.cli import cli
 PRIVBENCH = str(Path(sys.executable).with_name("privbench"))
 
 
+@pytest.mark.slow
 def test_run_with_no_arguments_runs_digits_and_prints_a_leaderboard(tmp_path, session_cache):
     env = {**os.environ, "PRIVBENCH_CACHE_DIR": str(session_cache)}
     out = subprocess.run([PRIVBENCH, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -53,6 +55,7 @@ def test_unknown_attack_parameter_fails_the_cell_by_name(tmp_path):
     assert rec["status"] == "failed" and "has no parameter(s) bogus" in rec["error"]
 
 
+@pytest.mark.slow
 def test_leaderboard_command_reads_run_folders(tmp_path):
     res = CliRunner().invoke(cli, ["run", "--track", "synthetic-blobs", "--attacks", "loss", "--seeds", "2", "--out", str(tmp_path), "--no-progress"])
     assert res.exit_code == 0, res.output

@@ -90,6 +90,7 @@ def test_too_many_shadows_is_over_budget(reg, session_cache):
     assert "shadow models" in rec["error"]
 
 
+@pytest.mark.slow
 def test_nothing_reachable_from_ctx_carries_membership(session):
     ctx, is_member = make_context("lira", session=session)
     ctx.shadows(2, online=True)  # exercise the shadow machinery too
@@ -114,6 +115,7 @@ def test_nothing_reachable_from_ctx_carries_membership(session):
     assert found == []
 
 
+@pytest.mark.slow
 def test_a_whitebox_attack_gets_a_copy_of_the_target(reg, tmp_path):
     s = make_session(registry=reg, cache_dir=tmp_path)
     before = run_cell("loss", session=s)

@@ -1,5 +1,6 @@
 """Tests for the local executor's device slots (bench.executors)."""
 
+import pytest
 import json
 
 from bench._runner import Plan, Session, run_plan
@@ -11,6 +12,7 @@ def test_local_slots():
     assert local_slots("cpu", 3) == ["cpu"] * 3
 
 
+@pytest.mark.slow
 def test_two_cpu_slots_give_the_records_of_sequential_runs(tmp_path):
     def plan(name):
         return Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=["none", "l2"], seeds=[0], budget="smoke",
@@ -22,3 +24,28 @@ def test_two_cpu_slots_give_the_records_of_sequential_runs(tmp_path):
     assert sorted(map(key, par)) == sorted(map(key, seq))
     assert [r["status"] for r in par] == ["ok", "ok"]
     assert len((tmp_path / "par" / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_run_plan_looks_the_local_executor_up_in_the_registry(tmp_path):
+    import types
+
+    from bench import hookimpl
+    from bench._plugins import PluginManager
+    from bench.testing import make_session
+
+    made = []
+
+    class Recording:
+        name = "local"
+
+        def __init__(self, **options):
+            made.append(self)
+
+        def map(self, job, cells):
+            return iter(())
+
+    manager = PluginManager()
+    manager.register_module("recording", types.SimpleNamespace(register_executors=hookimpl(lambda register: register(Recording))))
+    with make_session(registry=manager.registry(), out_dir=str(tmp_path / "out")) as session:
+        assert run_plan(session.plan, session=session) == []
+    assert len(made) == 1  # the registered "local", not a hard-imported class

@@ -107,6 +107,7 @@ def _comparable(records):
     return {r["run_id"]: (r["status"], r["error"], json.dumps(r["metrics"], sort_keys=True), r["utility"]) for r in records}
 
 
+@pytest.mark.slow
 def test_ray_grid_equals_local_and_survives_a_dead_worker(cluster, tmp_path):
     import torch
 
@@ -142,3 +143,14 @@ def test_ray_grid_equals_local_and_survives_a_dead_worker(cluster, tmp_path):
     lines = [json.loads(l) for l in (tmp_path / "ray" / "results.jsonl").read_text().splitlines()]
     assert sorted(r["run_id"] for r in lines) == sorted(_comparable(local))  # each cell written once, the first one kept
     assert lines[0]["run_id"] == seen[0]
+
+
+def test_ray_is_an_executor_plugin_registered_by_name_and_imports_ray_only_to_run():
+    import subprocess as sp
+
+    code = ("import sys; from bench._plugins import load_plugins; from bench.executors_ray import RayExecutor; "
+            "reg = load_plugins()[1].get('executors', 'ray'); "
+            "assert reg.obj is RayExecutor and reg.plugin.name == 'ray-executor', reg; print('ray' in sys.modules)")
+    out = sp.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]  # discovery and the executor's import leave Ray alone

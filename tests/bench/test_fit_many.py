@@ -30,6 +30,7 @@ def _rows(split, n, seed=0, size=150):
     ],
     ids=["mlp-sgd", "mlp-adam", "cnn-augment"],
 )
+@pytest.mark.slow
 def test_fit_many_matches_one_at_a_time(blobs, recipe):
     track, data, split = blobs
     rows, seeds = _rows(split, 3), [11, 12, 13]
@@ -45,6 +46,7 @@ def test_fit_many_matches_one_at_a_time(blobs, recipe):
         assert tm.train_seconds > 0
 
 
+@pytest.mark.slow
 def test_fit_many_is_deterministic_and_independent_of_the_stack(blobs):
     track, data, split = blobs
     recipe = Recipe("mlp", {"hidden": [16]}, epochs=3, batch_size=16, lr=0.1)
@@ -73,6 +75,7 @@ def test_batchable_and_errors(blobs):
         fit_many(Recipe("mlp"), data, [split.population], [0, 1], input_shape=(1, 4, 4), num_classes=4)
 
 
+@pytest.mark.slow
 def test_shadows_train_batched_and_then_hit_the_cache():
     session = make_session()
     ctx, _ = make_context("loss", session=session)

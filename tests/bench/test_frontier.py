@@ -25,6 +25,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_frontier_png_is_valid_and_matches_the_records(run_dir, tmp_path):
     png = tmp_path / "frontier.png"
     result = CliRunner().invoke(cli, ["frontier", str(run_dir), "--attack", "loss", "--out", str(png), "--format", "json"])
@@ -51,6 +52,7 @@ def test_frontier_png_is_valid_and_matches_the_records(run_dir, tmp_path):
             assert row[k] == pytest.approx(rec.metrics[k])
 
 
+@pytest.mark.slow
 def test_frontier_svg_and_strongest_attack_by_default(run_dir, tmp_path):
     svg = tmp_path / "f.svg"
     result = CliRunner().invoke(cli, ["frontier", str(run_dir), "--out", str(svg)])
@@ -82,6 +84,7 @@ def test_frontier_points_are_per_defense_configuration_with_its_epsilon():
     assert [(r["params"], r["attack"], r["epsilon"]) for r in rows] == [({"eps": 8}, "b", 8), ({"eps": 1}, "a", 1)]
 
 
+@pytest.mark.slow
 def test_leaderboard_by_defense_cli(run_dir):
     result = CliRunner().invoke(cli, ["leaderboard", str(run_dir), "--by", "defense", "--format", "json"])
     assert result.exit_code == 0, result.output

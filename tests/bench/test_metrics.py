@@ -167,6 +167,7 @@ def test_rank_auc_matches_sklearn_with_ties():
     assert auc(np.ones(10), np.arange(10) % 2) == 0.5
 
 
+@pytest.mark.slow
 def test_bootstrap_matches_naive_resampling_distribution():
     # vectorised replicate AUCs agree with a naive loop: compare CI to naive percentile CI
     rng = np.random.default_rng(0)

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -128,3 +129,132 @@ def test_list_attacks_json_has_the_contract_fields():
     items = json.loads(res.output)
     lira = next(i for i in items if i["name"] == "lira")
     assert lira["threat_model"] == "scores" and lira["tasks"] == ["classification"] and lira["plugin"] == "lira"
+
+
+def test_hooks_are_called_through_pluggy_so_hookwrappers_run_and_a_raising_plugin_stays_its_own_problem():
+    calls = []
+
+    @hookimpl(wrapper=True)
+    def register_attacks(register):
+        calls.append("before")
+        result = yield
+        calls.append("after")
+        return result
+
+    @hookimpl
+    def raising(register):
+        raise RuntimeError("boom in hook")
+
+    raising.__name__ = "register_attacks"
+    manager, _ = load_plugins(entry_points=False)
+    manager.register_module("wrapper", types.SimpleNamespace(register_attacks=register_attacks))
+    manager.register_module("raiser", types.SimpleNamespace(register_attacks=raising))
+    manager.register_module("fine", _attack_module("fine-attack"))
+    with pytest.warns(RuntimeWarning, match=r"raiser.*register_attacks.*boom in hook"):
+        registry = manager.registry()
+    assert calls == ["before", "after"]  # the wrapper saw the whole call, which succeeded for everyone else
+    assert manager.plugins["raiser"].broken and not manager.plugins["wrapper"].broken
+    assert registry.names("attacks") == ["fine-attack"]
+
+
+def test_a_raising_hookwrapper_marks_only_its_own_plugin_broken():
+    @hookimpl(hookwrapper=True)
+    def register_attacks(register):
+        raise ValueError("wrapper fell over")
+        yield  # pragma: no cover
+
+    manager, _ = load_plugins(entry_points=False)
+    manager.register_module("fine", _attack_module("fine-attack"))
+    manager.register_module("bad-wrapper", types.SimpleNamespace(register_attacks=register_attacks))
+    manager.register_module("also-fine", _attack_module("other-attack"))
+    with pytest.warns(RuntimeWarning, match=r"bad-wrapper.*hookwrapper.*wrapper fell over"):
+        registry = manager.registry()
+    assert manager.plugins["bad-wrapper"].broken
+    assert registry.names("attacks") == ["fine-attack", "other-attack"]  # each registered once, despite the retry
+
+
+def test_a_misspelled_hook_is_a_plugin_problem_suggesting_the_right_name(tmp_path):
+    f = tmp_path / "typo.py"
+    f.write_text(DESIGN_EXAMPLE.replace("def register_attacks(", "def register_attack("))
+    with pytest.warns(RuntimeWarning, match=r"typo.*unknown hook 'register_attack' \(did you mean 'register_attacks'\?\)"):
+        manager, registry = load_plugins([f])
+    info = manager.plugins["typo"]
+    assert not info.broken and "did you mean 'register_attacks'" in info.problems[0]
+    assert "coinflip" not in registry.names("attacks")
+
+
+def test_a_hook_without_the_marker_is_a_plugin_problem(tmp_path):
+    f = tmp_path / "unmarked.py"
+    f.write_text(DESIGN_EXAMPLE.replace("@hookimpl\n", ""))
+    with pytest.warns(RuntimeWarning, match=r"unmarked.*register_attacks\(\) without the @bench.hookimpl marker"):
+        manager, _ = load_plugins([f])
+    assert manager.plugins["unmarked"].problems
+
+
+def test_duplicate_names_are_reported_by_plugins_and_refused_by_run_and_list(tmp_path):
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+
+    files = []
+    for stem in ("first", "second"):
+        f = tmp_path / f"{stem}.py"
+        f.write_text(DESIGN_EXAMPLE)
+        files += ["--plugin", str(f)]
+    manager, registry = load_plugins(files[1::2], strict=False)
+    assert registry.conflicts and "'first'" in registry.conflicts[0] and "'second'" in registry.conflicts[0]
+    assert manager.plugins["first"].problems == manager.plugins["second"].problems == registry.conflicts
+    assert registry.get("attacks", "coinflip").plugin.name == "first"
+
+    shown = CliRunner().invoke(cli, ["plugins", "--json", *files])
+    assert shown.exit_code == 0, shown.output
+    by_name = {p["name"]: p for p in json.loads(shown.stdout)}
+    assert "duplicate attack name 'coinflip'" in by_name["second"]["problems"][0]
+    assert by_name["loss"]["problems"] == []
+    table = CliRunner().invoke(cli, ["plugins", *files])
+    assert table.exit_code == 0 and "PROBLEM: duplicate attack name 'coinflip'" in table.output
+    for args in (["list", "attacks"], ["run", "--attacks", "coinflip", "--out", str(tmp_path / "runs")]):
+        refused = CliRunner().invoke(cli, [*args, *files])
+        assert refused.exit_code != 0
+        assert re.search(r"duplicate attack name 'coinflip'.*'first'.*'second'", refused.output), refused.output
+
+
+class _Inline:
+    name = "inline"
+
+    def __init__(self, **options):
+        self.options = options
+
+    def map(self, job, cells):
+        return map(job, cells)
+
+
+def _executor_plugin(plugin: str, *args) -> PluginManager:
+    """A manager with one plugin whose register_executors calls ``register(*args)``."""
+
+    @hookimpl
+    def register_executors(register):
+        register(*args)
+
+    manager, _ = load_plugins(entry_points=False)
+    manager.register_module(plugin, types.SimpleNamespace(register_executors=register_executors))
+    return manager
+
+
+def test_executors_register_like_everything_else_by_their_name_attribute():
+    assert _executor_plugin("inline-executor", _Inline).registry().get("executors", "inline").obj is _Inline
+
+
+def test_the_old_executor_registration_still_works_with_a_deprecation_warning():
+    manager = _executor_plugin("old-plugin", "old-style", _Inline)
+    with pytest.warns(DeprecationWarning, match=r"old-plugin.*register\(name, ExecutorClass\) is deprecated"):
+        registry = manager.registry()
+    assert registry.get("executors", "old-style").obj is _Inline
+    assert "deprecated" in manager.plugins["old-plugin"].problems[0]
+
+
+def test_an_executor_without_map_is_reported():
+    manager = _executor_plugin("nomap-plugin", type("NoMap", (), {"name": "nomap"}))
+    with pytest.warns(RuntimeWarning, match=r"nomap-plugin.*no map\(job, cells\) method"):
+        registry = manager.registry()
+    assert manager.plugins["nomap-plugin"].broken and "nomap" not in registry.names("executors")

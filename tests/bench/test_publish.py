@@ -51,6 +51,7 @@ def _refused(results, root, expect):
     return messages
 
 
+@pytest.mark.slow
 def test_good_submission_lands_as_entries_and_in_the_tables(run_dir, tmp_path):
     root = tmp_path / "lb"
     res = CliRunner().invoke(cli, ["leaderboard", "submit", str(run_dir / "results.jsonl"), "--root", str(root),
@@ -83,21 +84,25 @@ def test_good_submission_lands_as_entries_and_in_the_tables(run_dir, tmp_path):
     assert check_readme(root)[0] is False
 
 
+@pytest.mark.slow
 def test_wrong_split_hash_is_refused(run_dir, tmp_path):
     results = _variant(run_dir, tmp_path, lambda r: r["track"].update(split_sha256="0" * 64))
     _refused(results, tmp_path / "lb", "split sha256 000000000000… does not match track 'digits'")
 
 
+@pytest.mark.slow
 def test_unknown_budget_tier_is_refused(run_dir, tmp_path):
     results = _variant(run_dir, tmp_path, lambda r: r["budget"].update(tier="huge"))
     _refused(results, tmp_path / "lb", "budget tier 'huge' is unknown to track 'digits'")
 
 
+@pytest.mark.slow
 def test_budget_not_respected_is_refused(run_dir, tmp_path):
     results = _variant(run_dir, tmp_path, lambda r: r["budget"]["used"].update(shadow_models=99))
     _refused(results, tmp_path / "lb", "budget not respected: used 99 shadow models")
 
 
+@pytest.mark.slow
 def test_failed_status_is_refused(run_dir, tmp_path):
     def fail(r):
         r.update(status="failed", error="attack 'loss' raised ValueError: boom\ntraceback")
@@ -106,12 +111,14 @@ def test_failed_status_is_refused(run_dir, tmp_path):
     assert all("seed0" in m for m in messages), "the problem names the record it is about"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["torch", "device", "privbench_version", "python"])
 def test_missing_provenance_is_refused(run_dir, tmp_path, key):
     results = _variant(run_dir, tmp_path, lambda r: r["provenance"].pop(key))
     _refused(results, tmp_path / "lb", f"provenance incomplete: missing {key}")
 
 
+@pytest.mark.slow
 def test_missing_plugin_version_and_schema_are_refused(run_dir, tmp_path):
     def strip(r):
         r["attack"]["version"] = None
@@ -133,11 +140,13 @@ def test_v1_results_are_migrated_and_published(run_dir, tmp_path):
     assert {e.record.schema_version for _, e in load_entries(tmp_path / "lb")} == {2}
 
 
+@pytest.mark.slow
 def test_scores_must_match_the_record(run_dir, tmp_path):
     results = _variant(run_dir, tmp_path, lambda r: r["metrics"].update(auc=0.97))
     _refused(results, tmp_path / "lb", "the record says 0.970000")
 
 
+@pytest.mark.slow
 def test_cli_refusal_exits_nonzero_with_messages(run_dir, tmp_path):
     results = _variant(run_dir, tmp_path, lambda r: r["track"].update(split_sha256="f" * 64))
     res = CliRunner().invoke(cli, ["leaderboard", "submit", str(results), "--root", str(tmp_path / "lb")])
@@ -148,6 +157,7 @@ def test_cli_refusal_exits_nonzero_with_messages(run_dir, tmp_path):
     assert res.exit_code == 1 and len(load_entries(tmp_path / "lb")) == 1
 
 
+@pytest.mark.slow
 def test_entries_outside_their_tier_are_listed_apart(run_dir, tmp_path):
     root = tmp_path / "lb"
     assert submit([run_dir], root).problems == []
@@ -163,6 +173,7 @@ def test_entries_outside_their_tier_are_listed_apart(run_dir, tmp_path):
     assert "| 1 | loss" not in ranked and "| loss (calibration_shadows=1) | none | 2 |" in apart and "| cuda |" in apart
 
 
+@pytest.mark.slow
 def test_plain_leaderboard_command_and_html_format(run_dir):
     res = CliRunner().invoke(cli, ["leaderboard", str(run_dir), "--format", "html"])
     assert res.exit_code == 0, res.output
@@ -171,6 +182,7 @@ def test_plain_leaderboard_command_and_html_format(run_dir):
     assert res.exit_code == 0 and res.output.splitlines()[1].startswith("digits,smoke,none,loss,2,")
 
 
+@pytest.mark.slow
 def test_validate_record_accepts_the_runs_records(run_dir):
     from bench._plugins import load_plugins
     from bench.publish import _Tracks
@@ -203,6 +215,7 @@ def test_roc_points_are_a_log_spaced_envelope_of_the_exact_curve():
         assert abs(t - tpr_at_fpr(fpr, tpr, f)) < 1e-6
 
 
+@pytest.mark.slow
 def test_a_retried_cell_is_submitted_from_its_latest_line(run_dir, tmp_path):
     # A resumed run (--retry-failed) appends the cell again: the earlier failed line is superseded, not refused.
     out = tmp_path / "retried"

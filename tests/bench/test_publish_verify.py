@@ -30,6 +30,7 @@ def entry(tmp_path):
     return dest
 
 
+@pytest.mark.slow
 def test_verify_reproduces_a_committed_digits_entry_and_marks_it(entry, cache):
     published = json.loads(entry.read_text())
     assert published["verification"] is None or published["verification"]["device"] == "cpu"
@@ -47,6 +48,7 @@ def test_verify_reproduces_a_committed_digits_entry_and_marks_it(entry, cache):
     assert "| verified |" in readme
 
 
+@pytest.mark.slow
 def test_verify_reports_a_disagreeing_entry(entry, cache):
     tampered = json.loads(entry.read_text())
     tampered["record"]["metrics"]["auc"] += 0.1

@@ -79,6 +79,7 @@ def test_bad_attacks_are_recorded_failed_with_a_clear_message(sess, attack, mess
     assert rec["metrics"] == {}
 
 
+@pytest.mark.slow
 def test_hanging_attack_times_out(sess):
     t0 = time.perf_counter()
     rec = run_cell("hang", track="tiny-budget-blobs", session=sess)
@@ -158,6 +159,7 @@ def test_failed_cells_are_retried_only_when_asked(sess, tmp_path):
     assert len(ran) == 2
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_with_fresh_caches(reg, tmp_path):
     out = []
     for i in range(2):
@@ -173,7 +175,6 @@ def test_event_hooks_see_the_plan_and_every_record_and_a_raising_logger_is_not_f
 
     from bench import hookimpl
     from bench._plugins import load_plugins
-    from bench._runner import Session
 
     seen = {"plans": [], "records": []}
 
@@ -192,12 +193,12 @@ def test_event_hooks_see_the_plan_and_every_record_and_a_raising_logger_is_not_f
     manager, _ = load_plugins()
     manager.register_module("logger", types.SimpleNamespace(run_started=run_started, record_written=record_written))
     manager.register_module("broken-logger", types.SimpleNamespace(broken_logger=broken_logger))
-    plan = _plan(tmp_path, ["loss"], cache_dir=str(session_cache))
-    session = Session(plan, registry=manager.registry())
-    session.manager = manager
+    # A session from bench.testing, as in a plugin's own tests: no manager patched in, the hooks still fire.
+    session = make_session(registry=manager.registry(), cache_dir=session_cache, out_dir=str(tmp_path / "out"),
+                           tracks=["synthetic-blobs"], attacks=["loss"], seeds=[0, 1])
     with pytest.warns(RuntimeWarning, match="broken-logger.*record_written.*tracking server down"):
-        records = run_plan(plan, session=session)
-    assert seen["plans"] == [plan]
+        records = run_plan(session.plan, session=session)
+    assert seen["plans"] == [session.plan]
     assert seen["records"] == [r["run_id"] for r in records] and len(records) == 2
 
 
@@ -215,6 +216,7 @@ class UnloadableBlobs(SyntheticBlobs):
         raise FileNotFoundError("/nowhere/data.bin")
 
 
+@pytest.mark.slow
 def test_a_failing_scenario_is_noted_and_the_cell_stays_ok(session_cache):
     reg = registry_with(BrokenScenarioBlobs)
     rec = run_cell("loss", track="broken-scenario-blobs", session=make_session(registry=reg, cache_dir=session_cache, scenarios=True))

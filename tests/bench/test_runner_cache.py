@@ -1,5 +1,6 @@
 """A second run that adds an attack to a finished grid trains no model: targets and shadows come from the cache."""
 
+import pytest
 import textwrap
 
 from bench._cache import ModelCache
@@ -29,6 +30,7 @@ NEW_ATTACK = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_adding_an_attack_trains_no_model(tmp_path):
     # Scenario sets train their own shadows; they are off here so the counts below are about the grid alone
     # (test_adding_an_attack_with_scenarios_trains_no_model covers them).
@@ -54,6 +56,7 @@ def test_adding_an_attack_trains_no_model(tmp_path):
     assert records[2]["budget"]["used"]["shadow_models"] == 4
 
 
+@pytest.mark.slow
 def test_adding_an_attack_with_scenarios_trains_no_model(tmp_path):
     plugin = tmp_path / "new_attack.py"
     plugin.write_text(NEW_ATTACK)

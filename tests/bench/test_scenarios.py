@@ -54,6 +54,7 @@ def test_digits_ood_set_is_another_dataset():
     assert rough < np.abs(np.diff(np.random.default_rng(0).random(ood.x.shape), axis=-1)).mean() / 2
 
 
+@pytest.mark.slow
 def test_runner_records_scenario_fprs_for_threshold_attacks():
     session = make_session(scenarios=True)
     from bench._runner import Cell

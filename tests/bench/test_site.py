@@ -64,6 +64,7 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+@pytest.mark.slow
 def test_site_loads_sorts_and_shows_roc_images(site, server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 

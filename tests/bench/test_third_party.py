@@ -1,5 +1,6 @@
 """A third-party plugin package, written and pip-installed as a user would, runs through the CLI."""
 
+import pytest
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from bench.testing import COINFLIP_PLUGIN as DESIGN_EXAMPLE
 PRIVBENCH = str(Path(sys.executable).with_name("privbench"))
 
 
+@pytest.mark.slow
 def test_pip_installed_coinflip_is_listed_and_runs_at_chance(tmp_path, session_cache):
     pkg = tmp_path / "coinflip-plugin"
     (pkg / "privbench_coinflip").mkdir(parents=True)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from bench import Dataset, Recipe
@@ -17,6 +18,7 @@ def _fit(seed, recipe=RECIPE):
     return Trainer(recipe, input_shape=(1, 4, 4), num_classes=2, seed=seed).fit(_data())
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_different_seed_different():
     a, b, c = _fit(0), _fit(0), _fit(1)
     for (k, va), vb, vc in zip(a.module.state_dict().items(), b.module.state_dict().values(), c.module.state_dict().values()):
@@ -24,6 +26,7 @@ def test_same_seed_same_weights_different_seed_different():
     assert any(not torch.equal(va, vc) for va, vc in zip(a.module.state_dict().values(), c.module.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_training_fits_the_data_and_weight_decay_shrinks_weights():
     plain = _fit(0, RECIPE.replace(epochs=30))
     decayed = _fit(0, RECIPE.replace(epochs=30, weight_decay=0.05))

@@ -1,3 +1,5 @@
+import types
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ def session():
     return make_session()
 
 
+@pytest.mark.slow
 def test_score_is_true_class_probability_minus_class_threshold(session):
     ctx, is_member = make_context("confidence", track="synthetic-blobs", session=session)
     scores = session.registry.attack("confidence").score(ctx)
@@ -28,9 +31,42 @@ def test_score_is_true_class_probability_minus_class_threshold(session):
     assert auc(scores, is_member) > 0.55
 
 
+@pytest.mark.slow
 def test_global_threshold_variant_returns_raw_confidence(session):
     ctx, _ = make_context("confidence", track="synthetic-blobs", session=session, per_class=False)
     scores = session.registry.attack("confidence", per_class=False).score(ctx)
     c = ctx.candidates
     assert np.allclose(scores, true_class_prob(ctx.target._predictor.predict_scores(c.x), c.y))
     assert 0.0 < ctx.threshold < 1.0
+
+
+class _Probs:
+    """A classifier whose probabilities are fixed per example (``x`` holds the example indices)."""
+
+    def __init__(self, probs):
+        self.probs = np.asarray(probs, dtype=float)
+
+    def predict_scores(self, x):
+        return self.probs[np.asarray(x).ravel()]
+
+
+def test_class_thresholds_come_from_the_shadow_and_the_score_is_relative_to_them(fake_context, fake_shadows):
+    from bench import Candidates
+    from plugins.attacks.confidence import ConfidenceAttack
+
+    # Shadow pool: class 0 members are confident (0.9) and non-members not (0.6); class 1 likewise at 0.8 / 0.4.
+    p_true = np.array([0.9] * 4 + [0.6] * 4 + [0.8] * 4 + [0.4] * 4)
+    y = np.array([0] * 8 + [1] * 8)
+    probs = np.stack([np.where(y == 0, p_true, 1 - p_true), np.where(y == 1, p_true, 1 - p_true)], axis=1)
+    inclusion = [np.array(([True] * 4 + [False] * 4) * 2)]
+    pool = Candidates(x=np.arange(16), y=y)
+    target = _Probs([[0.7, 0.3], [0.3, 0.7]])
+    ctx = fake_context(Candidates(x=np.array([0, 1]), y=np.array([0, 1])), target, fake_shadows([_Probs(probs)], pool, inclusion),
+                       track=types.SimpleNamespace(num_classes=2))
+    scores = ConfidenceAttack().score(ctx)
+    assert ctx.threshold == 0.0  # the class-dependent rule, folded into the score
+    assert scores[0] == pytest.approx(0.7 - 0.9) and scores[1] == pytest.approx(0.7 - 0.8)  # τ_y: the lowest member confidence of class y
+    ctx = fake_context(Candidates(x=np.array([0, 1]), y=np.array([0, 1])), target, fake_shadows([_Probs(probs)], pool, inclusion))
+    raw = ConfidenceAttack(per_class=False).score(ctx)
+    np.testing.assert_allclose(raw, [0.7, 0.7])
+    assert 0.6 < ctx.threshold <= 0.8  # one global threshold between the pooled IN and OUT confidences

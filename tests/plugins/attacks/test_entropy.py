@@ -18,6 +18,7 @@ def test_entropy_ignores_the_label():
     assert np.allclose(EntropyAttack.signal(p, np.array([0, 1])), EntropyAttack.signal(p, np.array([2, 0])))
 
 
+@pytest.mark.slow
 def test_scores_are_negative_entropy_with_shadow_threshold(session):
     ctx, _ = make_context("entropy", track="synthetic-blobs", session=session, per_class=False)
     scores = session.registry.attack("entropy", per_class=False).score(ctx)

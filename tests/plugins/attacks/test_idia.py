@@ -19,6 +19,7 @@ def _detect(session, **params):
     return scores > 0.5, is_member, occ
 
 
+@pytest.mark.slow
 def test_idia_detects_members_and_trends(session):
     hit, is_member, occ = _detect(session)
     fpr = hit[~is_member].mean()
@@ -29,3 +30,32 @@ def test_idia_detects_members_and_trends(session):
     assert rates[0] < rates[-1] and np.mean(rates[:2]) < np.mean(rates[3:])
     one, _, _ = _detect(session, images_per_person=1, num_prompts=1)
     assert one[is_member].mean() < hit[is_member].mean()
+
+
+class _Namer:
+    """A zero-shot model that names the persons in ``known`` right on every image and guesses for the others."""
+
+    def __init__(self, known, rng):
+        self.known, self.rng = set(known), rng
+
+    def zero_shot_labels(self, images, texts):
+        true_name = texts[0].split(" of ")[-1]
+        if true_name in self.known:
+            return np.zeros(len(images), dtype=int)
+        return self.rng.integers(0, len(texts), size=len(images))
+
+
+def test_a_person_is_a_member_when_most_prompts_name_them(fake_context):
+    import types
+
+    from bench import Candidates
+    from plugins.attacks.idia import IDIA
+
+    names = [f"person {i}" for i in range(40)]
+    cands = Candidates(images=np.zeros((6, 8, 3, 4, 4), dtype=np.float32), name=names[:6])
+    track = types.SimpleNamespace(extra={"names": names, "templates": ["a photo of {}", "an image of {}", "a picture of {}"]})
+    ctx = fake_context(cands, _Namer(names[:3], np.random.default_rng(1)), track=track)
+    scores = IDIA(num_candidates=20).score(ctx)
+    assert ctx.threshold == 0.5
+    assert (scores[:3] > 1.0).all()  # every prompt's majority vote names them, and every image does
+    assert (scores[3:] < 0.5).all()  # guesses among 20 names almost never win the vote

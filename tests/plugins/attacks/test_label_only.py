@@ -27,6 +27,7 @@ def session():
     return make_session()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["label-aug", "label-hsj"])
 def test_label_only_attacks_never_ask_for_scores(session, name):
     ctx, is_member = make_context(name, track="synthetic-blobs", session=session)
@@ -40,6 +41,7 @@ def test_label_only_attacks_never_ask_for_scores(session, name):
     assert run_cell(name, track="synthetic-blobs", session=session)["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_hsj_search_stops_at_its_query_budget(session):
     for max_queries in (20, 45):
         ctx, _ = make_context("label-hsj", track="synthetic-blobs", session=session, max_queries=max_queries, calibration_points=0)

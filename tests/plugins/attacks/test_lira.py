@@ -8,6 +8,7 @@ from bench.testing import make_context, make_session
 from plugins.attacks.lira import gaussian_fit, lira_offline
 
 
+@pytest.mark.slow
 def test_online_lira_scores_the_likelihood_ratio_of_in_and_out_gaussians(session):
     attack = session.registry.attack("lira", fixed_variance=True, n_queries=1)
     ctx, is_member = make_context(attack, session=session)
@@ -60,6 +61,7 @@ def test_query_augmentations_follow_the_track():
     assert augment(x, "mirror")[0, 0, 0].tolist() == [2, 1, 0]
 
 
+@pytest.mark.slow
 def test_online_lira_exports_memorization_scores():
     session = make_session()
     # The cpu tier's device-second budget leaves room for a loaded test machine.
@@ -74,6 +76,7 @@ def test_online_lira_exports_memorization_scores():
     assert auc(scores, is_member) > 0.55
 
 
+@pytest.mark.slow
 def test_offline_lira_exports_nothing():
     session = make_session()
     ctx, _ = make_context("lira-offline", track="synthetic-blobs", session=session, n_shadows=2)

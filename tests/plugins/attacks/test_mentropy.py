@@ -21,6 +21,7 @@ def test_modified_entropy_formula_and_wrong_confident_predictions():
     assert np.all(np.diff(modified_entropy(probs, np.zeros(20, dtype=int))) < 0)
 
 
+@pytest.mark.slow
 def test_attack_runs_and_beats_chance():
     session = make_session()
     ctx, is_member = make_context("mentropy", track="synthetic-blobs", session=session)

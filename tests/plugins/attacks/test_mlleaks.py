@@ -17,6 +17,7 @@ def test_top3_is_sorted_top_three_posteriors():
     assert top3(np.array([[0.7, 0.3]])).shape == (1, 3)
 
 
+@pytest.mark.slow
 def test_adv1_uses_exactly_one_shadow(session):
     ctx, is_member = make_context("mlleaks-adv1", track="synthetic-blobs", session=session)
     scores = session.registry.attack("mlleaks-adv1").score(ctx)
@@ -24,6 +25,7 @@ def test_adv1_uses_exactly_one_shadow(session):
     assert ctx.threshold == 0.0 and auc(scores, is_member) > 0.55
 
 
+@pytest.mark.slow
 def test_adv2_trains_its_shadow_on_another_dataset(session):
     ctx, is_member = make_context("mlleaks-adv2", track="synthetic-blobs", session=session)
     attack = session.registry.attack("mlleaks-adv2", shadow_epochs=20)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from bench.metrics import auc
 from bench.testing import make_context, make_session
@@ -16,6 +17,7 @@ def test_score_is_fraction_of_population_samples_beaten():
     assert _rmia(ratio_x, ratio_z, gamma=2.0)[1] < s[1]
 
 
+@pytest.mark.slow
 def test_offline_with_few_reference_models():
     session = make_session()
     ctx, is_member = make_context("rmia", track="synthetic-blobs", session=session, n_shadows=2)
@@ -25,6 +27,7 @@ def test_offline_with_few_reference_models():
     assert auc(scores, is_member) > 0.55
 
 
+@pytest.mark.slow
 def test_masked_one_hot_outputs_keep_scores_finite():
     # Under label-only serving every probability is 0 or 1: the ratios must stay finite (found on fashion-mnist).
     session = make_session()

@@ -4,6 +4,7 @@ from bench.metrics import auc
 from bench.testing import make_context, make_session
 
 
+@pytest.mark.slow
 def test_one_attack_model_per_class_on_n_shadows():
     session = make_session()
     ctx, is_member = make_context("shokri", track="synthetic-blobs", session=session, n_shadows=3)

@@ -10,6 +10,7 @@ def session():
     return make_session()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epochs", [3, 20])
 def test_trajectory_length_is_fixed_by_the_parameter(session, epochs):
     ctx, is_member = make_context("trajectory", track="synthetic-blobs", session=session, distill_epochs=epochs)
@@ -22,3 +23,20 @@ def test_trajectory_length_is_fixed_by_the_parameter(session, epochs):
     assert np.isfinite(scores).all()
     if epochs == 20:
         assert auc(scores, is_member) > 0.55
+
+
+def test_a_trajectory_is_the_students_loss_per_distillation_epoch_then_the_teachers(fake_context):
+    import types
+
+    from bench import Candidates
+    from bench.signals import cross_entropy
+    from plugins.attacks.trajectory import TrajectoryMIA
+
+    rng = np.random.default_rng(0)
+    d = Candidates(x=rng.normal(size=(32, 1, 2, 2)).astype(np.float32), y=rng.integers(0, 3, 32))
+    points = Candidates(x=rng.normal(size=(5, 1, 2, 2)).astype(np.float32), y=np.array([0, 1, 2, 0, 1]))
+    teacher_d, teacher_points = rng.dirichlet(np.ones(3), 32), rng.dirichlet(np.ones(3), 5)
+    track = types.SimpleNamespace(input_shape=(1, 2, 2), num_classes=3)
+    traj = TrajectoryMIA(distill_epochs=3).trajectories(teacher_d, d, points, teacher_points, fake_context(points, None, track=track))
+    assert traj.shape == (5, 4) and (traj > 0).all()
+    np.testing.assert_allclose(traj[:, -1], cross_entropy(teacher_points, points.y))

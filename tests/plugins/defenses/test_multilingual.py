@@ -1,8 +1,10 @@
 """Multilingual training decorrelates script from culture: the homoglyph effect shrinks."""
 
+import pytest
 from bench.testing import make_session, run_cell
 
 
+@pytest.mark.slow
 def test_multilingual_training_weakens_homoglyph_bias(tmp_path):
     session = make_session(cache_dir=tmp_path)
     params = {"n_permutations": 200}

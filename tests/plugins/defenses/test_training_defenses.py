@@ -55,6 +55,7 @@ def test_early_stopping_patience_keeps_the_best_validation_epoch(env):
     assert not trained.module.training
 
 
+@pytest.mark.slow
 def test_advreg_holds_out_a_reference_set_and_changes_training(env):
     _, _, members, nonmembers = env
     plain = train(env, "advreg", alpha=0.0)
@@ -74,6 +75,7 @@ def test_advreg_holds_out_a_reference_set_and_changes_training(env):
     assert accuracy(adv.module, nonmembers.x, nonmembers.y) > 0.4  # still a classifier (4 classes)
 
 
+@pytest.mark.slow
 def test_dmp_student_learns_soft_labels_from_a_teacher(env):
     _, _, members, nonmembers = env
     trained = train(env, "dmp", private_fraction=0.5, temperature=4.0)
@@ -92,6 +94,7 @@ def test_dmp_student_learns_soft_labels_from_a_teacher(env):
     assert accuracy(trained.module, nonmembers.x, nonmembers.y) > 0.4
 
 
+@pytest.mark.slow
 def test_stacking_builds_two_first_level_models_and_a_combiner(env):
     session, track, members, nonmembers = env
     defense = session.registry.defense("stacking")

@@ -1,4 +1,4 @@
-"""Homoglyph and backdoor attacks report their metrics; confusable normalization removes both effects."""
+"""Homoglyph (a non-Latin glyph biasing a text encoder) reports WEAT metrics; confusable normalization removes the effect."""
 
 import pytest
 
@@ -6,20 +6,12 @@ from bench.testing import make_session, run_cell
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    return make_session(cache_dir=tmp_path_factory.mktemp("cache"))
+def session(session_cache):
+    with make_session(cache_dir=session_cache) as s:
+        yield s
 
 
-def test_backdoor_injected_and_removed_by_normalization(session):
-    params = {"steps": 120}
-    plain = run_cell("rickrolling", track="text-encoder", session=session, attack_params=params)
-    assert plain["status"] == "ok", plain["error"]
-    m = plain["metrics"]
-    assert m["triggered_target_similarity"] > 0.8 and m["clean_similarity"] > 0.9 and m["injection_seconds"] > 0
-    defended = run_cell("rickrolling", track="text-encoder", session=session, defense="confusables", attack_params=params)
-    assert defended["metrics"]["triggered_target_similarity"] < 0.5
-
-
+@pytest.mark.slow
 def test_homoglyph_metrics_and_normalization(session):
     plain = run_cell("homoglyph", track="text-encoder", session=session, attack_params={"n_permutations": 200})
     assert plain["status"] == "ok", plain["error"]
@@ -36,3 +28,24 @@ def test_confusable_skeleton_keeps_ascii():
     from plugins.defenses.confusables import normalize
 
     assert normalize("a phоtо of rn") == "a photo of rn"  # Cyrillic о → o; ASCII 'rn' untouched
+
+
+def test_inject_replaces_the_first_latin_letter_or_prefixes_the_glyph():
+    from plugins.attacks.homoglyph import inject
+
+    assert inject("a photo of an actor", "o", "ο") == "a phοto of an actor"
+    assert inject("sky", "o", "ο") == "οsky"
+
+
+def test_weat_effect_and_p_value_follow_the_association():
+    import numpy as np
+
+    from plugins.attacks.homoglyph import weat
+
+    a, b = np.eye(4)[[0]], np.eye(4)[[1]]
+    x = np.tile(np.eye(4)[0], (6, 1)) + np.random.default_rng(0).normal(0, 0.05, (6, 4))  # close to a
+    y = np.tile(np.eye(4)[1], (6, 1)) + np.random.default_rng(1).normal(0, 0.05, (6, 4))  # close to b
+    effect, p = weat(x, y, a, b, 200, np.random.default_rng(2))
+    assert effect > 1.5 and p < 0.01
+    effect_swapped, p_swapped = weat(y, x, a, b, 200, np.random.default_rng(2))
+    assert effect_swapped < -1.5 and p_swapped > 0.9
