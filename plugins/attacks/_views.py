@@ -1,7 +1,8 @@
-"""Augmented views for the embedding attacks (``encodermi``, ``ssl-loss``): lightly's SimCLR transform.
+"""Augmented views for the embedding attacks (``encodermi``, ``ssl-loss``). Not a plugin.
 
-Not a plugin. The attacker rebuilds the track's public view augmentation (``ctx.track.extra["augmentation"]``,
-keyword arguments of lightly's ``SimCLRTransform``) and draws views of images itself, seeded by the attack.
+The attacker draws views with the track's public augmentation (``ctx.track.extra["augmentation"]``): the
+same SimCLR view function the ``ssl-encoder`` tracks train with (``plugins.tracks._ssl_model.simclr_views``;
+a third-party attack would rebuild it from the published spec), seeded by the attack.
 """
 
 from __future__ import annotations
@@ -10,23 +11,15 @@ import numpy as np
 
 
 def augmented_views(x, n_views, spec, seed):
-    """(n, n_views, C, H, W) views of images (n, C, H, W) in [0, 1], drawn with lightly's SimCLR transform."""
+    """(n, n_views, C, H, W) views of images (n, C, H, W) in [0, 1]."""
     import torch
-    from lightly.transforms import SimCLRTransform
-    from PIL import Image
 
-    transform = SimCLRTransform(**{**dict(spec), "normalize": None})
-    state = torch.random.get_rng_state()
-    torch.manual_seed(int(seed))
-    try:
-        out = []
-        for img in np.asarray(x):
-            pil = Image.fromarray(np.clip(np.rint(img[0] * 255), 0, 255).astype(np.uint8), mode="L")
-            views = [transform(pil)[0].numpy() for _ in range(n_views)]
-            out.append(np.stack(views))
-    finally:
-        torch.random.set_rng_state(state)
-    return np.stack(out).astype(np.float32)
+    from plugins.tracks._ssl_model import simclr_views
+
+    gen = torch.Generator().manual_seed(int(seed))
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    views = [simclr_views(x, spec, gen) for _ in range(n_views)]
+    return torch.stack(views, dim=1).numpy()
 
 
 def embed_views(encoder_embed, views):

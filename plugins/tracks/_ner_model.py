@@ -49,13 +49,13 @@ def _ner_config(arch: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_pipeline(recipe: Any) -> Any:
-    """An untrained blank-English pipeline with the recipe's NER component and the track's labels."""
+def build_pipeline(recipe: Any, labels: Iterable[str] = ()) -> Any:
+    """A blank-English pipeline with the recipe's NER component: with ``labels`` to train, without to load into."""
     import spacy
 
     nlp = spacy.blank("en")
     ner = nlp.add_pipe("ner", config=_ner_config(dict(recipe.arch_params)))
-    for label in LABELS:
+    for label in labels:
         ner.add_label(label)
     return nlp
 
@@ -128,7 +128,7 @@ class NerTrainer:
         spacy.util.fix_random_seed(self.seed)
         rng = random.Random(self.seed)
         r = self.recipe
-        nlp = build_pipeline(r)
+        nlp = build_pipeline(r, LABELS)
         if frozen_vocab:
             restore_vocabulary(nlp, self.public_words)
         optimizer = Adam(learn_rate=float(r.lr), L2=float(r.weight_decay), L2_is_weight_decay=True, grad_clip=1.0)

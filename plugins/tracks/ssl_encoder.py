@@ -4,8 +4,7 @@ A target encoder trains with SimCLR (lightly's NT-Xent loss, SimCLR view transfo
 its member images, without labels; shadows train with the same recipe on population images. The served
 encoder answers ``embed`` (backbone outputs) only: threat model ``embeddings`` — no labels, no scores, no
 projection head. Candidates and population are images only (``x``). The view augmentation is public (in
-``ctx.track.extra["augmentation"]``: keyword arguments of lightly's ``SimCLRTransform``), as EncoderMI
-assumes. Utility: linear-probe accuracy (logistic regression on frozen embeddings) on labelled images
+``ctx.track.extra["augmentation"]``, named as lightly's ``SimCLRTransform`` arguments), as EncoderMI assumes. Utility: linear-probe accuracy (logistic regression on frozen embeddings) on labelled images
 outside the split — ``train_accuracy`` with the probe scored on its own training images, ``test_accuracy``
 on held-out ones.
 
@@ -31,9 +30,8 @@ class SslEncoderTrack(Track):
     input_shape = (1, 28, 28)
     split_sizes = {"members": 500, "nonmembers": 500, "population": 1000}
     probe_sizes = (2000, 2000)  # labelled images outside the split: probe training, probe test
-    augmentation = {"input_size": 28, "cj_prob": 0.8, "cj_strength": 0.5, "cj_sat": 0.0, "cj_hue": 0.0, "min_scale": 0.3,
-                    "random_gray_scale": 0.0, "gaussian_blur": 0.0, "hf_prob": 0.5}
-    recipe = Recipe("simclr-cnn", {"channels": [32, 64], "dim": 128, "proj_dim": 64, "temperature": 0.5}, epochs=60, batch_size=128, lr=2e-3,
+    augmentation = {"min_scale": 0.3, "hf_prob": 0.5, "cj_prob": 0.8, "cj_strength": 0.5, "cj_bright": 0.8, "cj_contrast": 0.8}
+    recipe = Recipe("simclr-cnn", {"channels": [16, 32], "dim": 128, "proj_dim": 64, "temperature": 0.5}, epochs=60, batch_size=128, lr=2e-3,
                     optimizer="adam", schedule="constant")
     budgets = {
         "smoke": Budget("smoke", max_shadows=2, queries_per_candidate=32, device_seconds=150),
@@ -106,7 +104,7 @@ class SslEncoderDigits(SslEncoderTrack):
     input_shape = (1, 8, 8)
     split_sizes = {"members": 250, "nonmembers": 250, "population": 500}
     probe_sizes = (400, 397)
-    augmentation = {**SslEncoderTrack.augmentation, "input_size": 8, "hf_prob": 0.0}
+    augmentation = {**SslEncoderTrack.augmentation, "hf_prob": 0.0}  # digits are not mirror-symmetric
     recipe = SslEncoderTrack.recipe.replace(epochs=80, batch_size=64)
 
     def load(self) -> Dataset:
