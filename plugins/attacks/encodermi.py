@@ -10,7 +10,7 @@ head) and forms the membership feature, the set of pairwise cosine similarities
 
 ``variant="threshold"`` (EncoderMI-T): the score is the mean of S(x), thresholded at the value that best
 separates members from non-members of the attacker's shadow encoders (trained by the harness with the same
-recipe on population halves). ``variant="vector"`` (EncoderMI-V): S(x) sorted into a vector and fed to an
+recipe on population halves; a tier without shadows gets the scores only). ``variant="vector"`` (EncoderMI-V): S(x) sorted into a vector and fed to an
 MLP classifier trained on the shadow encoders' members and non-members; the score is its log-odds.
 """
 
@@ -43,7 +43,12 @@ class EncoderMI(Attack):
         spec = ctx.track.extra["augmentation"]
         views = augmented_views(ctx.candidates.x, k, spec, ctx.seed)
         target = similarity_features(embed_views(ctx.target.embed, views))
-        shadows = ctx.shadows(max(1, int(self.params["shadows"])))
+        n = min(int(self.params["shadows"]), ctx.budget.max_shadows)
+        if n < 1:
+            if variant == "vector":
+                raise ValueError("encodermi: variant 'vector' trains its classifier on shadow encoders, and this budget tier allows none")
+            return target.mean(1)  # EncoderMI-T's feature; a tier without shadow models gets no operating point
+        shadows = ctx.shadows(n)
         pool_views = augmented_views(shadows.pool.x, k, spec, ctx.seed + 1)
         feats = np.concatenate([similarity_features(embed_views(s.embed, pool_views)) for s in shadows])
         truth = np.concatenate(list(shadows.inclusion))

@@ -45,7 +45,10 @@ class SslLoss(Attack):
         neg_views = augmented_views(pop, 1, spec, ctx.seed + 2)
         views = augmented_views(ctx.candidates.x, k, spec, ctx.seed)
         scores = -ntxent_loss(embed_views(ctx.target.embed, views), embed_views(ctx.target.embed, neg_views)[:, 0], tau)
-        shadows = ctx.shadows(max(1, int(self.params["shadows"])))
+        n = min(int(self.params["shadows"]), ctx.budget.max_shadows)
+        if n < 1:  # a tier without shadow models: scores only, no operating point
+            return scores
+        shadows = ctx.shadows(n)
         pool_views = augmented_views(shadows.pool.x, k, spec, ctx.seed + 1)
         cal = [-ntxent_loss(embed_views(s.embed, pool_views), embed_views(s.embed, neg_views)[:, 0], tau) for s in shadows]
         ctx.set_threshold(youden(np.concatenate(cal), np.concatenate(list(shadows.inclusion))))

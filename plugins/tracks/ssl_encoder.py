@@ -28,14 +28,14 @@ class SslEncoderTrack(Track):
     task = Task.REPRESENTATION
     description = "SimCLR encoder (lightly) trained on Fashion-MNIST members (14x14); embeddings-only access; utility = linear probe"
     input_shape = (1, 14, 14)  # Fashion-MNIST averaged 2x2: the CPU budget buys many epochs, which memorization needs
-    split_sizes = {"members": 200, "nonmembers": 200, "population": 400}
+    split_sizes = {"members": 100, "nonmembers": 100, "population": 200}
     probe_sizes = (1000, 1000)  # labelled images outside the split: probe training, probe test
-    augmentation = {"min_scale": 0.5, "hf_prob": 0.5, "cj_prob": 0.8, "cj_strength": 0.5, "cj_bright": 0.8, "cj_contrast": 0.8}
+    augmentation = {"min_scale": 0.8, "hf_prob": 0.5, "cj_prob": 0.8, "cj_strength": 0.5, "cj_bright": 0.8, "cj_contrast": 0.8}
     # Many epochs over a small member set at a low temperature: the regime where contrastive encoders memorize.
-    recipe = Recipe("simclr-mlp", {"kind": "mlp", "hidden": [512], "dim": 128, "proj_dim": 64, "temperature": 0.1}, epochs=400, batch_size=50,
+    recipe = Recipe("simclr-mlp", {"kind": "mlp", "hidden": [1024], "dim": 128, "proj_dim": 64, "temperature": 0.1}, epochs=600, batch_size=50,
                     lr=1e-3, optimizer="adam", schedule="constant")
     budgets = {
-        "smoke": Budget("smoke", max_shadows=1, queries_per_candidate=32, device_seconds=150),
+        "smoke": Budget("smoke", max_shadows=0, queries_per_candidate=32, device_seconds=150),  # no shadows: no threshold
         "cpu": Budget("cpu", max_shadows=8, queries_per_candidate=128, device_seconds=1500),
         "gpu": Budget("gpu", max_shadows=32, queries_per_candidate=512, device_seconds=3600),
     }
@@ -105,8 +105,8 @@ class SslEncoderDigits(SslEncoderTrack):
     version = "1"
     description = "SimCLR encoder (lightly) trained on scikit-learn's 8x8 digits; embeddings-only access; fast, no download"
     input_shape = (1, 8, 8)
-    split_sizes = {"members": 100, "nonmembers": 100, "population": 200}
     probe_sizes = (700, 697)
+    recipe = SslEncoderTrack.recipe.replace(epochs=400)
     augmentation = {**SslEncoderTrack.augmentation, "hf_prob": 0.0}  # digits are not mirror-symmetric
 
     def load(self) -> Dataset:

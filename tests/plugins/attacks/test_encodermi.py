@@ -33,7 +33,7 @@ def session(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["threshold", "vector"])
 def test_encodermi_never_receives_labels_and_detects_members(session, variant):
-    ctx, is_member = make_context("encodermi", track="ssl-encoder-digits", session=session, variant=variant)
+    ctx, is_member = make_context("encodermi", track="ssl-encoder-digits", budget="cpu", session=session, variant=variant)
     assert ctx.candidates.fields == ("x",) and ctx.population.fields == ("x",) and ctx.track.num_classes is None
     assert set(ctx.target.queries) == {"embed"}
     with pytest.raises(ThreatModelViolation):

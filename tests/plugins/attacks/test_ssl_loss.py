@@ -23,7 +23,7 @@ def test_ntxent_loss_is_low_for_aligned_views_and_high_for_crowded_ones():
 @pytest.mark.slow
 def test_ssl_loss_runs_on_embeddings_only(tmp_path):
     session = make_session(cache_dir=tmp_path)
-    ctx, is_member = make_context("ssl-loss", track="ssl-encoder-digits", session=session)
+    ctx, is_member = make_context("ssl-loss", track="ssl-encoder-digits", budget="cpu", session=session)
     scores = session.registry.attack("ssl-loss").score(ctx)
     assert np.isfinite(scores).all() and ctx.threshold is not None
     assert auc(scores, is_member) > 0.5
