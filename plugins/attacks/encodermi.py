@@ -58,8 +58,10 @@ class EncoderMI(Attack):
             ctx.set_threshold(youden(feats.mean(1), truth))
             return target.mean(1)
         from sklearn.neural_network import MLPClassifier
+        from threadpoolctl import threadpool_limits
 
-        clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=ctx.seed).fit(feats, truth)
+        with threadpool_limits(1):
+            clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=ctx.seed).fit(feats, truth)
         p = np.clip(clf.predict_proba(target)[:, 1], 1e-9, 1 - 1e-9)
         ctx.set_threshold(0.0)
         return np.log(p) - np.log1p(-p)

@@ -96,8 +96,8 @@ class SslEncoderTrack(Track):
         a, b = self.probe_sizes
         tr, te = np.arange(base, base + a), np.arange(base + a, base + a + b)
         x, y = np.asarray(data.x), np.asarray(data.y)
-        test = linear_probe_accuracy(module, x[tr], y[tr], x[te], y[te])
-        return {"train_accuracy": linear_probe_accuracy(module, x[tr], y[tr], x[tr], y[tr]), "test_accuracy": test, "linear_probe_accuracy": test}
+        train, test = linear_probe_accuracy(module, x[tr], y[tr], x[te], y[te])
+        return {"train_accuracy": train, "test_accuracy": test, "linear_probe_accuracy": test}
 
 
 class SslEncoderDigits(SslEncoderTrack):
