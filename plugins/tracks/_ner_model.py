@@ -144,7 +144,7 @@ class NerTrainer:
                 if self.progress:
                     self.progress(epoch + 1, int(r.epochs))
             examples = None  # docs of the zone must not outlive it
-        extras = {"vocabulary": len(nlp.vocab), "frozen_vocab": bool(frozen_vocab)}
+        extras = {"lexemes": sum(1 for _ in nlp.vocab), "frozen_vocab": bool(frozen_vocab)}  # len(vocab) also counts freed entries
         return TrainedModel(SpacyPipeline(r, nlp), time.perf_counter() - start, extras)
 
 
