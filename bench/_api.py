@@ -33,8 +33,16 @@ __all__ = [
 
 
 class ThreatModel(enum.IntEnum):
-    """What an attacker may see of the target, ordered: LABEL < SCORES < WHITEBOX."""
+    """What an attacker may see of the target: the chain LABEL < SCORES < WHITEBOX, and two side channels.
 
+    Each step of the chain sees everything the weaker ones see. TIMING (inference times only) and
+    EMBEDDINGS (encoder outputs only) stand beside the chain: they see nothing of it, and of them only
+    WHITEBOX (which holds the module) sees anything. Their values sit below LABEL so that a plain ``>=``
+    never grants them a chain query; access is decided by ``allows``, a partial order.
+    """
+
+    EMBEDDINGS = -1  # encoder outputs only: no labels, no scores, no projection head
+    TIMING = 0  # inference times only: no answers at all
     LABEL = 1  # hard labels only
     SCORES = 2  # probabilities / similarity scores
     WHITEBOX = 3  # the module itself: weights, gradients
@@ -43,6 +51,19 @@ class ThreatModel(enum.IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
+    @property
+    def side_channel(self) -> bool:
+        return self in (ThreatModel.TIMING, ThreatModel.EMBEDDINGS)
+
+    def allows(self, needed: "ThreatModel | str") -> bool:
+        """Whether an attacker with this threat model may make a query that needs ``needed``."""
+        needed = ThreatModel.parse(needed)
+        if self is needed or self is ThreatModel.WHITEBOX:
+            return True
+        if self.side_channel or needed.side_channel:
+            return False
+        return self >= needed
+
     @classmethod
     def parse(cls, value: "ThreatModel | str") -> "ThreatModel":
         if isinstance(value, cls):
@@ -50,7 +71,7 @@ class ThreatModel(enum.IntEnum):
         try:
             return cls[str(value).upper()]
         except KeyError:
-            raise ValueError(f"unknown threat model {value!r}; expected label, scores or whitebox") from None
+            raise ValueError(f"unknown threat model {value!r}; expected one of {', '.join(m.label for m in cls)}") from None
 
 
 class Task(str, enum.Enum):
@@ -60,6 +81,8 @@ class Task(str, enum.Enum):
     IDENTITY_INFERENCE = "identity-inference"
     IMAGE_TEXT = "image-text"
     INTEGRITY = "integrity"
+    TOKEN_CLASSIFICATION = "token-classification"
+    REPRESENTATION = "representation"
 
     @property
     def is_membership(self) -> bool:
@@ -185,12 +208,14 @@ class Predictor:
 
     ``QUERIES`` maps each query method to the weakest threat model allowed to call it. Classification
     predictors answer ``predict_labels`` and ``predict_scores`` (probabilities); multimodal ones add their own.
+    ``TIMED`` names the query a timing observer times (the service's ordinary answer, which it never sees).
     """
 
     QUERIES: ClassVar[dict[str, ThreatModel]] = {
         "predict_labels": ThreatModel.LABEL,
         "predict_scores": ThreatModel.SCORES,
     }
+    TIMED: ClassVar[str] = "predict_labels"
 
     def predict_scores(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError

@@ -124,7 +124,7 @@ class BudgetView:
 
 
 class TargetOracle:
-    """The target as the threat model allows: ``predict_labels``, ``predict_scores`` (SCORES+), ``module`` (WHITEBOX)."""
+    """The target as the threat model allows: its predictor's ``QUERIES``, ``timings`` (TIMING), ``module`` (WHITEBOX)."""
 
     def __init__(self, predictor: Predictor, module: Any, threat_model: ThreatModel, ledger: BudgetLedger):
         self._predictor = predictor
@@ -142,7 +142,7 @@ class TargetOracle:
         return dict(type(self._predictor).QUERIES)
 
     def _allow(self, what: str, needs: ThreatModel) -> None:
-        if self._threat_model < needs:
+        if not self._threat_model.allows(needs):
             raise ThreatModelViolation(
                 f"{self._ledger.owner} has threat model {self._threat_model.label!r} but called {what}, which needs {needs.label!r}"
             )
@@ -160,6 +160,23 @@ class TargetOracle:
 
         query.__name__ = name
         return query
+
+    def timings(self, x: Any) -> np.ndarray:
+        """Seconds the target took to answer each example of ``x``, served alone and in order; never the answers.
+
+        Timed here, in the process that holds the model, around the predictor's ``TIMED`` query. Each
+        example is a query: repeating one to average out noise is charged like any other query.
+        """
+        self._allow("target.timings()", ThreatModel.TIMING)
+        self._ledger.charge_queries(len(x), "target.timings")
+        serve = getattr(self._predictor, type(self._predictor).TIMED)
+        out = np.empty(len(x))
+        for i in range(len(x)):
+            one = x[i : i + 1]
+            start = time.perf_counter()
+            serve(one)
+            out[i] = time.perf_counter() - start
+        return out
 
     @property
     def module(self) -> Any:

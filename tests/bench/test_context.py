@@ -125,3 +125,72 @@ def test_a_whitebox_attack_gets_a_copy_of_the_target(reg, tmp_path):
     assert before["status"] == after["status"] == "ok"
     assert after["metrics"] == before["metrics"] and after["utility"] == before["utility"]
     assert before["metrics"]["auc"] > 0.5  # the untouched target still leaks: the numbers are a real target's
+
+
+# -- side-channel threat models: timing and embeddings ----------------------------------------------
+
+
+class _Service:
+    """A predictor that records what reaches it."""
+
+    QUERIES = {"predict_labels": ThreatModel.LABEL, "predict_scores": ThreatModel.SCORES, "embed": ThreatModel.EMBEDDINGS}
+    TIMED = "predict_labels"
+
+    def __init__(self):
+        self.calls = []
+
+    def predict_labels(self, x):
+        self.calls.append(len(x))
+        return np.zeros(len(x), dtype=int)
+
+    def predict_scores(self, x):
+        return np.ones((len(x), 2)) / 2
+
+    def embed(self, x):
+        return np.ones((len(x), 4))
+
+
+def _oracle(threat_model, max_queries_per_candidate=8):
+    from bench import Budget
+    from bench._context import BudgetLedger, TargetOracle
+
+    ledger = BudgetLedger(Budget("t", max_shadows=0, queries_per_candidate=max_queries_per_candidate, device_seconds=60), n_candidates=10)
+    service = _Service()
+    return TargetOracle(service, object(), threat_model, ledger), ledger, service
+
+
+def test_side_channels_stand_beside_the_chain():
+    T = ThreatModel
+    assert T.SCORES.allows(T.LABEL) and not T.LABEL.allows(T.SCORES) and T.WHITEBOX.allows(T.TIMING) and T.WHITEBOX.allows(T.EMBEDDINGS)
+    for side in (T.TIMING, T.EMBEDDINGS):
+        assert side.allows(side)
+        assert not any(side.allows(other) for other in T if other is not side)
+        assert not any(chain.allows(side) for chain in (T.LABEL, T.SCORES))
+        assert side < T.LABEL  # a plain >= never grants a side channel a chain query
+    assert ThreatModel.parse("timing") is T.TIMING and ThreatModel.parse("embeddings") is T.EMBEDDINGS
+
+
+def test_timing_oracle_returns_only_times_and_charges_each_query():
+    oracle, ledger, service = _oracle(ThreatModel.TIMING)
+    t = oracle.timings(np.zeros((6, 3)))
+    assert t.shape == (6,) and t.dtype == float and (t >= 0).all()
+    assert service.calls == [1] * 6  # each example served alone
+    assert ledger.queries == 6
+    for forbidden in ("predict_labels", "predict_scores", "embed", "module"):
+        with pytest.raises(ThreatModelViolation):
+            getattr(oracle, forbidden)
+    with pytest.raises(BudgetExceeded):
+        oracle.timings(np.zeros((80, 3)))  # 6 + 80 > 8 per candidate x 10
+
+
+def test_embeddings_oracle_answers_embeddings_only():
+    oracle, ledger, _ = _oracle(ThreatModel.EMBEDDINGS)
+    assert oracle.embed(np.zeros((3, 2))).shape == (3, 4) and ledger.queries == 3
+    for forbidden in ("predict_labels", "predict_scores", "module"):
+        with pytest.raises(ThreatModelViolation):
+            getattr(oracle, forbidden)
+    with pytest.raises(ThreatModelViolation):
+        oracle.timings(np.zeros((1, 2)))
+    label, _, _ = _oracle(ThreatModel.LABEL)
+    with pytest.raises(ThreatModelViolation):
+        label.embed(np.zeros((1, 2)))
