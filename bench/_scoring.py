@@ -1,0 +1,71 @@
+"""How the harness runs an attack's ``score`` in a thread, and how it checks what comes back."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any, Mapping
+
+import numpy as np
+
+from ._api import Attack, BudgetExceeded, ThreatModelViolation
+
+__all__ = ["score_in_thread", "check_scores", "check_metrics"]
+
+
+def score_in_thread(attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, grace: float) -> tuple[str, str | None, Any]:
+    """Run ``attack.score(ctx)`` in a harness thread (unit tests, plugin development); a hang is abandoned after
+    the budget plus ``grace``. Returns (status, error, output)."""
+    ctx.isolation = {"mode": "thread", "sandbox": None, "sandboxed": False}
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["out"] = attack.score(ctx)
+        except BaseException as exc:  # reported in the record, never raised into the grid
+            box["exc"] = exc
+            box["tb"] = traceback.format_exc(limit=-4)
+
+    thread = threading.Thread(target=work, name=f"attack-{attack.name}", daemon=True)
+    thread.start()
+    wait = limit_seconds * 1.1 + grace
+    thread.join(wait)
+    if thread.is_alive():
+        ledger.stop("timed out")  # any later query by the abandoned thread raises
+        return "timeout", f"attack {attack.name!r} did not return within {wait:.0f} s (budget {limit_seconds:g} device-seconds); abandoned", None
+    exc = box.get("exc")
+    if exc is None:
+        return "ok", None, box.get("out")
+    if isinstance(exc, BudgetExceeded):
+        return "over_budget", str(exc), None
+    if isinstance(exc, ThreatModelViolation):
+        return "failed", f"threat-model violation: {exc}", None
+    return "failed", f"attack {attack.name!r} raised {type(exc).__name__}: {exc}\n{box.get('tb', '')}".rstrip(), None
+
+
+def check_scores(name: str, output: Any, n: int) -> np.ndarray:
+    try:
+        scores = np.asarray(output, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"attack {name!r} returned {type(output).__name__}, not an array of {n} numbers") from None
+    if scores.shape != (n,):
+        raise ValueError(f"attack {name!r} returned scores of shape {scores.shape}, expected ({n},): one per candidate")
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ValueError(f"attack {name!r} returned {int(bad.sum())} non-finite scores (NaN/inf) of {n}, e.g. at candidate {int(np.argmax(bad))}")
+    return scores
+
+
+def check_metrics(name: str, output: Any) -> dict[str, float]:
+    if not isinstance(output, Mapping) or not output:
+        raise ValueError(f"attack {name!r} on an integrity track must return a non-empty dict of metrics, got {type(output).__name__}")
+    out = {}
+    for k, v in output.items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"attack {name!r} returned metric {k!r} = {v!r}, not a number") from None
+        if not np.isfinite(f):
+            raise ValueError(f"attack {name!r} returned a non-finite metric {k!r} = {f}")
+        out[str(k)] = f
+    return out

@@ -1,0 +1,268 @@
+"""A harness session: plugins, data, splits and trained targets memoized across cells; runs one cell.
+
+Membership stays here, in the split: an attack's context is built from the public parts, its scores are checked
+and turned into metrics and a record by the harness.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ._api import Attack, Defense, PluginError, Task, ThreatModel
+from ._plan import Cell, Plan, run_id
+from ._progress import Progress
+from ._record import AttackRef, DefenseRef, Record, TrackRef
+from ._records import RecordDraft
+from ._scoring import check_metrics, check_scores, score_in_thread
+
+__all__ = ["Session"]
+
+
+class Session:
+    """Per-process state: plugins, data, splits and trained targets, memoized across cells."""
+
+    def __init__(self, plan: Plan, registry: Any = None, cache: Any = None, manager: Any = None):
+        from ._cache import ModelCache
+        from ._plugins import PluginManager, load_plugins
+
+        self.plan = plan
+        if plan.official:
+            from ._official import prepare_official
+
+            prepare_official(plan)  # draws (or, resuming, reads) the private split seed; private cold cache
+            cache = None
+        if registry is None:
+            manager, registry = load_plugins(plan.plugin_files)
+        # Event hooks fire whoever made the session: the manager that built the registry, else an empty one.
+        self.manager = manager or getattr(registry, "manager", None) or PluginManager()
+        self.registry = registry
+        self.cache = cache if cache is not None else ModelCache(plan.cache_dir)
+        self.progress = Progress(plan.progress)
+        self._tracks: dict[str, tuple[Any, Any, Any]] = {}
+        self._targets: dict[tuple, Any] = {}
+        self._device: str | None = plan.device
+        self._workers: Any = None
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            from .training import default_device
+
+            self._device = default_device()
+        return self._device
+
+    def track(self, name: str) -> tuple[Any, Any, Any]:
+        """(track, data, split) for a track name, loaded once."""
+        if name not in self._tracks:
+            track = self.registry.track(name)
+            track.data_dir = self.plan.data_dir
+            track.configure(**self.plan.params.get(name, {}))
+            if self.plan.official:
+                track.split_seed = self.plan.split_seed  # drawn at run time: the track's public seed is not the split
+            data = track.load()
+            split = track.split(data)
+            self._tracks[name] = (track, data, split)
+        return self._tracks[name]
+
+    def defense(self, cell: Cell) -> Defense:
+        return self.registry.defense(cell.defense, **cell.defense_params)
+
+    def factory(self, cell: Cell, defense: Defense) -> Any:
+        from ._models import ModelFactory
+
+        track, data, split = self.track(cell.track)
+        progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
+        return ModelFactory(track, data, split.sha256, defense, self.cache, self.device, progress)
+
+    def target(self, cell: Cell) -> dict[str, Any]:
+        """The target of (track, defense, seed): trained (or loaded) once, with its utility."""
+        key = (cell.track, cell.defense, json.dumps(dict(cell.defense_params), sort_keys=True, default=str), cell.seed)
+        if key not in self._targets:
+            track, data, split = self.track(cell.track)
+            defense = self.defense(cell)
+            factory = self.factory(cell, defense)
+            try:
+                module, meta, cached = factory.get("target", split.members, cell.seed)
+                utility = track.utility(module, data, split)
+                self._targets[key] = {"module": module, "meta": meta, "cached": cached, "utility": utility, "error": None}
+            except Exception as exc:
+                self._targets[key] = {"error": f"training the target with defense {cell.defense!r} failed: {type(exc).__name__}: {exc}"}
+        return self._targets[key]
+
+    def run_id(self, cell: Cell) -> str:
+        track, _, split = self.track(cell.track)
+        return run_id(cell, track.version, split.sha256)
+
+    def run_cell(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
+        """Run one cell; returns the record (without ``scores_file``) and the per-candidate arrays."""
+        record, arrays = self._run_cell(cell)
+        if self.plan.official:  # only now, with the attack's scores in: the seed that made the split
+            record = record.replace(official=True, track=replace(record.track, split_seed=self.plan.split_seed))
+        return record, arrays
+
+    def _run_cell(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
+        from .metrics import membership_metrics
+
+        track, data, split = self.track(cell.track)
+        budget = track.budgets.get(cell.budget)
+        draft = self._draft(cell, track, split)
+        if budget is None:
+            return draft.fail("failed", f"track {cell.track!r} has no budget tier {cell.budget!r}; tiers: {', '.join(track.budgets)}"), None
+        draft.limits(budget.tier, budget.limits())
+        try:
+            attack: Attack = self.registry.attack(cell.attack, **cell.attack_params)
+            defense = self.defense(cell)
+        except (PluginError, ValueError, TypeError) as exc:
+            return draft.fail("failed", str(exc)), None
+        draft.resolved(attack, defense)
+        if not attack.supports(track.task):
+            return draft.fail("failed", f"attack {attack.name!r} does not support task {Task(track.task).value!r} of track {track.name!r}"), None
+
+        target = self.target(cell)
+        if target["error"]:
+            return draft.fail("failed", target["error"]), None
+        draft.trained(target["utility"], target["meta"].get("defense_report", {}))
+
+        ctx, ledger = self.context(cell, attack, defense, target["module"])
+        candidates = ctx.candidates
+        status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
+        draft.isolated(getattr(ctx, "isolation", None))
+        draft.used(ledger.used())
+        if status == "ok" and ledger.device_seconds() > budget.device_seconds:
+            status, error = "over_budget", f"attack {attack.name!r} used {ledger.device_seconds():.1f} device-seconds, over the {budget.tier!r} budget of {budget.device_seconds:g}"
+        if status != "ok":
+            return draft.fail(status, error), None
+
+        truth = split.is_member()
+        try:
+            if Task(track.task).is_membership:
+                scores = check_scores(attack.name, output, len(candidates))
+                metrics = membership_metrics(scores, truth, threshold=ctx.threshold, seed=cell.seed)
+                arrays = {"scores": scores, "is_member": truth, "candidate_units": np.asarray(split.candidates), **ctx.exports}
+            else:
+                metrics = check_metrics(attack.name, output)
+                arrays = None
+        except ValueError as exc:
+            return draft.fail("failed", str(exc)), None
+        scenarios = None
+        if self.plan.scenarios and ctx.threshold is not None and Task(track.task).is_membership:
+            metrics["fpr_nonmembers"] = float(np.mean(scores[~truth] >= ctx.threshold))
+            try:
+                extra, scenarios = self.scenario_metrics(cell, defense, target["module"], ctx.threshold)
+            except Exception as exc:  # a scenario is extra evidence: its failure is noted, the cell stays ok
+                extra, scenarios = {}, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            metrics.update(extra)
+        return draft.ok(metrics, scenarios), arrays
+
+    def scenario_metrics(self, cell: Cell, defense: Defense, module: Any, threshold: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """FPRs on the track's extra non-member sets, and a note for the record (``record.scenarios``).
+
+        The attack (a fresh instance) scores the sets in a second context of their own, with its own
+        budget ledger; a failure there is noted, never fatal to the cell."""
+        from ._api import Dataset
+        from ._models import ModelFactory
+        from .scenarios import combine, fpr_metrics, scenario_sha256
+
+        track, data, split = self.track(cell.track)
+        sets = track.extra_nonmembers(data, split)
+        if not sets:
+            return {}, {"status": "none", "sets": {}}
+        cands, group = combine(sets, track.split_seed)
+        attack = self.registry.attack(cell.attack, **cell.attack_params)
+        budget = track.budgets[cell.budget]
+        # The scenario points join the data as new units, so online shadows can train on them like candidates.
+        data_ext = Dataset.concat([data, Dataset(**{f: getattr(cands, f) for f in data.fields})])
+        units = np.arange(len(data), len(data_ext))
+        progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
+        factory = ModelFactory(track, data_ext, scenario_sha256(split.sha256, cands), defense, self.cache, self.device, progress)
+        ctx, ledger = self.context(cell, attack, defense, module, candidates=(cands, units), factory=factory, owner_note=" (scenarios)")
+        status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
+        if status == "ok":
+            try:
+                scores = check_scores(attack.name, output, len(cands))
+            except ValueError as exc:
+                status, error = "failed", str(exc)
+        note = {"status": status, "sets": {k: len(v) for k, v in sets.items()}, "used": ledger.used()}
+        if status != "ok":
+            return {}, {**note, "error": error}
+        return fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold), note
+
+    def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any, *, candidates: tuple[Any, np.ndarray] | None = None,
+                factory: Any = None, owner_note: str = "") -> tuple[Any, Any]:
+        """The attack's context for a cell and its budget ledger; membership stays here, in the split.
+
+        ``candidates`` (data, unit ids) and ``factory`` replace the cell's own for the scenario sets.
+        A white-box attack gets its own copy of the target: what it does to the weights stays in its cell."""
+        import copy
+
+        from ._context import AttackContext, BudgetLedger, TargetOracle
+        from ._shadows import ShadowSource
+
+        if ThreatModel(attack.threat_model) >= ThreatModel.WHITEBOX:
+            module = copy.deepcopy(module)
+        track, data, split = self.track(cell.track)
+        budget = track.budgets[cell.budget]
+        cands, units = candidates if candidates is not None else (track.candidates(data, split.candidates), split.candidates)
+        ledger = BudgetLedger(budget, len(cands), owner=f"attack {attack.name!r}{owner_note}")
+        ctx = AttackContext(
+            candidates=cands,
+            population=track.candidates(data, split.population),
+            target=TargetOracle(defense.serve(track.predictor(module)), module, attack.threat_model, ledger),
+            track=track.info(data, split),
+            ledger=ledger,
+            seed=cell.seed,
+            device=self.device,
+            shadow_source=ShadowSource(factory or self.factory(cell, defense), track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
+        )
+        return ctx, ledger
+
+    def _score(self, attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, *, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
+        """Run ``attack.score(ctx)`` in a worker process (``isolation="process"``) or, for unit tests, a thread."""
+        if self.plan.isolation == "process" or self.plan.official:  # an official run always isolates the attack
+            return self._score_in_worker(attack, ctx, ledger, cell, defense)
+        if self.plan.isolation != "thread":
+            return "failed", f"unknown isolation {self.plan.isolation!r}; expected 'process' or 'thread'", None
+        return score_in_thread(attack, ctx, ledger, limit_seconds, self.plan.timeout_grace)
+
+    @property
+    def workers(self) -> Any:
+        """The session's attack workers (one sandboxed zygote, started on first use), hiding cache and run folder."""
+        if self._workers is None:
+            from ._worker import WorkerPool
+
+            # The sandbox hides the home folder itself (bwrap) or relies on its permissions (nobody).
+            self._workers = WorkerPool.shared(hide=[str(self.cache.root), self.plan.out_dir], sandbox=self.plan.sandbox, plugin_files=self.plan.plugin_files)
+        return self._workers
+
+    def _score_in_worker(self, attack: Attack, ctx: Any, ledger: Any, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
+        from ._worker import job_for, run_attack
+
+        result = run_attack(job_for(attack, ctx, ledger, self.track(cell.track)[0], defense, self.plan.plugin_files), self.workers, grace=self.plan.timeout_grace)
+        ctx.isolation = result.isolation
+        try:  # the attack's operating point and exports, sent back as data, go through the same checks as in-process
+            if result.status == "ok" and result.threshold is not None:
+                ctx.set_threshold(result.threshold)
+            for name, values in result.exports.items() if result.status == "ok" else ():
+                ctx.export(name, values)
+        except ValueError as exc:
+            return "failed", f"attack {attack.name!r}: {exc}", None
+        return result.status, result.error, result.output
+
+    def _draft(self, cell: Cell, track: Any, split: Any) -> RecordDraft:
+        def plugin(kind: str, name: str) -> str | None:
+            try:
+                return self.registry.get(kind, name).plugin.name
+            except PluginError:
+                return None
+
+        return RecordDraft(
+            run_id(cell, track.version, split.sha256),
+            TrackRef(track.name, track.version, split.sha256, Task(track.task).value),
+            AttackRef(cell.attack, dict(cell.attack_params), plugin("attacks", cell.attack)),
+            DefenseRef(cell.defense, dict(cell.defense_params), plugin("defenses", cell.defense), adaptive_shadows=True),
+            cell.seed, cell.budget, self.device,
+        )
