@@ -58,6 +58,7 @@ class Task(str, enum.Enum):
     IDENTITY_INFERENCE = "identity-inference"
     IMAGE_TEXT = "image-text"
     INTEGRITY = "integrity"
+    GENERATION = "generation"  # membership of (image, caption) pairs in a generative model's training set
 
     @property
     def is_membership(self) -> bool:
