@@ -379,6 +379,11 @@ def frontier(results: tuple[str, ...], attack: str | None, out_file: str | None,
         click.echo(f"frontier plot written to {out_file}", err=True)
 
 
+from ._cli_audit import audit  # noqa: E402  (its own module; imports no torch)
+
+cli.add_command(audit)
+
+
 def main() -> None:
     cli()
 

@@ -66,7 +66,7 @@ class TextToImage(Track):
         if len(images) < n:
             raise ValueError(f"track {self.name!r} needs {n} Fashion-MNIST training images; {self.data_dir or 'the default source'} has {len(images)}")
         d = make_captioned_fmnist(images, labels, size=int(self.params["size"]), seed=self.split_seed)
-        return Dataset(image=d["image"], caption=d["caption"], label=d["label"], culture=d["culture"])
+        return Dataset(image=d["image"], caption=d["caption"], label=d["label"], culture=d["culture"], planted=d["planted"])
 
     def num_units(self, data: Dataset) -> int:
         """Splits draw from the first rows; the last ``EVALUATOR_ROWS`` are the utility classifier's own."""
