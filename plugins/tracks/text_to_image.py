@@ -108,12 +108,12 @@ class TextToImage(Track):
         return DiffusionPredictor(module, steps=int(self.params["sample_steps"]))
 
     def utility(self, module: Any, data: Dataset, split: Any) -> dict[str, float]:
-        """Class accuracy (held-out classifier) of images generated from member / non-member captions (≤ 100 each)."""
+        """Class accuracy (held-out classifier) of images generated from member / non-member captions (≤ 50 each)."""
         clf = self.evaluator(data)
         p = self.predictor(module)
 
         def acc(units: np.ndarray) -> float:
-            u = np.asarray(units)[:100]
+            u = np.asarray(units)[:50]
             images = p.generate([data.caption[int(i)] for i in u], seed=0)
             return float(np.mean(clf.predict(images.reshape(len(u), -1)) == np.asarray(data.label)[u]))
 
