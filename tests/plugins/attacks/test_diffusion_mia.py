@@ -63,3 +63,33 @@ def test_denoising_loss_and_pia_are_zero_for_remembered_images_only():
 def test_fixed_noise_is_the_same_for_every_model_and_differs_per_seed():
     a, b, c = fixed_noise(3, (4, 1, 2, 2), 2), fixed_noise(3, (4, 1, 2, 2), 2), fixed_noise(4, (4, 1, 2, 2), 2)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.fixture(scope="module")
+def t2i_session():
+    from bench.testing import make_session
+
+    return make_session()
+
+
+@pytest.mark.slow
+def test_denoising_loss_detects_members_of_the_trained_text_to_image_model(t2i_session):
+    """Smoke tier (no shadows): the raw ε-loss at t = 100. Members' loss is lower: one-sided Mann–Whitney p < 0.05."""
+    from scipy.stats import mannwhitneyu
+
+    from bench.testing import make_context
+
+    ctx, is_member = make_context("denoising-loss", track="text-to-image", session=t2i_session)
+    scores = t2i_session.registry.attack("denoising-loss").score(ctx)
+    assert scores.shape == (len(is_member),) and np.isfinite(scores).all()
+    assert mannwhitneyu(scores[is_member], scores[~is_member], alternative="greater").pvalue < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", ["secmi", "pia"])
+def test_secmi_and_pia_run_through_the_harness(t2i_session, attack):
+    from bench.testing import run_cell
+
+    record = run_cell(attack, "text-to-image", session=t2i_session)
+    assert record["status"] == "ok", record["error"]
+    assert 0.0 <= record["metrics"]["auc"] <= 1.0 and record["budget"]["used"]["queries"] > 0
