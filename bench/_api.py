@@ -83,6 +83,7 @@ class Task(str, enum.Enum):
     INTEGRITY = "integrity"
     TOKEN_CLASSIFICATION = "token-classification"
     REPRESENTATION = "representation"
+    GENERATION = "generation"  # membership of (image, caption) pairs in a generative model's training set
 
     @property
     def is_membership(self) -> bool:

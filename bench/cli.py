@@ -165,6 +165,11 @@ for _command in (leaderboard, cache, frontier):
     cli.add_command(_command)
 
 
+from ._cli_audit import audit  # noqa: E402  (its own module; imports no torch)
+
+cli.add_command(audit)
+
+
 def main() -> None:
     cli()
 

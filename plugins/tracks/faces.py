@@ -67,7 +67,8 @@ class FacesTrack(ClipArch, Track):
         """Per identity: ``images`` (n, q, C, H, W) held out from every training set, and its ``name``."""
         rows = self._query_rows(data, units)
         names = self.names(data)
-        return Candidates(images=np.asarray(data.image)[rows], name=[names[int(u)] for u in np.asarray(units)])
+        extra = {"group": np.asarray(data.group)[rows[:, 0]]} if "group" in data.fields else {}  # a visible trait, where a track has one
+        return Candidates(images=np.asarray(data.image)[rows], name=[names[int(u)] for u in np.asarray(units)], **extra)
 
     def names(self, data: Dataset) -> list[str]:
         out = [""] * self.num_units(data)
@@ -123,6 +124,13 @@ class SyntheticFaces(FacesTrack):
     split_sizes = {"members": 60, "nonmembers": 60, "population": 120}
     leaderboard = False
     n_identities = 300
+    # association (for the ``eat`` audit): "planted" — odd identities carry a visible trait (a red tint) and every
+    # caption names a nationality word by group ("american" for group 0, "foreign" for group 1); "absent" — the
+    # same groups and words, the word drawn independently of the group, and no trait: nothing in an image carries
+    # its group. (With the trait kept and words independent, EAT still measured d = 0.43, p = 0.01: the trait moves
+    # the image embeddings along the word direction by chance — a property of cosine EATs, not a planted bias.)
+    # Default: neither (the original track).
+    params = {**FacesTrack.params, "association": None}
 
     def load(self) -> Dataset:
         from ._mm_data import FACE_TEMPLATES, make_faces, name_list
@@ -133,7 +141,18 @@ class SyntheticFaces(FacesTrack):
         names = [pool[i] for i in pick]
         rows = [names[i] for i in d["identity"]]
         captions = [FACE_TEMPLATES[(3 * int(i) + int(v)) % 4].format(names[int(i)]) for i, v in zip(d["identity"], d["view"])]
-        return Dataset(image=d["image"], identity=d["identity"], view=d["view"], name=rows, caption=captions)
+        assoc = self.params.get("association")
+        if assoc is None:
+            return Dataset(image=d["image"], identity=d["identity"], view=d["view"], name=rows, caption=captions)
+        if assoc not in ("planted", "absent"):
+            raise ValueError(f"synthetic-faces: association must be 'planted' or 'absent', not {assoc!r}")
+        group = (d["identity"] % 2).astype(np.int64)
+        image = d["image"].copy()
+        if assoc == "planted":
+            image[group == 1, 0] += 0.8
+        word_of = np.arange(self.n_identities) % 2 if assoc == "planted" else np.random.default_rng(2).integers(2, size=self.n_identities)
+        captions = [f"{c} , {('american', 'foreign')[word_of[int(i)]]}" for c, i in zip(captions, d["identity"])]
+        return Dataset(image=image, identity=d["identity"], view=d["view"], name=rows, caption=captions, group=group)
 
     def public_names(self, data: Dataset) -> list[str]:
         from ._mm_data import name_list

@@ -1,0 +1,51 @@
+"""Q16 (soft prompts on CLIP image embeddings): the acceptance on the shipped synthetic labelled set, and the audit."""
+
+import numpy as np
+import pytest
+
+from bench.testing import make_session
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def q16():
+    from plugins.attacks.q16 import Q16
+
+    return Q16().classifier((1, 16, 16))
+
+
+def test_flags_planted_examples_with_few_false_flags(q16):
+    clf, held = q16
+    flags = clf.flags(held["image"])
+    recall, false_flags = flags[held["label"] == 1].mean(), flags[held["label"] == 0].mean()
+    assert (held["label"] == 1).sum() >= 200 and (held["label"] == 0).sum() >= 200
+    assert recall >= 0.90, recall
+    assert false_flags <= 0.05, false_flags
+
+
+def test_audit_of_the_text_to_image_split_finds_the_planted_marks(q16):
+    from bench._cli_audit import flagged_rows
+
+    clf, _ = q16
+    session = make_session()
+    track, data, split = session.track("text-to-image")
+    rows = flagged_rows(clf, track, data, split)
+    units = np.concatenate([split.members, split.nonmembers, split.population])
+    planted = set(units[np.asarray(data.planted)[units] == 1].tolist())
+    flagged = {r["unit"] for r in rows}
+    assert len(planted) >= 4
+    assert len(planted & flagged) >= 0.9 * len(planted)
+    assert len(flagged - planted) <= 0.05 * (len(units) - len(planted))
+    assert all(r["part"] in ("members", "nonmembers", "population") and 0.0 <= r["score"] <= 1.0 for r in rows)
+
+
+def test_bad_labelled_set_is_named(tmp_path):
+    from plugins.attacks.q16 import Q16
+
+    path = tmp_path / "set.npz"
+    np.savez(path, image=np.zeros((4, 1, 16, 16), np.float32))
+    with pytest.raises(ValueError, match="label"):
+        Q16(labelled=str(path)).classifier((1, 16, 16))
+    with pytest.raises(ValueError, match="synthetic labelled set is 1×16×16"):
+        Q16().classifier((3, 16, 16))
