@@ -24,7 +24,7 @@ import numpy as np
 
 from ._runner import Cell, Plan, Session
 
-__all__ = ["make_session", "make_context", "run_cell", "registry_with", "make_record", "ScratchSession", "COINFLIP_PLUGIN"]
+__all__ = ["make_session", "make_context", "run_cell", "registry_with", "make_record", "ScratchSession", "close_sessions", "COINFLIP_PLUGIN"]
 
 # DESIGN.md's complete third-party attack, verbatim: tests install it as a file or a package.
 COINFLIP_PLUGIN = textwrap.dedent(
@@ -58,6 +58,7 @@ class ScratchSession(Session):
         holder = _Holder()
         holder.finalizer = weakref.finalize(holder, shutil.rmtree, root, ignore_errors=True)
         self._scratch = self.cache._privbench_scratch = holder  # type: ignore[attr-defined]
+        _FINALIZERS[:] = [f for f in _FINALIZERS if f.alive] + [holder.finalizer]
 
     def close(self) -> None:
         if self._scratch is not None:
@@ -74,6 +75,18 @@ class _Holder:
     """Kept by the session and by its cache; the folders go when the last of them does."""
 
     finalizer: Any = None
+
+
+_FINALIZERS: list[Any] = []  # of the sessions not yet removed
+
+
+def close_sessions() -> None:
+    """Remove the temporary folders of every :func:`make_session` session still open, as interpreter exit would.
+
+    For a test suite's teardown: a session that a failed test's traceback still refers to is removed too."""
+    for finalizer in _FINALIZERS:
+        finalizer()
+    _FINALIZERS.clear()
 
 
 def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> ScratchSession:

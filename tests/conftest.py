@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.testing import close_sessions
+
 REPO = Path(__file__).resolve().parents[1]
 _PYTHON_OWN = ("__pycache__", ".pytest_cache")  # the interpreter's and pytest's own, never a test's
 
@@ -29,6 +31,7 @@ def _no_leftovers(tmp_path_factory):
         mp.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("torchinductor")))
         yield
     gc.collect()  # sessions that are garbage remove their folders now
+    close_sessions()  # and those still referenced (a failed test's traceback, a module global), as exit would
     problems = []
     left = sorted(os.listdir(scratch))
     if left:

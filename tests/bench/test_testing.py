@@ -3,6 +3,8 @@
 import pytest
 import gc
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +66,13 @@ def _cache_roots(ctx, depth: int = 6) -> list[str]:
             nxt += gc.get_referents(obj)
         level = nxt
     return found
+
+
+def test_close_sessions_removes_the_folders_of_sessions_still_referenced(tmp_path):
+    # In a child process: close_sessions() closes every open session, those of this test run included.
+    code = ("import os; from bench.testing import close_sessions, make_session; kept = [make_session(), make_session()]; "
+            "roots = [os.path.dirname(s.plan.cache_dir) for s in kept]; print(all(map(os.path.isdir, roots))); "
+            "close_sessions(); print(any(map(os.path.exists, roots))); kept[0].close()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"] and os.listdir(tmp_path) == []

