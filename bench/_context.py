@@ -228,6 +228,9 @@ class Shadows:
         return self.inclusion[:, : self.n_candidates]
 
 
+RESERVED_EXPORTS = frozenset({"scores", "is_member", "candidate_units"})  # the harness's arrays in a scores file
+
+
 class AttackContext:
     """Everything an attack may use. See DESIGN.md: candidates, target, population, shadows, budget, rng."""
 
@@ -266,6 +269,8 @@ class AttackContext:
 
     def export(self, name: str, values: np.ndarray) -> None:
         """Save a per-candidate array next to the scores (e.g. memorization scores)."""
+        if name in RESERVED_EXPORTS:
+            raise ValueError(f"export name {name!r} is the harness's own (reserved: {', '.join(sorted(RESERVED_EXPORTS))}); pick another")
         values = np.asarray(values)
         if len(values) != len(self.candidates):
             raise ValueError(f"export {name!r} has {len(values)} values for {len(self.candidates)} candidates")

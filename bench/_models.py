@@ -51,8 +51,10 @@ def check_declarations(defense: Defense, recipe: Any) -> None:
     """
     if defense.changes_training:
         return
-    changed = recipe is not None and defense.adapt_recipe(recipe) != recipe
-    if changed or type(defense).train is not Defense.train:
+    import copy
+
+    changed = recipe is not None and defense.adapt_recipe(copy.deepcopy(recipe)) != recipe
+    if changed or type(defense).train is not Defense.train or "train" in vars(defense):
         what = "changes the training recipe" if changed else "overrides train()"
         raise PluginError(
             f"defense {defense.name!r} {what} but declares changes_training = False, so its models would be"

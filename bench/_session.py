@@ -142,7 +142,7 @@ class Session:
             if Task(track.task).is_membership:
                 scores = check_scores(attack.name, output, len(candidates))
                 metrics = membership_metrics(scores, truth, threshold=ctx.threshold, seed=cell.seed)
-                arrays = {"scores": scores, "is_member": truth, "candidate_units": np.asarray(split.candidates), **ctx.exports}
+                arrays = {**ctx.exports, "scores": scores, "is_member": truth, "candidate_units": np.asarray(split.candidates)}  # the harness's own win
             else:
                 metrics = check_metrics(attack.name, output)
                 arrays = None

@@ -169,7 +169,12 @@ class Track:
         return Trainer(recipe, input_shape=self.input_shape, num_classes=self.num_classes, seed=seed, device=device, progress=progress)
 
     def train(self, data: Dataset, defense: Defense, seed: int, device: str = "cpu", progress: Any = None) -> "TrainedModel":
-        """Train one model on ``data`` under ``defense`` (the same code trains targets and shadows)."""
+        """Train one model on ``data`` under ``defense`` (the same code trains targets and shadows).
+
+        A defense that declares ``changes_training = False`` shares the baseline's cached models, so it gets the
+        baseline's training, whatever it overrides: by construction, not by its good behaviour."""
+        if not defense.changes_training:
+            return Defense.train(defense, self.trainer(self.recipe, seed, device, progress), data)
         recipe = defense.adapt_recipe(self.recipe)
         return defense.train(self.trainer(recipe, seed, device, progress), data)
 

@@ -15,6 +15,7 @@ from bench import Defense, Task, hookimpl
 class FrozenVocab(Defense):
     name = "frozen-vocab"
     tasks = (Task.TOKEN_CLASSIFICATION,)
+    changes_training = True  # the served pipeline differs from the baseline's (its vocabulary): own cache keys
 
     def train(self, trainer, data):
         return trainer.fit(data, frozen_vocab=True)
