@@ -183,6 +183,10 @@ class TargetProxy:
         query.__name__ = name
         return query
 
+    def timings(self, x: Any) -> np.ndarray:
+        """Timing threat model: each example's inference time, measured in the harness process around the model."""
+        return np.asarray(self._channel.call("query", name="timings", args=[x], kwargs={}), dtype=np.float64)
+
     @property
     def module(self) -> Any:
         """White-box only: a private copy of the target's module (the harness keeps its own)."""

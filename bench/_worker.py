@@ -117,6 +117,7 @@ class _Serve:
         self.job, self.workers, self.pid, self.conn = job, workers, pid, conn
         self.limit = job.budget.device_seconds * 1.1 + grace
         self.deadline = time.monotonic() + CELL_STARTUP_SECONDS
+        self.started = False
         self.violation: str | None = None
         self.refused_budget: str | None = None
         self.name = job.attack.name
@@ -137,7 +138,8 @@ class _Serve:
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 self.workers.kill(self.pid)
                 return self._result("failed", f"attack {self.name!r}'s worker sent a malformed message ({type(exc).__name__}: {exc}); it was killed")
-            if op == "ready":
+            if op == "ready" and not self.started:  # once: a second "ready" would reset the attack's clock
+                self.started = True
                 self.deadline = time.monotonic() + self.limit
                 self.job.ledger._start = time.perf_counter()  # the worker's start-up is not the attack's time
             elif op in ("query", "module", "shadows"):
@@ -170,7 +172,7 @@ class _Serve:
 
     def _query(self, msg: dict[str, Any]) -> Any:
         name, args, kwargs = msg.get("name"), msg.get("args"), msg.get("kwargs") or {}
-        queries = self.job.oracle.queries
+        queries = {**self.job.oracle.queries, "timings": None}  # timings: checked and charged by TargetOracle.timings
         if not isinstance(name, str) or name not in queries:
             raise AttributeError(f"the target oracle has no query {name!r}; it answers {', '.join(sorted(queries))}")
         if not isinstance(args, list) or not args or not isinstance(kwargs, dict):

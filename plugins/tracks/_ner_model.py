@@ -85,6 +85,16 @@ class SpacyPipeline:
         words = [strings[int(o)] for o in state["lexemes"].numpy().view(np.uint64)]
         restore_vocabulary(self.nlp, words)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickling (torch.save of a module, e.g. shadows sent to an attack's worker) goes through the state dict:
+        # spaCy's own pickle drops the lexemes, and with them the timing side channel.
+        return {"recipe": self.recipe, "state": self.state_dict()}
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self.recipe = saved["recipe"]
+        self.nlp = build_pipeline(self.recipe)
+        self.load_state_dict(saved["state"])
+
     def eval(self) -> "SpacyPipeline":
         return self
 

@@ -173,3 +173,22 @@ def test_cheaters_score_at_chance_or_fail_in_an_official_run_which_resumes(tmp_p
     again = run_plan(Plan(**{**plan.as_dict(), "split_seed": None}))  # resumed: same private seed, nothing re-run
     assert {r["run_id"] for r in again} == {r["run_id"] for r in records}
     assert all(r["track"]["split_seed"] == seed for r in again)
+
+
+def test_a_timing_query_crosses_to_the_harness():
+    from bench._proxy import TargetProxy
+
+    sent = []
+
+    class Channel:
+        used = {}
+
+        def call(self, op, **kw):
+            sent.append((op, kw))
+            return np.zeros(len(kw["args"][0]))
+
+    from bench import ThreatModel
+
+    proxy = TargetProxy(Channel(), ThreatModel.TIMING, {}, "cpu")
+    out = proxy.timings(np.zeros((3, 2)))
+    assert out.shape == (3,) and sent[0][0] == "query" and sent[0][1]["name"] == "timings"

@@ -144,3 +144,19 @@ def test_cached_pipeline_keeps_its_vocabulary_and_frozen_vocab_keeps_none(tmp_pa
     frozen, secrets = _tiny_pipeline(frozen=True)
     assert not any(s in frozen.nlp.vocab or s in frozen.nlp.vocab.strings for s in secrets)
     assert "password" in frozen.nlp.vocab  # the public vocabulary, frozen before training
+
+
+@pytest.mark.slow
+def test_a_pickled_pipeline_keeps_its_vocabulary():
+    """Shadow pipelines reach an attack's worker through torch.save: the lexemes (the timing signal) survive."""
+    import io
+
+    import torch
+
+    module, secrets = _tiny_pipeline(frozen=False)
+    buf = io.BytesIO()
+    torch.save(module, buf)
+    loaded = torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
+    assert all(s in loaded.nlp.vocab for s in secrets)
+    text = f"my password is {secrets[0]} ."
+    assert [e.text for e in loaded.nlp(text).ents] == [e.text for e in module.nlp(text).ents]
