@@ -15,6 +15,7 @@ an entry is never rewritten except its ``verification``, which :func:`set_verifi
 from __future__ import annotations
 
 import json
+import re
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,9 +86,21 @@ def load_entries(root: str | os.PathLike[str] = "leaderboards") -> list[tuple[Pa
     return out
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
 def entry_path(root: str | os.PathLike[str], record: Record) -> Path:
-    name = f"{record.defense.name}__{record.attack.name}__seed{record.seed}__{record.run_id[:12]}.json"
-    return Path(root) / record.track.name / record.budget.tier / name
+    """Where an entry lives under ``root``; a name that could leave the root (``../``, ``/``) is refused."""
+    parts = {"track": record.track.name, "tier": record.budget.tier, "defense": record.defense.name, "attack": record.attack.name,
+             "run id": record.run_id[:12]}
+    for what, value in parts.items():
+        if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+            raise ValueError(f"{what} name {value!r} is not a plain name (letters, digits, '_', '.', '+', '-'); refusing to write it")
+    name = f"{record.defense.name}__{record.attack.name}__seed{int(record.seed)}__{record.run_id[:12]}.json"
+    path = Path(root) / record.track.name / record.budget.tier / name
+    if not path.resolve().is_relative_to(Path(root).resolve()):
+        raise ValueError(f"entry path {path} leaves the leaderboard root {root}")
+    return path
 
 
 def _dump(data: dict[str, Any]) -> str:

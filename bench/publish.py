@@ -223,6 +223,10 @@ def submit(
             continue
         for i, rec in _latest_records(file, sub):
             found = validate_record(rec, tracks, file.parent)
+            try:  # names that would leave the leaderboard root are refused before anything is written
+                entry_path(Path(root), rec)
+            except ValueError as exc:
+                found.append(str(exc))
             sub.problems += [Problem(f"{file.name}:{i} ({rec.label()})", m) for m in found]
             if not found:
                 good.append((rec, file.parent))

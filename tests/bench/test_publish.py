@@ -225,3 +225,13 @@ def test_a_retried_cell_is_submitted_from_its_latest_line(run_dir, tmp_path):
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [failed, *recs]))
     sub = submit([out / "results.jsonl"], tmp_path / "lb")
     assert sub.problems == [] and len(sub.written) == 2
+
+
+def test_a_name_that_leaves_the_root_is_refused_before_writing(tmp_path):
+    from bench._entry import entry_path
+    from bench.testing import make_record
+
+    rec = make_record("loss", {"name": "../../escaped"})
+    with pytest.raises(ValueError, match="not a plain name"):
+        entry_path(tmp_path / "lb", rec)
+    assert not any(tmp_path.rglob("*.json"))
