@@ -21,6 +21,8 @@ PRIVATE_DIR = ".official"
 
 def prepare_official(plan: Any) -> Path:
     """Set ``plan.split_seed`` and ``plan.cache_dir`` for an official run; returns its private folder."""
+    if plan.isolation is None:
+        plan.isolation = "process"
     if plan.isolation != "process":
         raise ValueError("an official run scores attacks in worker processes: use isolation='process' (drop --isolation thread)")
     private = Path(plan.out_dir) / PRIVATE_DIR

@@ -45,7 +45,9 @@ class Plan:
     timeout_grace: float = 30.0
     progress: bool = True
     scenarios: bool = True  # score OOD / neighbour non-members for attacks that set a threshold
-    isolation: str = "thread"  # "process": score() in a sandboxed worker (bench._worker); "thread": in this process (default until the worker path passes the parity test)
+    # "process": score() in a sandboxed worker (bench._worker); "thread": in this process. None: "process" for an
+    # official run, else "thread" (the default until every first-party attack passes the worker parity test).
+    isolation: str | None = None
     sandbox: str | None = None  # auto | bwrap | nobody | off (default: $PRIVBENCH_SANDBOX, else auto)
     official: bool = False  # split seed drawn at run time, private cold cache (bench._official)
     split_seed: int | None = None  # set by an official run (kept private in the run folder for resuming)

@@ -136,8 +136,12 @@ _POOLS: dict[tuple, WorkerPool] = {}
 
 @atexit.register
 def _close_pools() -> None:
+    from ._sandbox import remove_homes
+
     for pool in list(_POOLS.values()):
         pool.close()
+    _POOLS.clear()
+    remove_homes()
 
 
 def _test_files() -> list[str]:

@@ -67,7 +67,18 @@ class Sandbox:
         home = tempfile.mkdtemp(prefix="privbench-worker-home-")
         if self.kind == "nobody":
             os.chown(home, NOBODY, NOBODY)
+        _HOMES.append(home)
         return home
+
+
+_HOMES: list[str] = []  # worker homes this process made; removed when its worker pools close
+
+
+def remove_homes() -> None:
+    import shutil
+
+    while _HOMES:
+        shutil.rmtree(_HOMES.pop(), ignore_errors=True)
 
 
 def _bwrap(argv: list[str], hide: list[str], keep: list[str]) -> list[str]:

@@ -222,9 +222,9 @@ class Session:
 
     def _score(self, attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, *, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
         """Run ``attack.score(ctx)`` in a worker process (``isolation="process"``) or, for unit tests, a thread."""
-        if self.plan.isolation == "process" or self.plan.official:  # an official run always isolates the attack
+        if self.plan.isolation in ("process", None) and self.plan.official or self.plan.isolation == "process":
             return self._score_in_worker(attack, ctx, ledger, cell, defense)
-        if self.plan.isolation != "thread":
+        if self.plan.isolation not in ("thread", None):
             return "failed", f"unknown isolation {self.plan.isolation!r}; expected 'process' or 'thread'", None
         return score_in_thread(attack, ctx, ledger, limit_seconds, self.plan.timeout_grace)
 

@@ -32,6 +32,9 @@ def _no_leftovers(tmp_path_factory):
         yield
     gc.collect()  # sessions that are garbage remove their folders now
     close_sessions()  # and those still referenced (a failed test's traceback, a module global), as exit would
+    from bench._pool import _close_pools
+
+    _close_pools()  # the attack workers' zygotes and their homes, as exit would
     problems = []
     left = sorted(os.listdir(scratch))
     if left:
