@@ -1,8 +1,11 @@
 """SimCLR encoders for the ``ssl-encoder`` tracks: model, trainer and the embeddings-only predictor.
 
-Imported lazily (torch, torchvision, lightly). The encoder is a small CNN backbone with lightly's SimCLR
-projection head; training minimizes lightly's NT-Xent loss between two views of each image (SimCLR's random
-resized crop, flip and brightness/contrast jitter, batched: ``simclr_views``).
+Imported lazily (torch, torchvision, lightly). The encoder is the recipe's backbone (an MLP, hidden 1024, in the
+default recipes; a small CNN as an option) with lightly's SimCLR projection head; training minimizes lightly's
+NT-Xent loss between two views of each image. The views are our own batched ``simclr_views`` (random resized crop,
+flip, brightness/contrast jitter), not lightly's per-image ``SimCLRTransform`` (2–3 ms per image here). Deliberate
+departures from SimCLR's defaults, for a small-data memorisation regime on CPU: crop area from ``min_scale`` = 0.8
+(not 0.08), no Gaussian blur, jitter strength 0.5, 14×14 inputs, 600 epochs at temperature 0.1.
 The served encoder answers with backbone embeddings only: no labels, and never the projection head.
 """
 

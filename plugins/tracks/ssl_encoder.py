@@ -1,10 +1,10 @@
 """``ssl-encoder`` and ``ssl-encoder-digits``: SimCLR encoders, membership through embeddings alone.
 
-A target encoder trains with SimCLR (lightly's NT-Xent loss, SimCLR view transform and projection head) on
+A target encoder trains with SimCLR (lightly's NT-Xent loss and projection head, our batched SimCLR views) on
 its member images, without labels; shadows train with the same recipe on population images. The served
 encoder answers ``embed`` (backbone outputs) only: threat model ``embeddings`` — no labels, no scores, no
 projection head. Candidates and population are images only (``x``). The view augmentation is public (in
-``ctx.track.extra["augmentation"]``, named as lightly's ``SimCLRTransform`` arguments), as EncoderMI assumes. Utility: linear-probe accuracy (logistic regression on frozen embeddings) on labelled images
+``ctx.track.extra["augmentation"]``, named like lightly's ``SimCLRTransform`` arguments), as EncoderMI assumes. Utility: linear-probe accuracy (logistic regression on frozen embeddings) on labelled images
 outside the split — ``train_accuracy`` with the probe scored on its own training images, ``test_accuracy``
 on held-out ones.
 
