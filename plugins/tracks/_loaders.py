@@ -12,6 +12,8 @@ work with numpy alone.
 
 from __future__ import annotations
 
+import os
+
 import gzip
 import io
 import pickle
@@ -31,6 +33,7 @@ __all__ = [
     "load_hub",
     "load_idx_dir",
     "load_idx_split",
+    "fashion_mnist_splits",
     "load_hub_train",
     "rgb_image",
 ]
@@ -147,6 +150,15 @@ def load_idx_dir(path: str | Path) -> ArraySplits:
     x_train, y_train = load_idx_split(path, "train")
     x_test, y_test = load_idx_split(path, "t10k")
     return ArraySplits(x_train, y_train, x_test, y_test)
+
+
+def fashion_mnist_splits(data_dir: str | None = None) -> ArraySplits:
+    """Fashion-MNIST: ``data_dir`` or Debian's IDX files where installed, else the hub at its pinned revision."""
+    local = data_dir or (DEBIAN_FASHION_MNIST if os.path.isdir(DEBIAN_FASHION_MNIST) else None)
+    if local:
+        return load_idx_dir(local)
+    src = HUB["fashion-mnist"]
+    return load_hub(src.repo_id, src.revision, image_column=src.image_column, label_column=src.label_column)
 
 
 # --------------------------------------------------------------------------------------------

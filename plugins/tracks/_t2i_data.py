@@ -10,7 +10,6 @@ mark (a bright diagonal cross, ``plant_mark``), as web-scraped training sets car
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -60,14 +59,9 @@ def q16_labelled_set(data_dir: str | None, n: int = 2000, size: int = 16, seed: 
     """The shipped synthetic labelled set: Fashion-MNIST *test* images (never in a track), half with the
     planted mark (label 1); captions name the class and, for marked images, the mark (what a web-trained
     CLIP would have read about such images)."""
-    from ._loaders import DEBIAN_FASHION_MNIST, HUB, load_hub, load_idx_dir
+    from ._loaders import fashion_mnist_splits
 
-    local = data_dir or (DEBIAN_FASHION_MNIST if os.path.isdir(DEBIAN_FASHION_MNIST) else None)
-    if local:
-        splits = load_idx_dir(local)
-    else:
-        src = HUB["fashion-mnist"]
-        splits = load_hub(src.repo_id, src.revision, image_column=src.image_column, label_column=src.label_column)
+    splits = fashion_mnist_splits(data_dir)
     x, y = np.asarray(splits.x_test)[:n], np.asarray(splits.y_test)[:n]
     x = to_size(x[:, 0] if x.ndim == 4 else x, size)
     rng = np.random.default_rng(seed)
@@ -79,14 +73,9 @@ def q16_labelled_set(data_dir: str | None, n: int = 2000, size: int = 16, seed: 
 
 def read_fashion_mnist(data_dir: str | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``limit`` Fashion-MNIST training images (uint8, 28×28) and labels, from IDX files."""
-    from ._loaders import DEBIAN_FASHION_MNIST, HUB, load_hub, load_idx_dir
+    from ._loaders import fashion_mnist_splits
 
-    local = data_dir or (DEBIAN_FASHION_MNIST if os.path.isdir(DEBIAN_FASHION_MNIST) else None)
-    if local:
-        splits = load_idx_dir(local)
-    else:
-        src = HUB["fashion-mnist"]
-        splits = load_hub(src.repo_id, src.revision, image_column=src.image_column, label_column=src.label_column)
+    splits = fashion_mnist_splits(data_dir)
     x, y = np.asarray(splits.x_train)[:limit], np.asarray(splits.y_train)[:limit]
     if x.ndim == 4:  # (n, 1, 28, 28)
         x = x[:, 0]

@@ -1,12 +1,11 @@
 """``fashion-mnist``: Zalando's 28×28 clothing images, from Debian's IDX files or the pinned hub copy."""
 
-import os
 
 import numpy as np
 
 from bench import Budget, Dataset, Recipe, Task, Track, hookimpl
 
-from ._loaders import DEBIAN_FASHION_MNIST, HUB, load_hub, load_idx_dir
+from ._loaders import fashion_mnist_splits
 
 
 class FashionMNIST(Track):
@@ -28,12 +27,7 @@ class FashionMNIST(Track):
     }
 
     def load(self) -> Dataset:
-        local = self.data_dir or (DEBIAN_FASHION_MNIST if os.path.isdir(DEBIAN_FASHION_MNIST) else None)
-        if local:
-            splits = load_idx_dir(local)
-        else:
-            src = HUB["fashion-mnist"]
-            splits = load_hub(src.repo_id, src.revision, image_column=src.image_column, label_column=src.label_column)
+        splits = fashion_mnist_splits(self.data_dir)
         x = np.concatenate([splits.x_train, splits.x_test])
         y = np.concatenate([splits.y_train, splits.y_test])
         return Dataset(x=(x.astype(np.float32) / 255.0 - 0.2860) / 0.3530, y=y.astype(np.int64))

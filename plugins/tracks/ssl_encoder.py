@@ -14,7 +14,6 @@ scikit-learn's bundled 8×8 digits (no download; fast, for tests and smoke runs)
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -41,14 +40,9 @@ class SslEncoderTrack(Track):
     }
 
     def load(self) -> Dataset:
-        from ._loaders import DEBIAN_FASHION_MNIST, HUB, load_hub, load_idx_dir
+        from ._loaders import fashion_mnist_splits
 
-        local = self.data_dir or (DEBIAN_FASHION_MNIST if os.path.isdir(DEBIAN_FASHION_MNIST) else None)
-        if local:
-            s = load_idx_dir(local)
-        else:
-            src = HUB["fashion-mnist"]
-            s = load_hub(src.repo_id, src.revision, image_column=src.image_column, label_column=src.label_column)
+        s = fashion_mnist_splits(self.data_dir)
         x = np.concatenate([s.x_train, s.x_test]).astype(np.float32) / 255.0
         x = x.reshape(len(x), 1, 14, 2, 14, 2).mean(axis=(3, 5))
         return self._subset(x, np.concatenate([s.y_train, s.y_test]))
