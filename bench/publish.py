@@ -95,9 +95,21 @@ def validate_record(rec: Record, tracks: _Tracks, base: Path) -> list[str]:
         problems.append(f"provenance incomplete: missing {', '.join(missing)}")
     for kind, part in (("attack", rec.attack), ("defense", rec.defense)):
         problems += [f"{kind} {key} is missing" for key in ("name", "plugin", "version") if getattr(part, key) in (None, "")]
+    problems += _non_finite(rec)
     if rec.ok:
         problems += _result_problems(rec, base)
     return problems
+
+
+def _non_finite(rec: Record) -> list[str]:
+    """NaN or infinite numbers: reported here, never left to crash the write after other entries are on disk."""
+    import math
+
+    def bad(values: Any) -> list[str]:
+        return [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+
+    out = [f"metric {k!r} is not a finite number" for k in bad(rec.metrics)]
+    return out + [f"budget.used {k!r} is not a finite number" for k in bad(rec.budget.used)]
 
 
 def _track_problems(rec: Record, tracks: _Tracks) -> list[str]:

@@ -235,3 +235,12 @@ def test_a_name_that_leaves_the_root_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match="not a plain name"):
         entry_path(tmp_path / "lb", rec)
     assert not any(tmp_path.rglob("*.json"))
+
+
+def test_non_finite_numbers_are_reported_not_written(tmp_path):
+    from bench.publish import _non_finite
+    from bench.testing import make_record
+
+    rec = make_record("loss", metrics={"auc": float("nan"), "tpr@1%fpr": 0.1}, budget={"tier": "cpu", "used": {"queries": float("inf")}})
+    assert _non_finite(rec) == ["metric 'auc' is not a finite number", "budget.used 'queries' is not a finite number"]
+    assert _non_finite(make_record("loss", metrics={"auc": 0.6})) == []
