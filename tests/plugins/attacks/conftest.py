@@ -6,6 +6,7 @@ The end-to-end tests (``@pytest.mark.slow``) run the same attacks through the ha
 """
 
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,3 +54,26 @@ def fake_context():
 @pytest.fixture
 def fake_shadows():
     return FakeShadows
+
+
+CONFORMANCE = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
+
+
+def conformance(name):
+    """(arrays, metrics) of ``shared/conformance/<name>.npz|.json``: a reference implementation's outputs."""
+    import json
+
+    path = CONFORMANCE / f"{name}.npz"
+    if not path.exists():
+        pytest.fail(f"conformance fixture missing: {path} (the project's shared/ folder sits beside the checkout)")
+    return np.load(path), json.loads((CONFORMANCE / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def lira_fixture():
+    return conformance("lira_official")
+
+
+@pytest.fixture(scope="module")
+def rmia_fixture():
+    return conformance("rmia_official")

@@ -1,23 +1,10 @@
 """privbench's LiRA scoring against the official code's outputs on the shared conformance fixture."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from bench.metrics import auc, roc, tpr_at_fpr
 from plugins.attacks.lira import lira_offline, lira_online
-
-FIXTURE = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
-
-
-@pytest.fixture(scope="module")
-def lira_fixture():
-    path = FIXTURE / "lira_official.npz"
-    if not path.exists():
-        pytest.fail(f"conformance fixture missing: {path} (the project's shared/ folder sits beside the checkout)")
-    return np.load(path), json.loads((FIXTURE / "lira_official.json").read_text())
 
 
 def _pooled(fixture, score_target):

