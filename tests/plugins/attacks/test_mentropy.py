@@ -1,4 +1,3 @@
-from plugins.attacks._shared import modified_entropy
 import numpy as np
 import pytest
 
