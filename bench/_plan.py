@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["Cell", "Plan", "run_id", "expand_grid"]
+__all__ = ["Cell", "Plan", "run_id", "harness_version", "expand_grid", "check_params"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,16 @@ class Plan:
     sandbox: str | None = None  # auto | bwrap | nobody | off (default: $PRIVBENCH_SANDBOX, else auto)
     official: bool = False  # split seed drawn at run time, private cold cache (bench._official)
     split_seed: int | None = None  # set by an official run (kept private in the run folder for resuming)
+    targets: int | None = None  # pool-design tracks: targets per cell (None: the budget tier's)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def run_id(cell: Cell, track_version: str, split_sha256: str) -> str:
+def run_id(cell: Cell, track_version: str, split_sha256: str, identity: Mapping[str, Any] | None = None) -> str:
+    """The cell's identity: what it ran (track, split, defense, attack, seed, tier) and, in ``identity``, everything
+    that decides its numbers (resolved parameters, plugin distributions and versions, the harness's version and
+    source digest, the pool design), so a changed plugin or harness never reuses a stale record."""
     spec = {
         "track": {"name": cell.track, "version": track_version, "split_sha256": split_sha256},
         "defense": {"name": cell.defense, "params": dict(cell.defense_params)},
@@ -64,7 +69,26 @@ def run_id(cell: Cell, track_version: str, split_sha256: str) -> str:
         "seed": cell.seed,
         "budget": cell.budget,
     }
+    if identity:
+        spec["identity"] = dict(identity)
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def harness_version() -> dict[str, str | None]:
+    """privbench's distribution version and a digest of the harness's own source (``bench/*.py``)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    try:
+        dist = version("privbench")
+    except PackageNotFoundError:
+        dist = None
+    return {"version": dist, "source_sha256": h.hexdigest()}
 
 
 def expand_grid(plan: Plan) -> list[Cell]:
@@ -76,3 +100,25 @@ def expand_grid(plan: Plan) -> list[Cell]:
                 for a in plan.attacks:
                     cells.append(Cell(t, d, a, s, plan.budget, dict(plan.params.get(d, {})), dict(plan.params.get(a, {}))))
     return cells
+
+
+def check_params(plan: Plan, registry: Any) -> list[str]:
+    """Problems with ``plan.params`` (``--set NAME.KEY=VALUE``), found before anything trains: a name that is not one of
+    the plan's tracks, attacks or defenses, or a key that plugin does not have. Each names the known ones."""
+    problems = []
+    kinds = [("track", t, None) for t in plan.tracks] + [("attack", a, "attacks") for a in plan.attacks] + [("defense", d, "defenses") for d in plan.defenses]
+    known = {name: (kind, reg) for kind, name, reg in kinds}
+    for name, overrides in plan.params.items():
+        if name not in known:
+            listed = ", ".join(sorted(known))
+            problems.append(f"--set {name}.…: {name!r} is not a track, attack or defense of this run; known: {listed}")
+            continue
+        kind, reg = known[name]
+        try:
+            defaults = dict(registry.track(name).params) if kind == "track" else dict(registry.get(reg, name).obj.params)
+        except Exception as exc:  # a plugin that fails to load is reported by its cells
+            problems.append(f"--set {name}.…: cannot read the parameters of {kind} {name!r}: {exc}")
+            continue
+        for key in sorted(set(overrides) - set(defaults)):
+            problems.append(f"--set {name}.{key}: {kind} {name!r} has no parameter {key!r}; known: {', '.join(sorted(defaults)) or 'none'}")
+    return problems

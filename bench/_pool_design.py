@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -48,6 +49,13 @@ class PoolDesign:
         """The pool units model ``model`` trains on (sorted unit ids)."""
         return np.sort(self.pool[self.keep[model]])
 
+    def split(self, target: int):
+        """Model ``target``'s split: its training units as members, the rest of the pool as non-members, the
+        pool (in its fixed order) as candidates. Harness only: it holds the membership."""
+        from ._track import Split
+
+        return Split(self.training_units(target), np.sort(self.pool[~self.keep[target]]), self.population, self.pool)
+
     def shadows_of(self, target: int) -> np.ndarray:
         """The models that serve as shadows when ``target`` is the target: all the others."""
         return np.array([m for m in range(self.n_models) if m != target])
@@ -57,13 +65,19 @@ class PoolDesign:
         return self.keep[target].copy()
 
     @property
+    def pool_sha256(self) -> str:
+        """Identity of the pool and population only (what every model's cache key names; growing M keeps it)."""
+        spec = {"pool": self.pool.astype(int).tolist(), "population": self.population.astype(int).tolist()}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    @property
     def sha256(self) -> str:
         spec = {"pool": self.pool.astype(int).tolist(), "population": self.population.astype(int).tolist(),
                 "keep": np.packbits(self.keep, axis=1).tobytes().hex()}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def draw_pool_design(n_units: int, train_size: int, n_models: int, population: int, seed: int) -> PoolDesign:
+def draw_pool_design(n_units: int, train_size: int, n_models: int, population: int, seed: int | Sequence[int]) -> PoolDesign:
     """Draw the pool (2·train_size units), the population and M independent uniform halves, from ``seed``.
 
     Model m's half depends only on (seed, m), so growing M (a larger tier) keeps the first models' training sets
@@ -73,9 +87,10 @@ def draw_pool_design(n_units: int, train_size: int, n_models: int, population: i
         raise ValueError(f"the pool design needs {need} units (2 × {train_size} pool + {population} population) but the data has {n_units}")
     if n_models < 2:
         raise ValueError(f"the pool design needs at least 2 models (a target and a shadow), not {n_models}")
-    perm = np.random.default_rng([seed, 0x9001]).permutation(n_units)
+    seed = [int(s) for s in (seed if isinstance(seed, (list, tuple)) else [seed])]
+    perm = np.random.default_rng([*seed, 0x9001]).permutation(n_units)
     pool, pop = perm[: 2 * train_size], np.sort(perm[2 * train_size : need])
     keep = np.zeros((n_models, 2 * train_size), dtype=bool)
     for m in range(n_models):
-        keep[m, np.random.default_rng([seed, 0x9002, m]).choice(2 * train_size, train_size, replace=False)] = True
+        keep[m, np.random.default_rng([*seed, 0x9002, m]).choice(2 * train_size, train_size, replace=False)] = True
     return PoolDesign(pool, pop, keep)

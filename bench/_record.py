@@ -129,12 +129,14 @@ class Provenance(_Shaped):
     python: str | None = None
     torch: str | None = None
     device: str | None = None
+    libraries: dict[str, Any] | None = None  # versions of the libraries that compute the numbers
+    plugins: dict[str, Any] | None = None  # track/attack/defense: plugin, distribution, its version, the plugin's version
 
 
 _PARTS: dict[str, type[_Shaped]] = {
     "track": TrackRef, "attack": AttackRef, "defense": DefenseRef, "budget": BudgetUse, "utility": Utility, "provenance": Provenance,
 }
-_OPTIONAL = ("scores_file", "scenarios", "isolation", "official")  # written only when set
+_OPTIONAL = ("scores_file", "scenarios", "isolation", "official", "per_target", "design", "epsilon")  # written only when set
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,6 +159,9 @@ class Record(_Shaped):
     scenarios: dict[str, Any] | None = None  # the OOD / neighbour scenario note, where scenarios ran
     isolation: dict[str, Any] | None = None  # how the attack ran: {mode: process|thread, sandbox, sandboxed}
     official: bool | None = None  # an official run: split drawn at run time, cold private cache
+    per_target: list[dict[str, Any]] | None = None  # pool design: auc, tpr@0.1%fpr, tpr@1%fpr of each target
+    design: dict[str, Any] | None = None  # pool design: models, targets, pool and population sizes, sha256
+    epsilon: dict[str, Any] | None = None  # pool design: the empirical ε lower bound and what it assumed
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

@@ -54,9 +54,13 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def provenance(device: str) -> Provenance:
+LIBRARIES = ("numpy", "scipy", "scikit-learn", "torch", "opacus")
+
+
+def provenance(device: str, plugins: Mapping[str, Any] | None = None) -> Provenance:
     return Provenance(privbench_version=_version("privbench"), git_commit=_git_commit(), python=platform.python_version(),
-                      torch=_version("torch"), device=device)
+                      torch=_version("torch"), device=device, libraries={d: _version(d) for d in LIBRARIES},
+                      plugins=dict(plugins) if plugins else None)
 
 
 def dumps(record: Record | Mapping[str, Any]) -> str:
@@ -73,6 +77,7 @@ class RecordDraft:
         self.utility = Utility()
         self.device = device
         self.isolation: dict[str, Any] | None = None
+        self.plugins: dict[str, Any] | None = None  # distribution and versions of the cell's plugins (provenance)
         self.created_at = now()
 
     def resolved(self, attack: Any, defense: Any) -> None:
@@ -95,15 +100,17 @@ class RecordDraft:
         """How the attack ran (worker process or thread, sandboxed or not)."""
         self.isolation = dict(isolation) if isolation is not None else None
 
-    def _record(self, status: str, error: str | None, metrics: dict[str, Any], scenarios: dict[str, Any] | None) -> Record:
+    def _record(self, status: str, error: str | None, metrics: dict[str, Any], scenarios: dict[str, Any] | None, **extra: Any) -> Record:
         return Record(
             run_id=self.run_id, track=self.track, attack=self.attack, defense=self.defense, seed=self.seed, budget=self.budget,
-            status=status, error=error, metrics=metrics, utility=self.utility, provenance=provenance(self.device),
-            created_at=self.created_at, scenarios=scenarios, isolation=self.isolation,
+            status=status, error=error, metrics=metrics, utility=self.utility, provenance=provenance(self.device, self.plugins),
+            created_at=self.created_at, scenarios=scenarios, isolation=self.isolation, **extra,
         )
 
-    def ok(self, metrics: Mapping[str, Any], scenarios: dict[str, Any] | None = None) -> Record:
-        return self._record("ok", None, plain(metrics), scenarios)
+    def ok(self, metrics: Mapping[str, Any], scenarios: dict[str, Any] | None = None, *, per_target: list[dict[str, Any]] | None = None,
+           design: dict[str, Any] | None = None, epsilon: dict[str, Any] | None = None) -> Record:
+        """The record of a cell that ran; ``per_target``/``design``/``epsilon`` for pool-design cells."""
+        return self._record("ok", None, plain(metrics), scenarios, per_target=plain(per_target), design=plain(design), epsilon=plain(epsilon))
 
     def fail(self, status: str, error: str | None) -> Record:
         """A cell that ended ``failed``, ``timeout`` or ``over_budget``: no metrics."""

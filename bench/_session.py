@@ -44,6 +44,8 @@ class Session:
         self.progress = Progress(plan.progress)
         self._tracks: dict[str, tuple[Any, Any, Any]] = {}
         self._targets: dict[tuple, Any] = {}
+        self._designs: dict[tuple, Any] = {}
+        self._pool_models: dict[tuple, Any] = {}
         self._device: str | None = plan.device
         self._workers: Any = None
 
@@ -71,12 +73,46 @@ class Session:
     def defense(self, cell: Cell) -> Defense:
         return self.registry.defense(cell.defense, **cell.defense_params)
 
-    def factory(self, cell: Cell, defense: Defense) -> Any:
+    def factory(self, cell: Cell, defense: Defense, split_sha256: str | None = None) -> Any:
         from ._models import ModelFactory
 
         track, data, split = self.track(cell.track)
-        progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
-        return ModelFactory(track, data, split.sha256, defense, self.cache, self.device, progress)
+        progress = (lambda desc: self.progress.bar(f"{desc} [{cell.track}/{cell.defense}/seed{cell.seed}]")) if self.plan.progress else None
+        return ModelFactory(track, data, split_sha256 or split.sha256, defense, self.cache, self.device, progress)
+
+    # -- LiRA's pool design (bench._pool_cell): M models per (track, defense, seed), T of them targets --------------
+    def uses_pool(self, track: Any) -> bool:
+        return bool(getattr(track, "pool_design", False)) and Task(track.task).is_membership
+
+    def pool_design(self, cell: Cell) -> Any:
+        from ._pool_cell import design_for
+
+        track, data, _ = self.track(cell.track)
+        key = (cell.track, cell.seed, cell.budget)
+        if key not in self._designs:
+            self._designs[key] = design_for(track, data, cell.seed, track.budgets[cell.budget].models, track.split_seed)
+        return self._designs[key]
+
+    def n_targets(self, cell: Cell) -> int:
+        track = self.track(cell.track)[0]
+        budget = track.budgets[cell.budget]
+        return max(1, min(int(self.plan.targets or budget.targets), budget.models - 1))
+
+    def pool_models(self, cell: Cell, defense: Defense) -> Any:
+        """The M models of (track, defense, seed, tier), trained or loaded once per session."""
+        from ._pool_cell import train_pool_models
+
+        key = (cell.track, cell.defense, json.dumps(dict(cell.defense_params), sort_keys=True, default=str), cell.seed, cell.budget)
+        if key not in self._pool_models:
+            design = self.pool_design(cell)
+            try:
+                self._pool_models[key] = train_pool_models(self.factory(cell, defense, design.pool_sha256), design, cell.seed)
+            except Exception as exc:
+                self._pool_models[key] = exc
+        got = self._pool_models[key]
+        if isinstance(got, Exception):
+            raise got
+        return got
 
     def target(self, cell: Cell) -> dict[str, Any]:
         """The target of (track, defense, seed): trained (or loaded) once, with its utility."""
@@ -95,7 +131,20 @@ class Session:
 
     def run_id(self, cell: Cell) -> str:
         track, _, split = self.track(cell.track)
-        return run_id(cell, track.version, split.sha256)
+        return run_id(cell, track.version, self.split_sha256(cell), self.identity(cell))
+
+    def split_sha256(self, cell: Cell) -> str:
+        """What the cell's numbers are measured on: the pool design's sha256, else the track's split."""
+        track, _, split = self.track(cell.track)
+        if self.uses_pool(track) and cell.budget in track.budgets:
+            return self.pool_design(cell).sha256
+        return split.sha256
+
+    def identity(self, cell: Cell) -> dict[str, Any]:
+        """Everything besides the cell's names that decides its numbers (see ``bench._identity``)."""
+        from ._identity import cell_identity
+
+        return cell_identity(self, cell)
 
     def run_cell(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
         """Run one cell; returns the record (without ``scores_file``) and the per-candidate arrays."""
@@ -119,8 +168,15 @@ class Session:
         except (PluginError, ValueError, TypeError) as exc:
             return draft.fail("failed", str(exc)), None
         draft.resolved(attack, defense)
+        from ._identity import plugin_provenance
+
+        draft.plugins = plugin_provenance(self, cell, track)
         if not attack.supports(track.task):
             return draft.fail("failed", f"attack {attack.name!r} does not support task {Task(track.task).value!r} of track {track.name!r}"), None
+        if self.uses_pool(track):
+            from ._pool_cell import run_pool_cell
+
+            return run_pool_cell(self, cell, draft, defense)
 
         target = self.target(cell)
         if target["error"]:
@@ -191,8 +247,8 @@ class Session:
             return {}, {**note, "error": error}
         return fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold), note
 
-    def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any, *, candidates: tuple[Any, np.ndarray] | None = None,
-                factory: Any = None, owner_note: str = "") -> tuple[Any, Any]:
+    def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any, *, candidates: tuple[Any, np.ndarray | None] | None = None,
+                factory: Any = None, owner_note: str = "", split: Any = None, shadow_source: Any = None) -> tuple[Any, Any]:
         """The attack's context for a cell and its budget ledger; membership stays here, in the split.
 
         ``candidates`` (data, unit ids) and ``factory`` replace the cell's own for the scenario sets.
@@ -204,7 +260,8 @@ class Session:
 
         if ThreatModel(attack.threat_model) >= ThreatModel.WHITEBOX:
             module = copy.deepcopy(module)
-        track, data, split = self.track(cell.track)
+        track, data, cell_split = self.track(cell.track)
+        split = split if split is not None else cell_split
         budget = track.budgets[cell.budget]
         cands, units = candidates if candidates is not None else (track.candidates(data, split.candidates), split.candidates)
         ledger = BudgetLedger(budget, len(cands), owner=f"attack {attack.name!r}{owner_note}")
@@ -216,7 +273,7 @@ class Session:
             ledger=ledger,
             seed=cell.seed,
             device=self.device,
-            shadow_source=ShadowSource(factory or self.factory(cell, defense), track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
+            shadow_source=shadow_source or ShadowSource(factory or self.factory(cell, defense), track, units, split.population, cell.seed, len(split.members), budget.max_shadows),
         )
         return ctx, ledger
 
@@ -260,8 +317,8 @@ class Session:
                 return None
 
         return RecordDraft(
-            run_id(cell, track.version, split.sha256),
-            TrackRef(track.name, track.version, split.sha256, Task(track.task).value),
+            self.run_id(cell),
+            TrackRef(track.name, track.version, self.split_sha256(cell), Task(track.task).value),
             AttackRef(cell.attack, dict(cell.attack_params), plugin("attacks", cell.attack)),
             DefenseRef(cell.defense, dict(cell.defense_params), plugin("defenses", cell.defense), adaptive_shadows=True),
             cell.seed, cell.budget, self.device,

@@ -88,6 +88,10 @@ class Track:
     # Declared, never inferred: True when the track trains with the base ``train``/``trainer``/``build_module``
     # from ``recipe``, so its shadow models may train stacked (``bench.training.fit_many``) where the recipe allows.
     batchable: ClassVar[bool] = False
+    # Declared: True for classification tracks evaluated with LiRA's pool design (``bench._pool_cell``): per
+    # (track, seed) a pool of 2N units (N = split_sizes["members"]), M models each on a random half, T targets.
+    pool_design: ClassVar[bool] = False
+    ood_source: ClassVar[str | None] = None  # where the ``ood`` scenario set comes from (recorded with the scenarios)
 
     def configure(self, **overrides: Any) -> None:
         """Apply ``--set`` overrides. Non-default options are folded into ``version``, so run ids, records
@@ -135,10 +139,11 @@ class Track:
         """Extra non-member sets for the evaluation scenarios (see ``bench.scenarios``), for image tracks.
 
         Default, each from up to ``scenario_size`` members: ``neighbours`` (slight Gaussian noise) and
-        ``shifted`` (a 1-px shift plus the same noise). Tracks add ``ood`` (another dataset resized to
-        ``input_shape``) by overriding this method.
+        ``shifted`` (a 1-px shift plus the same noise); ``generated``: as many samples of a generative model
+        fitted on the population only. Tracks add ``ood`` (another dataset resized to ``input_shape``, from the
+        fixed source named in ``ood_source``) by overriding this method.
         """
-        from .scenarios import neighbours
+        from .scenarios import generated, neighbours
 
         if Task(self.task) is not Task.CLASSIFICATION or self.input_shape is None or len(self.input_shape) != 3 or "x" not in data.fields:
             return {}
@@ -146,10 +151,15 @@ class Track:
         pick = np.sort(rng.choice(split.members, min(self.scenario_size, len(split.members)), replace=False))
         base = self.candidates(data, pick)
         fields = {f: getattr(base, f) for f in base.fields}
-        return {
+        sets = {
             "neighbours": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=0)}),
             "shifted": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=1)}),
         }
+        if "y" in data.fields and len(split.population) > 1:
+            pop = data[np.asarray(split.population)]
+            gx, gy = generated(pop.x, pop.y, min(self.scenario_size, len(split.members)), rng)
+            sets["generated"] = Candidates(**{**{f: getattr(base, f) for f in base.fields if f not in ("x", "y")}, "x": gx, "y": gy})
+        return sets
 
     def info(self, data: Dataset, split: Split) -> TrackInfo:
         return TrackInfo(

@@ -77,10 +77,12 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--sandbox", type=click.Choice(["auto", "bwrap", "nobody", "off"]), default=None,
               help="How the worker is sandboxed (default: $PRIVBENCH_SANDBOX, else the strongest that works here).")
 @click.option("--official", is_flag=True, help="Official run: split seed drawn at run time, models from a private cold cache in OUT/.official/.")
+@click.option("--targets", type=click.IntRange(1), default=None,
+              help="Pool-design tracks: targets per cell, each attacked with the other models as shadows (default: the tier's).")
 @plugin_option
 def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, slots: int | None, ray_address: str | None, sets: tuple[str, ...],
         data_dir: str | None, device: str | None, cache_dir: str | None, retry_failed: bool, strict: bool, progress: bool,
-        scenarios: bool, isolation: str | None, sandbox: str | None, official: bool, plugin_files: tuple[str, ...]) -> None:
+        scenarios: bool, isolation: str | None, sandbox: str | None, official: bool, targets: int | None, plugin_files: tuple[str, ...]) -> None:
     """Run (or resume) the benchmark grid and print its leaderboard table."""
     from ._runner import Plan, Session, run_plan
     from .leaderboard import render
@@ -104,8 +106,13 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
         tracks=track_names, attacks=attack_names, defenses=defense_names, seeds=list(range(seeds)), budget=budget,
         out_dir=out_dir, params=_parse_sets(sets), data_dir=data_dir, device=device, cache_dir=cache_dir,
         plugin_files=list(plugin_files), retry_failed=retry_failed, progress=progress, scenarios=scenarios,
-        isolation=isolation or ("process" if official else "thread"), sandbox=sandbox, official=official,
+        isolation=isolation or ("process" if official else "thread"), sandbox=sandbox, official=official, targets=targets,
     )
+    from ._plan import check_params
+
+    problems = check_params(plan, registry)
+    if problems:  # before anything trains; click's usage errors exit 2
+        raise click.UsageError("\n".join(problems))
     if official and (isolation == "thread" or cache_dir):
         raise click.BadParameter("an official run trains from its own cold cache in worker processes: drop --isolation thread and --cache-dir", param_hint="--official")
     session = Session(plan, registry=registry)  # the registry carries its manager: event hooks fire

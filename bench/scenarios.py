@@ -5,6 +5,11 @@
 * ``neighbours`` (the discredibility setting, Rezaei & Liu): small perturbations of members — a little
   Gaussian noise — that the target never trained on; ``shifted``: the same plus a 1-pixel shift (a
   larger step away from the member for targets trained without shift augmentation).
+* ``generated`` (the GAN-fake case of Hintersdorf et al.): samples of a generative model fitted on the population
+  only (:func:`generated`).
+
+On pool-design tracks the harness reads every ``fpr_<set>`` at its own thresholds (``bench._pool_cell``), and OOD
+points carry the target's predicted label as their claimed label.
 
 Tracks build the sets (``Track.extra_nonmembers``); the runner scores them by calling the attack again on
 a second context whose candidates are the union of the sets, shuffled (the attack cannot tell it is a
@@ -21,7 +26,9 @@ import numpy as np
 
 from ._api import Candidates
 
-__all__ = ["resize_images", "neighbours", "combine", "scenario_sha256", "fpr_metrics"]
+__all__ = ["resize_images", "neighbours", "generated", "GENERATED_SOURCE", "combine", "scenario_sha256", "fpr_metrics"]
+
+GENERATED_SOURCE = "class-conditional Gaussian in a PCA space fitted on the population only"
 
 
 def resize_images(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -50,6 +57,28 @@ def neighbours(x: np.ndarray, rng: np.random.Generator, shift: int = 1, noise: f
         m = pick == d
         out[m] = np.roll(x[m], (dy, dx), axis=(-2, -1))
     return (out + rng.normal(0.0, noise * float(x.std()), size=x.shape)).astype(np.float32)
+
+
+def generated(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator, components: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` synthetic images and their class, sampled from a generative model fitted on (x, y) alone: a PCA of the
+    images, then one Gaussian per class over the PCA coefficients (the GAN-fake case of Hintersdorf et al. at CPU
+    scale: non-members that resemble the distribution, never a copy of a member)."""
+    from sklearn.decomposition import PCA
+
+    x = np.asarray(x, dtype=np.float32)
+    flat = x.reshape(len(x), -1)
+    k = int(min(components, flat.shape[1], len(flat) - 1))
+    pca = PCA(n_components=k, random_state=int(rng.integers(2**31))).fit(flat)
+    z = pca.transform(flat)
+    classes = np.unique(y)
+    labels = rng.choice(classes, size=n)
+    out = np.empty((n, k))
+    for c in classes:
+        zc = z[y == c]
+        cov = np.cov(zc, rowvar=False) + 1e-6 * np.eye(k) if len(zc) > 1 else np.eye(k) * 1e-6
+        out[labels == c] = rng.multivariate_normal(zc.mean(axis=0), cov, size=int((labels == c).sum()))
+    images = np.clip(pca.inverse_transform(out), flat.min(), flat.max()).astype(np.float32)
+    return images.reshape((n,) + x.shape[1:]), labels.astype(np.asarray(y).dtype)
 
 
 def combine(sets: Mapping[str, Candidates], seed: int) -> tuple[Candidates, np.ndarray]:

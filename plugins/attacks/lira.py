@@ -34,7 +34,7 @@ FIXED_VARIANCE_BELOW = 64  # shadow models: the paper recommends a global varian
 
 class LiRA(Attack):
     name = "lira"
-    version = "2"
+    version = "3"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {
@@ -70,7 +70,9 @@ class LiRA(Attack):
             ctx.set_threshold(0.0)  # likelihood-ratio test at equal priors
             return lira_online(target, obs, keep, fixed_variance=fixed)
         ctx.set_threshold(-np.log(0.5))  # φ above the OUT median
-        return lira_offline(target, obs, fixed_variance=fixed)
+        # Shadows that trained on the candidates (the pool design): only their OUT side is used, as in the paper's offline variant.
+        keep = shadows.candidate_inclusion if shadows.n_candidates else None
+        return lira_offline(target, obs, fixed_variance=fixed, keep=keep)
 
 
 def lira_online(target: np.ndarray, obs: np.ndarray, keep: np.ndarray, *, fixed_variance: bool) -> np.ndarray:

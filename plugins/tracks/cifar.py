@@ -22,7 +22,8 @@ WRN_28_2 = Recipe("wrn", {"depth": 28, "width": 2}, epochs=100, batch_size=256, 
 class _Cifar(Track):
     task = Task.CLASSIFICATION
     batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
-    version = "1"
+    pool_design = True  # LiRA's pool design: M models on random halves of a 2N pool, T of them targets
+    version = "2"  # 2: LiRA's pool design
     input_shape = (3, 32, 32)
     augmentations = ("mirror", "shift")
     # As in LiRA's setup, the target sees a random part of the data and the attacker's population is disjoint.

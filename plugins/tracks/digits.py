@@ -4,13 +4,14 @@ import numpy as np
 
 from bench import Budget, Dataset, Recipe, Task, Track, hookimpl
 
-from ._loaders import DEBIAN_FASHION_MNIST, load_idx_dir
 
 
 class Digits(Track):
     name = "digits"
     batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
-    version = "1"
+    pool_design = True  # LiRA's pool design: M models on random halves of a 2N pool, T of them targets
+    version = "2"  # 2: LiRA's pool design, fixed OOD source, generated non-members
+    ood_source = "8x8 grayscale patches of scikit-learn's bundled sample photos (china.jpg, flower.jpg)"
     task = Task.CLASSIFICATION
     description = "scikit-learn's bundled 8x8 digits (1,797 images); MLP target; the embedded default"
     num_classes = 10
@@ -33,34 +34,24 @@ class Digits(Track):
         return Dataset(x=x, y=d.target.astype(np.int64))
 
     def extra_nonmembers(self, data, split):
-        """Neighbours of members, and ``ood``: Fashion-MNIST test images (Debian's copy) resized to 8×8,
-        or, without it, 8×8 grayscale patches of scikit-learn's two bundled photos. OOD images keep their
-        source labels (clothing class k ↔ digit k; random for the photo patches): arbitrary for this track."""
-        import os
+        """Neighbours, shifted and generated non-members (``Track``), and ``ood``: 8×8 grayscale patches of
+        scikit-learn's two bundled photos, a source every installation has (no optional package decides it).
+        The harness gives OOD points the target's predicted label as their claimed label."""
+        from sklearn.datasets import load_sample_images
 
         from bench import Candidates
         from bench.scenarios import resize_images
 
         sets = super().extra_nonmembers(data, split)
         rng = np.random.default_rng([self.split_seed, 0x00D])
-        n = self.scenario_size
-        if os.path.isdir(DEBIAN_FASHION_MNIST):
-            fm = load_idx_dir(DEBIAN_FASHION_MNIST)
-            pick = np.sort(rng.choice(len(fm.x_test), n, replace=False))
-            x = resize_images(fm.x_test[pick].astype(np.float32) / 255.0, (8, 8))
-            y = fm.y_test[pick].astype(np.int64)
-        else:
-            from sklearn.datasets import load_sample_images
-
-            photos = [img.mean(axis=2) / 255.0 for img in load_sample_images().images]
-            patches = []
-            for _ in range(n):
-                p = photos[rng.integers(len(photos))]
-                i, j = rng.integers(0, p.shape[0] - 32), rng.integers(0, p.shape[1] - 32)
-                patches.append(p[i : i + 32, j : j + 32])
-            x = resize_images(np.asarray(patches, dtype=np.float32)[:, None], (8, 8))
-            y = rng.integers(0, 10, size=n).astype(np.int64)
-        sets["ood"] = Candidates(x=x.astype(np.float32), y=y)
+        photos = [img.mean(axis=2) / 255.0 for img in load_sample_images().images]
+        patches = []
+        for _ in range(self.scenario_size):
+            p = photos[rng.integers(len(photos))]
+            i, j = rng.integers(0, p.shape[0] - 32), rng.integers(0, p.shape[1] - 32)
+            patches.append(p[i : i + 32, j : j + 32])
+        x = resize_images(np.asarray(patches, dtype=np.float32)[:, None], (8, 8))
+        sets["ood"] = Candidates(x=x.astype(np.float32), y=rng.integers(0, 10, size=len(x)).astype(np.int64))
         return sets
 
 

@@ -11,7 +11,9 @@ from ._loaders import fashion_mnist_splits
 class FashionMNIST(Track):
     name = "fashion-mnist"
     batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
-    version = "1"
+    pool_design = True  # LiRA's pool design: M models on random halves of a 2N pool, T of them targets
+    version = "2"  # 2: LiRA's pool design, OOD scored with the target's label, generated non-members
+    ood_source = "scikit-learn's bundled 8x8 digits upsampled to 28x28"
     task = Task.CLASSIFICATION
     description = "Fashion-MNIST (70,000 images; Debian's dataset-fashion-mnist or the hub); MLP target"
     num_classes = 10
@@ -34,7 +36,7 @@ class FashionMNIST(Track):
 
     def extra_nonmembers(self, data, split):
         """Neighbours of members, and ``ood``: scikit-learn's bundled digits upsampled to 28×28 and
-        normalized like Fashion-MNIST. OOD images keep their digit labels (digit k ↔ clothing class k)."""
+        normalized like Fashion-MNIST. The harness gives OOD points the target's predicted label as their claimed label."""
         from sklearn.datasets import load_digits
 
         from bench import Candidates

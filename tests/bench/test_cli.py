@@ -47,12 +47,11 @@ def test_malformed_set_is_refused():
     assert res.exit_code == 2 and "NAME.KEY=VALUE" in res.output
 
 
-def test_unknown_attack_parameter_fails_the_cell_by_name(tmp_path):
+def test_unknown_attack_parameter_exits_2_by_name_before_training(tmp_path):
     res = CliRunner().invoke(cli, ["run", "--track", "synthetic-blobs", "--attacks", "loss", "--set", "loss.bogus=1",
                                    "--out", str(tmp_path), "--no-progress"])
-    assert res.exit_code == 0
-    rec = json.loads((tmp_path / "results.jsonl").read_text())
-    assert rec["status"] == "failed" and "has no parameter(s) bogus" in rec["error"]
+    assert res.exit_code == 2
+    assert "attack 'loss' has no parameter 'bogus'" in res.output and not (tmp_path / "results.jsonl").exists()
 
 
 @pytest.mark.slow
