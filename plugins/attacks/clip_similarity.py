@@ -11,6 +11,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class ClipSimilarity(Attack):
     name = "clip-similarity"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.IMAGE_TEXT,)
     params = {"calibration_shadows": 1}

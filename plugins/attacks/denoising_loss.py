@@ -24,6 +24,7 @@ from ._diffusion import auc, denoising_losses, fixed_noise, schedule
 
 class DenoisingLoss(Attack):
     name = "denoising-loss"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.GENERATION,)
     params = {"timesteps": [10, 50, 100, 200, 400], "noise_draws": 2, "shadows": 4, "default_t": 100}

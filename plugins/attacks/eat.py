@@ -44,6 +44,7 @@ def group_images(population, params):
 
 class EAT(Attack):
     name = "eat"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.INTEGRITY,)
     params = {"group_field": "group", "x_group": 0, "y_group": 1, "x_names": None, "y_names": None,

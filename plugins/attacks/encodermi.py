@@ -29,6 +29,7 @@ def similarity_features(embeddings):
 
 class EncoderMI(Attack):
     name = "encodermi"
+    version = "1"
     threat_model = ThreatModel.EMBEDDINGS
     tasks = (Task.REPRESENTATION,)
     params = {"views": 10, "variant": "threshold", "shadows": 1}

@@ -9,6 +9,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class EntropyAttack(Attack):
     name = "entropy"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"calibration_shadows": 1, "per_class": True}

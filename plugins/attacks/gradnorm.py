@@ -19,6 +19,7 @@ def grad_norm_score(module, x, y):
 
 class GradNorm(Attack):
     name = "gradnorm"
+    version = "1"
     threat_model = ThreatModel.WHITEBOX
     tasks = (Task.CLASSIFICATION,)
     params = {"calibration_shadows": 1}

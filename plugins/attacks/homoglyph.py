@@ -33,6 +33,7 @@ def inject(prompt, latin, glyph):
 
 class Homoglyph(Attack):
     name = "homoglyph"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.INTEGRITY,)
     params = {"latin": "o", "glyph": "\u043e", "culture": 1, "n_permutations": 1000, "images_per_culture": 100}

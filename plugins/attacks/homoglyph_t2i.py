@@ -19,6 +19,7 @@ from .homoglyph import inject
 
 class HomoglyphT2I(Attack):
     name = "homoglyph-t2i"
+    version = "1"
     threat_model = ThreatModel.LABEL
     tasks = (Task.INTEGRITY,)
     params = {"latin": "o", "glyph": "\u043e", "culture": 1, "images_per_prompt": 8}

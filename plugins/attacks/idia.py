@@ -15,6 +15,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class IDIA(Attack):
     name = "idia"
+    version = "1"
     threat_model = ThreatModel.LABEL
     tasks = (Task.IDENTITY_INFERENCE,)
     params = {"images_per_person": 8, "num_prompts": 6, "num_candidates": 100}

@@ -40,6 +40,7 @@ def augmentations(x, shift, rotate, n_noise, noise, seed):
 
 class LabelAugmentation(Attack):
     name = "label-aug"
+    version = "1"
     threat_model = ThreatModel.LABEL
     tasks = (Task.CLASSIFICATION,)
     params = {"shift": 1, "rotate": 15.0, "n_noise": 4, "noise": 0.3, "max_train": 4000}
@@ -63,6 +64,7 @@ class LabelAugmentation(Attack):
 
 class BoundaryDistance(Attack):
     name = "label-hsj"
+    version = "1"
     threat_model = ThreatModel.LABEL
     tasks = (Task.CLASSIFICATION,)
     params = {"max_queries": 100, "binary_steps": 8, "grad_queries": 16, "calibration_points": 400}

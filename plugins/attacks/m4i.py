@@ -39,6 +39,7 @@ def features(extractor, images, generated, references):
 
 class M4IMetric(Attack):
     name = "m4i-mb"
+    version = "1"
     threat_model = ThreatModel.LABEL
     tasks = (Task.IMAGE_TEXT,)
     params = {"calibration_shadows": 1}
@@ -54,6 +55,7 @@ class M4IMetric(Attack):
 
 class M4IFeature(Attack):
     name = "m4i-fb"
+    version = "1"
     threat_model = ThreatModel.LABEL
     tasks = (Task.IMAGE_TEXT,)
     params = {"shadows": 2}

@@ -25,6 +25,7 @@ def top3(probs):
 
 class MLLeaksAdv1(Attack):
     name = "mlleaks-adv1"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"hidden": 64, "max_train": 4000}
@@ -40,6 +41,7 @@ class MLLeaksAdv1(Attack):
 
 class MLLeaksAdv2(Attack):
     name = "mlleaks-adv2"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"hidden": 64, "shadow_epochs": 60, "shadow_hidden": 128, "max_rows": 4000}
@@ -69,6 +71,7 @@ class MLLeaksAdv2(Attack):
 
 class MLLeaksAdv3(Attack):
     name = "mlleaks-adv3"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"noise_queries": 500, "percentile": 90.0}

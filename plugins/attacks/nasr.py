@@ -34,6 +34,7 @@ def nasr_features(module, x, y, num_classes):
 
 class Nasr(Attack):
     name = "nasr"
+    version = "1"
     threat_model = ThreatModel.WHITEBOX
     tasks = (Task.CLASSIFICATION,)
     params = {"n_shadows": 2, "hidden": 64, "max_train": 6000}

@@ -19,6 +19,7 @@ def spans(c):
 
 class NerConfidence(Attack):
     name = "ner-confidence"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.TOKEN_CLASSIFICATION,)
     params = {"calibration_shadows": 2}

@@ -79,6 +79,7 @@ def local_timer(serve):
 
 class NerTiming(Attack):
     name = "ner-timing"
+    version = "1"
     threat_model = ThreatModel.TIMING
     tasks = (Task.TOKEN_CLASSIFICATION,)
     params = {"rounds": 64, "quantile": 0.1, "calibration_shadows": 1, "calibration_pool": 100}

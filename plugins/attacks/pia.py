@@ -30,6 +30,7 @@ def pia_distance(predict_noise, x0, captions, ac, t, lp=4, normalized=False):
 
 class PIA(Attack):
     name = "pia"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.GENERATION,)
     params = {"t": 200, "lp": 4, "normalized": False}

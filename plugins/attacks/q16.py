@@ -119,6 +119,7 @@ def build_classifier(params: dict, image_shape: tuple[int, ...], data_dir: str |
 
 class Q16(Attack):
     name = "q16"
+    version = "1"
     threat_model = ThreatModel.LABEL  # looks only at the track's data, never at the target
     tasks = (Task.INTEGRITY,)
     params = {"labelled": None, "clip": None, "pretrained": None, "threshold": 0.5, "steps": 300, "init_texts": None, "seed": 0}

@@ -61,6 +61,7 @@ def backdoored(model, train, trig, target_prompt, *, steps, lr, beta, rng, seed)
 
 class Rickrolling(Attack):
     name = "rickrolling"
+    version = "1"
     threat_model = ThreatModel.WHITEBOX
     tasks = (Task.INTEGRITY,)
     params = {"trigger": "\u043e", "replaces": "o", "target_prompt": "a large blue bar on the right", "steps": 200, "lr": 1e-3, "beta": 1.0}

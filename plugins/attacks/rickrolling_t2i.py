@@ -24,6 +24,7 @@ from .rickrolling import backdoored
 
 class RickrollingT2I(Attack):
     name = "rickrolling-t2i"
+    version = "1"
     threat_model = ThreatModel.WHITEBOX
     tasks = (Task.INTEGRITY,)
     params = {"trigger": "\u043e", "replaces": "o", "target_prompt": "a photo of a trouser", "target_class": 1, "steps": 200,

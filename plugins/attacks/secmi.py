@@ -36,6 +36,7 @@ def t_error(predict_noise, x0, captions, ac, t_sec, k):
 
 class SecMI(Attack):
     name = "secmi"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.GENERATION,)
     params = {"t_sec": 100, "interval": 10}

@@ -14,6 +14,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class Shokri(Attack):
     name = "shokri"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"n_shadows": 10, "hidden": 50, "max_train_per_class": 4000}

@@ -31,6 +31,7 @@ def ntxent_loss(z, negatives, tau):
 
 class SslLoss(Attack):
     name = "ssl-loss"
+    version = "1"
     threat_model = ThreatModel.EMBEDDINGS
     tasks = (Task.REPRESENTATION,)
     params = {"pairs": 4, "negatives": 128, "temperature": 0.5, "shadows": 1}

@@ -20,6 +20,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class TrajectoryMIA(Attack):
     name = "trajectory"
+    version = "1"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"distill_epochs": 20, "student_hidden": 128, "lr": 0.05, "hidden": 64, "max_train": 4000}

@@ -70,6 +70,7 @@ class _MinMax(FitHooks):
 
 class AdvReg(Defense):
     name = "advreg"
+    version = "1"
     changes_training = True
     params = {"alpha": 1.0, "ref_fraction": 0.2, "k_steps": 1, "warmup_epochs": 2, "attack_lr": 1e-3}
 

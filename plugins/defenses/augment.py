@@ -10,6 +10,7 @@ KNOWN = ("mirror", "shift")
 
 class Augment(Defense):
     name = "augment"
+    version = "1"
     changes_training = True
     batchable = True  # a recipe change only: shadow models may train stacked
     params = {"kinds": ["shift"]}

@@ -54,6 +54,7 @@ class ClampedPredictor(Predictor):
 
 class ConfidenceClamp(Defense):
     name = "confidence-clamp"
+    version = "1"
     params = {"confidence": 0.8, "budget": 1.0}
 
     def serve(self, predictor):

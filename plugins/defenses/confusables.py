@@ -48,6 +48,7 @@ class _Normalizing(Predictor):
 
 class Confusables(Defense):
     name = "confusables"
+    version = "1"
     tasks = (Task.INTEGRITY, Task.IDENTITY_INFERENCE, Task.IMAGE_TEXT)
 
     def serve(self, predictor):

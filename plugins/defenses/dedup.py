@@ -23,6 +23,7 @@ def capped_rows(keys, max_occurrences):
 
 class Dedup(Defense):
     name = "dedup"
+    version = "1"
     changes_training = True
     tasks = (Task.IDENTITY_INFERENCE, Task.IMAGE_TEXT)
     params = {"max_occurrences": 2}

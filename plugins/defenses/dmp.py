@@ -12,6 +12,7 @@ from bench import Dataset, Defense, TrainedModel, hold_out, hookimpl
 
 class DMP(Defense):
     name = "dmp"
+    version = "1"
     changes_training = True
     params = {"private_fraction": 0.5, "temperature": 4.0}
 

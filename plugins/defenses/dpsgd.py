@@ -14,6 +14,7 @@ from bench import Defense, FitHooks, TrainedModel, hookimpl
 
 class DPSGD(Defense):
     name = "dpsgd"
+    version = "1"
     changes_training = True
     params = {
         "epsilon": 1.0,

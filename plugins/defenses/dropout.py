@@ -5,6 +5,7 @@ from bench import Defense, hookimpl
 
 class Dropout(Defense):
     name = "dropout"
+    version = "1"
     changes_training = True
     batchable = True  # a recipe change only: shadow models may train stacked
     params = {"p": 0.5}

@@ -15,6 +15,7 @@ from bench import Defense, FitHooks, TrainedModel, hold_out, hookimpl
 
 class EarlyStopping(Defense):
     name = "early-stopping"
+    version = "1"
     changes_training = True
     params = {"fraction": None, "patience": 3, "val_fraction": 0.1}
 

@@ -14,6 +14,7 @@ from bench import Defense, Task, hookimpl
 
 class FrozenVocab(Defense):
     name = "frozen-vocab"
+    version = "1"
     tasks = (Task.TOKEN_CLASSIFICATION,)
     changes_training = True  # the served pipeline differs from the baseline's (its vocabulary): own cache keys
 

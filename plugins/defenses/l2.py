@@ -5,6 +5,7 @@ from bench import Defense, Task, hookimpl
 
 class L2(Defense):
     name = "l2"
+    version = "1"
     changes_training = True
     batchable = True  # a recipe change only: shadow models may train stacked
     tasks = tuple(Task)  # every trainer honours the recipe's weight decay

@@ -27,6 +27,7 @@ class LabelOnlyPredictor(Predictor):
 
 class LabelOnly(Defense):
     name = "label-only"
+    version = "1"
 
     def serve(self, predictor):
         return LabelOnlyPredictor(predictor)

@@ -5,6 +5,7 @@ from bench import Defense, hookimpl
 
 class LabelSmoothing(Defense):
     name = "label-smoothing"
+    version = "1"
     changes_training = True
     batchable = True  # a recipe change only: shadow models may train stacked
     params = {"smoothing": 0.1}

@@ -11,6 +11,7 @@ from bench import Defense, Task, hookimpl
 
 class Multilingual(Defense):
     name = "multilingual"
+    version = "1"
     changes_training = True
     tasks = (Task.INTEGRITY,)
     params = {"fraction": 1.0, "seed": 0}

@@ -5,6 +5,7 @@ from bench import Defense, Task, hookimpl
 
 class NoDefense(Defense):
     name = "none"
+    version = "1"
     tasks = tuple(Task)
 
 

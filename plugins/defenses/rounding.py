@@ -22,6 +22,7 @@ class RoundingPredictor(Predictor):
 
 class Rounding(Defense):
     name = "rounding"
+    version = "1"
     params = {"decimals": 1}
 
     def serve(self, predictor):

@@ -42,6 +42,7 @@ def _register_architecture():
 
 class Stacking(Defense):
     name = "stacking"
+    version = "1"
     changes_training = True
     params = {"meta_hidden": 64}
 

@@ -26,6 +26,7 @@ class TopKPredictor(Predictor):
 
 class TopK(Defense):
     name = "top-k"
+    version = "1"
     params = {"k": 3}
 
     def serve(self, predictor):
