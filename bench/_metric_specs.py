@@ -51,7 +51,8 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("auc", True, "Area under the ROC curve (rank / Mann-Whitney estimate).", "auc_ci", "AUC"),
         MetricSpec("tpr@0.1%fpr", True, "Largest TPR among ROC points with FPR <= 0.1%.", "tpr@0.1%fpr_ci", "TPR@0.1%FPR", "rate"),
         MetricSpec("tpr@1%fpr", True, "Largest TPR among ROC points with FPR <= 1%.", "tpr@1%fpr_ci", "TPR@1%FPR", "rate"),
-        MetricSpec("balanced_accuracy", True, "(TPR + TNR) / 2 at a threshold fixed beforehand (e.g. on shadow models).", None, "bal. acc"),
+        MetricSpec("balanced_accuracy", True, "(TPR + TNR) / 2 at a threshold fixed beforehand: the harness's 5 % operating point on pool-design tracks, else the attack's shadow-calibrated one.", None, "bal. acc"),
+        MetricSpec("epsilon_lb", True, "Empirical ε lower bound at 95 % from Clopper–Pearson FPR/FNR bounds at the harness's operating points (Jagielski et al. 2020).", None, "ε lb"),
         MetricSpec("advantage", True, "Membership advantage max(TPR - FPR) over ROC points (Yeom et al.)."),
         MetricSpec("n_members", True, "Members among the candidates.", kind="count"),
         MetricSpec("n_nonmembers", True, "Non-members among the candidates.", kind="count"),
@@ -81,7 +82,7 @@ def metric_spec(key: str) -> MetricSpec:
     if key in UTILITY:
         return UTILITY[key]
     if key.startswith("fpr"):
-        return MetricSpec(key, False, "False-positive rate at the attack's shadow-calibrated threshold.", key + "_ci", kind="rate")
+        return MetricSpec(key, False, "False-positive rate at the harness's threshold calibrated on shadow models (5 % nominal unless the key names the level).", key + "_ci", kind="rate")
     if key.startswith("tpr"):
         return MetricSpec(key, True, "True-positive rate.", key + "_ci", kind="rate")
     return MetricSpec(key, True, "A task metric reported by the attack.")
