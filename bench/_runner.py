@@ -78,11 +78,7 @@ def run_plan(
         todo.append(cell)
     session.manager.call("run_started", plan=plan)
     executor = executor or session.registry.get("executors", "local").obj()
-    bar = None
-    if plan.progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
+    bar = session.progress.cells(len(todo)) if plan.progress and todo else None  # names the cell running
     unplanned: list[Record] = []  # records whose run id could not be computed up front (a track that fails to load)
     for record, arrays in executor.map(CellRunner(plan, session), todo):
         if arrays is not None:
@@ -95,8 +91,7 @@ def run_plan(
         if on_record:
             on_record(record)
         if bar is not None:
-            bar.set_postfix_str(f"{record.attack.name}: {record.status}")
-            bar.update(1)
+            bar.finished(record)
     if bar is not None:
         bar.close()
     return [done[rid] for rid in ids if rid in done] + unplanned
