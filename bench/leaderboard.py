@@ -11,6 +11,7 @@ t,smoke,none,a,1,0.75,0.0,0.01,0.0,0.05,0.0,,,0.4,0.0,0.9,0.0,
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any, Iterable
 
 from . import aggregate as agg
@@ -95,20 +96,18 @@ def _cell(key: str, row: dict[str, Any]) -> str:
 
 def _markdown(track: str, budget: str, rows: list[dict[str, Any]], wide: bool) -> str:
     """One (track, budget) table: identity columns, then metric columns by priority, trimmed to WIDTH unless wide."""
-    from tabulate import tabulate
-
     metric_keys = _row_metric_keys(rows)
     if not wide and rows[0]["task"] != "integrity" and set(HEADLINE) <= set(metric_keys):
         metric_keys = [k for k in metric_keys if k in HEADLINE] + [k for k in metric_keys if k not in HEADLINE]
     keys = [k for k in metric_keys + ["test_accuracy"] if wide or any(r.get(k) is not None for r in rows)]
-    seeds = sorted({r["seeds"] for r in rows})
+    seeds = sorted({r["seeds"] for r in rows if r["seeds"]}) or [0]  # cells with no ok seed are listed as not ok
     ident = ["defense", "attack"] + (["seeds"] if wide or len(seeds) > 1 else [])
     not_ok = [r for r in rows if r["not_ok"]]
 
     def table(shown: list[str]) -> str:
-        lines = [{**{c: r[c] for c in ident}, **{metric_spec(k).title: _cell(k, r) for k in shown},
+        lines = [{**{c: str(r[c]) for c in ident}, **{metric_spec(k).title: _cell(k, r) for k in shown},
                   **({"not ok": r["not_ok"]} if wide and not_ok else {})} for r in rows]
-        return tabulate(lines, headers="keys", tablefmt="github", disable_numparse=True)
+        return _github(lines)
 
     shown = keys if wide else _fit(keys, table)
     head = f"{track} · budget {budget} · {rows[0]['task']} · {_seeds_text(seeds)}"
@@ -117,12 +116,22 @@ def _markdown(track: str, budget: str, rows: list[dict[str, Any]], wide: bool) -
         notes.append("not shown: " + ", ".join(metric_spec(k).title for k in keys if k not in shown) + " (--wide shows every column)")
     if not_ok and not wide:
         notes.append("not ok: " + "; ".join(f"{r['defense']}/{r['attack']} {r['not_ok']}" for r in not_ok))
-    return "\n\n".join([head, table(shown), *notes])
+    return "\n\n".join([head, table(shown), *(textwrap.fill(n, WIDTH, break_on_hyphens=False) for n in notes)])
+
+
+def _github(lines: list[dict[str, str]]) -> str:
+    """A GitHub markdown table of strings, columns as narrow as their widest cell (tabulate pads each by two)."""
+    heads = list(lines[0])
+    widths = [max(len(h), *(len(line[h]) for line in lines)) for h in heads]
+    row = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([row(heads), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(row([line[h] for h in heads]) for line in lines)])
 
 
 def _seeds_text(seeds: list[int]) -> str:
     """How many seeds the cells have, and so how their numbers read (see :func:`_cell`)."""
     one, several = "value [95% interval]", "mean ± std over seeds"
+    if seeds == [0]:
+        return "no cell ran"
     if len(seeds) == 1:
         return f"{seeds[0]} seed{'' if seeds[0] == 1 else 's'} per cell: {one if seeds[0] <= 1 else several}"
     return f"{seeds[0]}–{seeds[-1]} seeds per cell: one seed: {one}; several: {several}"
