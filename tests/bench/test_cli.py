@@ -60,6 +60,11 @@ def test_set_help_covers_tracks_and_points_to_the_listing():
     res = CliRunner().invoke(cli, ["run", "--help"])
     text = " ".join(res.output.split())
     assert "option of a track, defense or attack" in text and "privbench list tracks|defenses|attacks" in text
+    from bench._plugins import load_plugins
+
+    _, registry = load_plugins()
+    assert "e.g. lira.n_shadows=8 or cifar10.recipe=airbench" in text  # both examples are real options:
+    assert "n_shadows" in registry.get("attacks", "lira").obj.params and "airbench" in registry.track("cifar10").recipes
 
 
 @pytest.mark.parametrize("args, message", [
