@@ -116,14 +116,18 @@ def _markdown(track: str, budget: str, rows: list[dict[str, Any]], wide: bool) -
         notes.append("not shown: " + ", ".join(metric_spec(k).title for k in keys if k not in shown) + " (--wide shows every column)")
     if not_ok and not wide:
         notes.append("not ok: " + "; ".join(f"{r['defense']}/{r['attack']} {r['not_ok']}" for r in not_ok))
-    return "\n\n".join([head, table(shown), *(textwrap.fill(n, WIDTH, break_on_hyphens=False) for n in notes)])
+    return "\n\n".join([table(shown) if i == 1 else textwrap.fill(text, WIDTH, break_on_hyphens=False)
+                        for i, text in enumerate([head, "", *notes])])
 
 
 def _github(lines: list[dict[str, str]]) -> str:
     """A GitHub markdown table of strings, columns as narrow as their widest cell (tabulate pads each by two)."""
     heads = list(lines[0])
     widths = [max(len(h), *(len(line[h]) for line in lines)) for h in heads]
-    row = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
     return "\n".join([row(heads), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(row([line[h] for h in heads]) for line in lines)])
 
 

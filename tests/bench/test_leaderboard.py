@@ -96,6 +96,14 @@ def _integrity(seed, metrics):
     return Record.from_dict({**rec, "track": {"name": "text-encoder", "task": "integrity"}})
 
 
+def test_mixed_seed_counts_explain_both_forms_within_the_width():
+    recs = [_rec("a", 0, 0.01, 0.6), _rec("b", 0, 0.02, 0.7), _rec("b", 1, 0.03, 0.7)]
+    md = render(recs, "md")
+    assert max(map(len, md.splitlines())) <= 120
+    assert "value [95% interval]" in md and "mean ± std over seeds" in md
+    assert _cells(md, "a")["seeds"] == "1" and _cells(md, "b")["seeds"] == "2"
+
+
 def test_integrity_counts_are_integers():
     recs = [_integrity(s, {"homoglyph_effect_size": 0.5 + s / 100, "homoglyph_p_value": 0.01, "n_prompts": 48}) for s in (0, 1)]
     md = render(recs, "md")
