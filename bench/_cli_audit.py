@@ -64,6 +64,7 @@ def _planted_summary(clf: Any, track: Any, data: Any, split: Any) -> dict[str, f
 def audit(name: str, track: str, sets: tuple[str, ...], budget: str, seed: int, top: int, data_dir: str | None, cache_dir: str | None,
           as_json: bool, plugin_files: tuple[str, ...]) -> None:
     """Audit a track's data (e.g. q16: list flagged examples of its split) or its target model (e.g. eat)."""
+    from ._cli_run import load_tracks
     from .cli import _load, _parse_sets
     from ._runner import Cell, Plan, Session
 
@@ -79,6 +80,7 @@ def audit(name: str, track: str, sets: tuple[str, ...], budget: str, seed: int, 
     plan = Plan(tracks=[track], attacks=[name], defenses=["none"], seeds=[seed], budget=budget, params=params, data_dir=data_dir,
                 device="cpu", cache_dir=cache_dir, progress=False, scenarios=False)
     session = Session(plan, registry=registry)
+    load_tracks(session, [track], data_dir)  # data that cannot load: a message saying what to do, exit 3
     t, data, split = session.track(track)
     if hasattr(attack, "classifier"):
         _data_audit(attack, t, data, split, data_dir, top, as_json)

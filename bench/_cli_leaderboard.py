@@ -8,7 +8,17 @@ import click
 
 from ._cli_common import load_plugins_or_exit as _load, plugin_option
 
-__all__ = ["leaderboard", "frontier", "read_results"]
+__all__ = ["leaderboard", "frontier", "read_results", "require_root"]
+
+
+def require_root(root: str) -> None:
+    """Refuse a leaderboards folder that does not exist (run outside the repository, say) instead of making one."""
+    from pathlib import Path
+
+    if not Path(root).is_dir():
+        raise click.ClickException(
+            f"no leaderboards folder at {Path(root).resolve()}: run this from the privbench repository's root,"
+            " or pass --root PATH (the folder holding <track>/<budget>/ entries)")
 
 
 def read_results(results: tuple[str, ...], root: str | None = None) -> list:
@@ -50,17 +60,25 @@ def leaderboard() -> None:
 @click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Published entries, used when no RESULTS are given.")
 @click.option("--by", "by", type=click.Choice(["attack", "defense"]), default="attack", show_default=True,
               help="attack: one row per (defense, attack); defense: per defense, its strongest attack and utility cost.")
-def leaderboard_table(results: tuple[str, ...], fmt: str, root: str, by: str) -> None:
-    """Table from results.jsonl files or run folders (mean ± std over seeds); none given: the published entries."""
+@click.option("--wide", is_flag=True, help="md: every column (default: the headline ones, 120 columns at most).")
+def leaderboard_table(results: tuple[str, ...], fmt: str, root: str, by: str, wide: bool) -> None:
+    """Table from results.jsonl files or run folders; none given: the published entries.
+
+    One seed shows its value with its 95% interval; several show the mean ± std over seeds.
+    """
     from .leaderboard import render, render_by_defense
 
+    if not results:
+        require_root(root)
     records = read_results(results, root)
+    if not records:
+        raise click.ClickException(f"no records in {', '.join(results) or root}: give results.jsonl files or run folders")
     if by == "defense":
         if fmt == "html":
             raise click.BadParameter("--by defense renders md, csv or json", param_hint="--format")
         click.echo(render_by_defense(records, fmt))
         return
-    click.echo(render(records, fmt))
+    click.echo(render(records, fmt, wide=wide))
 
 
 @leaderboard.command("submit")
@@ -100,6 +118,7 @@ def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
     from ._io import atomic_write_text
     from .site import README, build_site, check_readme, entry_records
 
+    require_root(root)
     ok, want = check_readme(root)
     if check:
         if not ok:

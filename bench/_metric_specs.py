@@ -17,7 +17,7 @@ class MetricSpec:
     """A record's metric: its direction, interval key, kind and how the views show it.
 
     ``kind``: ``rate`` (a proportion, shown in percent), ``score`` (shown with 3 decimals) or ``count``
-    (bookkeeping such as ``n_members``: never a column).
+    (shown as an integer). ``column``: False for bookkeeping (``n_members``) that tables never show.
     """
 
     name: str
@@ -26,15 +26,21 @@ class MetricSpec:
     ci_key: Optional[str] = None  # key of the matching [low, high] interval, if any
     label: Optional[str] = None  # column title (default: the name)
     kind: str = "score"
+    column: bool = True
 
     @property
     def title(self) -> str:
         return self.label or self.name
 
     def format(self, value: Optional[float], ci: Optional[Any] = None, std: Optional[float] = None) -> str:
-        """``value`` for a table: ``12.30%`` / ``0.750``, with ``[low, high]`` or ``± std`` if given; None is a dash."""
+        """``value`` for a table: ``12.30%`` / ``0.750`` / ``48``, with ``[low, high]`` or ``± std`` if given.
+
+        None is a dash; a count is an integer, with its spread only where seeds disagree.
+        """
         if value is None:
             return "—"
+        if self.kind == "count":
+            return f"{value:.0f}" if not std else f"{value:.1f} ± {std:.1f}"
         pct = self.kind == "rate"
         num = (lambda v: f"{100 * v:.2f}") if pct else (lambda v: f"{v:.3f}")
         text = num(value) + ("%" if pct else "")
@@ -54,8 +60,8 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("balanced_accuracy", True, "(TPR + TNR) / 2 at a threshold fixed beforehand: the harness's 5 % operating point on pool-design tracks, else the attack's shadow-calibrated one.", None, "bal. acc"),
         MetricSpec("epsilon_lb", True, "Empirical ε lower bound at 95 % from Clopper–Pearson FPR/FNR bounds at the harness's operating points (Jagielski et al. 2020).", None, "ε lb"),
         MetricSpec("advantage", True, "Membership advantage max(TPR - FPR) over ROC points (Yeom et al.)."),
-        MetricSpec("n_members", True, "Members among the candidates.", kind="count"),
-        MetricSpec("n_nonmembers", True, "Non-members among the candidates.", kind="count"),
+        MetricSpec("n_members", True, "Members among the candidates.", kind="count", column=False),
+        MetricSpec("n_nonmembers", True, "Non-members among the candidates.", kind="count", column=False),
     )
 }
 # The target's utility, shown beside the attack metrics.
@@ -75,7 +81,7 @@ def metric_spec(key: str) -> MetricSpec:
     """The registered spec of ``key``; a task's own metric gets one by convention.
 
     ``fpr_<set>`` (scenario false-positive rates, Clopper–Pearson ``_ci``) are rates where lower is better;
-    anything else is a higher-is-better score without an interval.
+    ``n_<things>`` are counts (shown as integers); anything else is a higher-is-better score without an interval.
     """
     if key in METRICS:
         return METRICS[key]
@@ -85,10 +91,12 @@ def metric_spec(key: str) -> MetricSpec:
         return MetricSpec(key, False, "False-positive rate at the harness's threshold calibrated on shadow models (5 % nominal unless the key names the level).", key + "_ci", kind="rate")
     if key.startswith("tpr"):
         return MetricSpec(key, True, "True-positive rate.", key + "_ci", kind="rate")
+    if key.startswith("n_"):
+        return MetricSpec(key, True, "A count reported by the attack.", kind="count")
     return MetricSpec(key, True, "A task metric reported by the attack.")
 
 
 def is_metric_column(key: str, value: Any) -> bool:
-    """Whether a record's ``metrics[key]`` is a value the views show (not an interval, count or non-number)."""
+    """Whether a record's ``metrics[key]`` is a value the views show (not an interval, bookkeeping or non-number)."""
     return (not key.endswith("_ci") and isinstance(value, (int, float)) and not isinstance(value, bool)
-            and metric_spec(key).kind != "count")
+            and metric_spec(key).column)

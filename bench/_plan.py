@@ -111,14 +111,14 @@ def check_params(plan: Plan, registry: Any) -> list[str]:
     for name, overrides in plan.params.items():
         if name not in known:
             listed = ", ".join(sorted(known))
-            problems.append(f"--set {name}.…: {name!r} is not a track, attack or defense of this run; known: {listed}")
+            problems.append(f"{name!r} is no track, defense or attack of this run ({listed})")
             continue
         kind, reg = known[name]
         try:
             defaults = dict(registry.track(name).params) if kind == "track" else dict(registry.get(reg, name).obj.params)
         except Exception as exc:  # a plugin that fails to load is reported by its cells
-            problems.append(f"--set {name}.…: cannot read the parameters of {kind} {name!r}: {exc}")
+            problems.append(f"cannot read the options of {kind} {name!r}: {exc}")
             continue
         for key in sorted(set(overrides) - set(defaults)):
-            problems.append(f"--set {name}.{key}: {kind} {name!r} has no parameter {key!r}; known: {', '.join(sorted(defaults)) or 'none'}")
+            problems.append(f"{kind} {name!r} has no option {key!r}; its options: {', '.join(sorted(defaults)) or 'none'}")
     return problems

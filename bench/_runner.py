@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._plan import Cell, Plan, expand_grid, run_id
+from ._plan import Cell, Plan, check_params, expand_grid, run_id
 from ._record import Record
 from ._records import ResultsWriter, orphan_record
 from ._session import Session
@@ -61,6 +61,9 @@ def run_plan(
 ) -> list[Record]:
     """Run (or resume) a plan; returns the records of its cells, newly run or found finished."""
     session = session or Session(plan)
+    problems = check_params(plan, session.registry)
+    if problems:  # before anything trains (the CLI says the same with exit status 2)
+        raise ValueError("; ".join(problems))
     writer = ResultsWriter(plan.out_dir)
     done = writer.done()
     cells = expand_grid(plan)
@@ -78,11 +81,7 @@ def run_plan(
         todo.append(cell)
     session.manager.call("run_started", plan=plan)
     executor = executor or session.registry.get("executors", "local").obj()
-    bar = None
-    if plan.progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
+    bar = session.progress.cells(len(todo)) if plan.progress and todo else None  # names the cell running
     unplanned: list[Record] = []  # records whose run id could not be computed up front (a track that fails to load)
     for record, arrays in executor.map(CellRunner(plan, session), todo):
         if arrays is not None:
@@ -95,8 +94,7 @@ def run_plan(
         if on_record:
             on_record(record)
         if bar is not None:
-            bar.set_postfix_str(f"{record.attack.name}: {record.status}")
-            bar.update(1)
+            bar.finished(record)
     if bar is not None:
         bar.close()
     return [done[rid] for rid in ids if rid in done] + unplanned

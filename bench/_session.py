@@ -148,6 +148,7 @@ class Session:
 
     def run_cell(self, cell: Cell) -> tuple[Record, dict[str, np.ndarray] | None]:
         """Run one cell; returns the record (without ``scores_file``) and the per-candidate arrays."""
+        self.progress.start(cell)  # the progress bars name the cell (track/defense/attack/seed)
         record, arrays = self._run_cell(cell)
         if self.plan.official:  # only now, with the attack's scores in: the seed that made the split
             record = record.replace(official=True, track=replace(record.track, split_seed=self.plan.split_seed))

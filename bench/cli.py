@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
@@ -22,38 +21,11 @@ def cli() -> None:
     """privbench: benchmark privacy attacks and defenses on ML models."""
 
 
-def _names(value: str, kind: str, registry: Any, task: Task | None = None) -> list[str]:
-    if value == "all":
-        names = registry.names(kind)
-        if task is not None:
-            names = [n for n in names if Task(task) in {Task(t) for t in registry.get(kind, n).obj.tasks}]
-        return names
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    for n in names:
-        try:
-            registry.get(kind, n)
-        except PluginError as exc:
-            raise click.BadParameter(str(exc), param_hint=f"--{kind}") from None
-    return names
-
-
-def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for s in sets:
-        name_key, eq, raw = s.partition("=")
-        name, dot, key = name_key.partition(".")
-        if not (eq and dot and name and key):
-            raise click.BadParameter(f"{s!r} is not NAME.KEY=VALUE (e.g. lira.n_aug=4)", param_hint="--set")
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        out.setdefault(name, {})[key] = value
-    return out
+from ._cli_run import check_sets, exit_status, load_tracks, names as _names, parse_sets as _parse_sets  # noqa: E402
 
 
 @cli.command()
-@click.option("--track", "tracks", default="digits", show_default=True, help="Track name(s), comma-separated.")
+@click.option("--track", "tracks", default="digits", show_default=True, help="Track name(s), comma-separated (`privbench list tracks`).")
 @click.option("--attacks", default="all", show_default=True, help="Attack names, comma-separated, or 'all' (every attack for the track's task).")
 @click.option("--defenses", default="none", show_default=True, help="Defense names, comma-separated, or 'all'.")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="Number of seeds (0..N-1).")
@@ -62,12 +34,15 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 @click.option("--executor", default="local", show_default=True, help="Executor plugin (local, ray, ...).")
 @click.option("--slots", type=click.IntRange(1), default=None, help="local executor: parallel device slots (default: one per GPU, else 1).")
 @click.option("--ray-address", default=None, metavar="HOST:PORT", help="ray executor: the cluster's head (default: $RAY_ADDRESS, else a local Ray).")
-@click.option("--set", "sets", multiple=True, metavar="NAME.KEY=VALUE", help="Override an attack's or defense's parameter (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="NAME.KEY=VALUE",
+              help="Override an option of a track, defense or attack of this run (repeatable), e.g. lira.n_shadows=8 or "
+                   "cifar10.recipe=airbench; `privbench list tracks|defenses|attacks` shows each one's options and defaults.")
 @click.option("--data-dir", type=click.Path(), default=None, help="Local copy of a track's data (e.g. the CIFAR python tarball).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Model cache (default: $PRIVBENCH_CACHE_DIR or ~/.cache/privbench).")
 @click.option("--retry-failed", is_flag=True, help="Re-run cells recorded as failed instead of skipping them.")
-@click.option("--strict", is_flag=True, help="Exit with status 1 if any cell is not ok.")
+@click.option("--wide", is_flag=True, help="Print every column of the final table (default: the headline ones, 120 columns at most).")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any cell is not ok (over_budget and timeout too).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
 @click.option("--scenarios/--no-scenarios", default=True, show_default=True,
               help="Also score OOD and neighbour non-members (fpr_ood, fpr_neighbours) for attacks that set a threshold.")
@@ -81,51 +56,59 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
               help="Pool-design tracks: targets per cell, each attacked with the other models as shadows (default: the tier's).")
 @plugin_option
 def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, slots: int | None, ray_address: str | None, sets: tuple[str, ...],
-        data_dir: str | None, device: str | None, cache_dir: str | None, retry_failed: bool, strict: bool, progress: bool,
+        data_dir: str | None, device: str | None, cache_dir: str | None, retry_failed: bool, wide: bool, strict: bool, progress: bool,
         scenarios: bool, isolation: str | None, sandbox: str | None, official: bool, targets: int | None, plugin_files: tuple[str, ...]) -> None:
-    """Run (or resume) the benchmark grid and print its leaderboard table."""
+    """Run (or resume) the benchmark grid and print its leaderboard table.
+
+    Exit status: 0 every cell has a result; 1 some cells failed (or --strict and some cell is not ok);
+    2 a usage error, nothing ran; 3 nothing ran (a track's data could not be loaded, or every cell failed).
+    """
     from ._runner import Plan, Session, run_plan
     from .leaderboard import render
 
     _, registry = _load(plugin_files)
-    track_names = _names(tracks, "tracks", registry)
+    track_names = _names(tracks, "tracks", registry, "--track")
     tasks = {registry.track(t).task for t in track_names}
-    attack_names = sorted({a for task in tasks for a in _names(attacks, "attacks", registry, Task(task))})
+    attack_names = sorted({a for task in tasks for a in _names(attacks, "attacks", registry, "--attacks", Task(task))})
     if not attack_names:
-        raise click.ClickException(f"no attack supports the task(s) {', '.join(sorted(str(Task(t)) for t in tasks))}")
-    defense_names = _names(defenses, "defenses", registry, Task(next(iter(tasks))) if len(tasks) == 1 else None)
+        raise click.BadParameter(f"no attack supports the task(s) {', '.join(sorted(str(Task(t)) for t in tasks))}"
+                                 " (`privbench list attacks` shows each one's tasks)", param_hint="--attacks")
+    defense_names = _names(defenses, "defenses", registry, "--defenses", Task(next(iter(tasks))) if len(tasks) == 1 else None)
+    if not defense_names:
+        raise click.BadParameter("no defense supports this track's task (`privbench list defenses`)", param_hint="--defenses")
     for t in track_names:
         tiers = registry.track(t).budgets
         if budget not in tiers:
-            raise click.BadParameter(f"track {t!r} has no budget tier {budget!r}; tiers: {', '.join(tiers)}", param_hint="--budget")
+            raise click.BadParameter(f"track {t!r} has no budget tier {budget!r}; tiers: {', '.join(tiers)}"
+                                     " (`privbench list tracks` shows their limits)", param_hint="--budget")
+    params = _parse_sets(sets)
+    check_sets(params, registry, {"tracks": track_names, "defenses": defense_names, "attacks": attack_names})
     try:
         ex_cls = registry.get("executors", executor).obj
     except PluginError as exc:
         raise click.BadParameter(str(exc), param_hint="--executor") from None
     plan = Plan(
         tracks=track_names, attacks=attack_names, defenses=defense_names, seeds=list(range(seeds)), budget=budget,
-        out_dir=out_dir, params=_parse_sets(sets), data_dir=data_dir, device=device, cache_dir=cache_dir,
+        out_dir=out_dir, params=params, data_dir=data_dir, device=device, cache_dir=cache_dir,
         plugin_files=list(plugin_files), retry_failed=retry_failed, progress=progress, scenarios=scenarios,
         isolation=isolation or ("process" if official else "thread"), sandbox=sandbox, official=official, targets=targets,
     )
-    from ._plan import check_params
-
-    problems = check_params(plan, registry)
-    if problems:  # before anything trains; click's usage errors exit 2
-        raise click.UsageError("\n".join(problems))
     if official and (isolation == "thread" or cache_dir):
         raise click.BadParameter("an official run trains from its own cold cache in worker processes: drop --isolation thread and --cache-dir", param_hint="--official")
     session = Session(plan, registry=registry)  # the registry carries its manager: event hooks fire
+    load_tracks(session, track_names, data_dir)
     options = {k: v for k, v in {"slots": slots, "address": ray_address}.items() if v is not None}
     records = run_plan(plan, session=session, executor=ex_cls(**options))
-    click.echo(render(records, "md"))
-    bad = [r for r in records if not r.ok]
-    for r in bad:
-        first = r.error.splitlines()[0] if r.error else ""
-        click.secho(f"{r.label()}: {r.status}: {first}", fg="red", err=True)
-    click.echo(f"{len(records) - len(bad)}/{len(records)} cells ok; results in {out_dir}/results.jsonl", err=True)
-    if strict and bad:
-        sys.exit(1)
+    click.echo(render(records, "md", wide=wide))
+    for r in records:
+        if not r.ok:
+            first = r.error.splitlines()[0] if r.error else ""
+            click.secho(f"{r.label()}: {r.status}: {first}", fg="red", err=True)
+    click.echo(f"{sum(r.ok for r in records)}/{len(records)} cells ok; results in {out_dir}/results.jsonl", err=True)
+    status, why = exit_status(records, strict)
+    if status:
+        click.secho(why, fg="red", err=True)
+        sys.exit(status)
 
 
 @cli.command()
@@ -147,28 +130,11 @@ def plugins(as_json: bool, plugin_files: tuple[str, ...]) -> None:
     click.echo(tabulate(rows, headers=["plugin", "distribution", "version", "registers"], tablefmt="simple"))
 
 
-@cli.command("list")
-@click.argument("kind", type=click.Choice(["attacks", "defenses", "tracks"]))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@plugin_option
-def list_(kind: str, as_json: bool, plugin_files: tuple[str, ...]) -> None:
-    """List registered attacks, defenses or tracks."""
-    _, registry = _load(plugin_files)
-    items = registry.describe(kind)
-    if as_json:
-        click.echo(json.dumps(items, indent=2))
-        return
-    from tabulate import tabulate
-
-    cols = {"attacks": ["name", "threat_model", "tasks", "plugin"], "defenses": ["name", "tasks", "plugin"], "tracks": ["name", "task", "budgets", "plugin"]}[kind]
-    rows = [[", ".join(v) if isinstance(v, list) else v for v in (d.get(c) for c in cols)] for d in items]
-    click.echo(tabulate(rows, headers=cols, tablefmt="simple"))
-
-
 from ._cli_cache import cache  # noqa: E402  (command modules register on the group defined above)
 from ._cli_leaderboard import frontier, leaderboard  # noqa: E402
+from ._cli_list import list_  # noqa: E402
 
-for _command in (leaderboard, cache, frontier):
+for _command in (list_, leaderboard, cache, frontier):
     cli.add_command(_command)
 
 

@@ -11,15 +11,17 @@ t,smoke,none,a,1,0.75,0.0,0.01,0.0,0.05,0.0,,,0.4,0.0,0.9,0.0,
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any, Iterable
 
 from . import aggregate as agg
 from ._metric_specs import HEADLINE, MEMBERSHIP_COLUMNS, UTILITY, is_metric_column, metric_spec
 from ._record import Record
 
-__all__ = ["summarize", "render", "by_defense", "render_by_defense", "FORMATS"]
+__all__ = ["summarize", "render", "by_defense", "render_by_defense", "FORMATS", "WIDTH"]
 
 FORMATS = ("md", "csv", "json", "html")
+WIDTH = 120  # the compact markdown table fits a terminal this wide; --wide shows every column
 _GROUP = ("track", "budget", "defense", "attack")
 _TEST = UTILITY["test_accuracy"]
 
@@ -32,7 +34,11 @@ def _metric_keys(task: str, ok: list[Record]) -> list[str]:
 
 
 def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
-    """One row per (track, budget, defense, attack) over its seeds; failed cells are counted, not averaged."""
+    """One row per (track, budget, defense, attack) over its seeds; failed cells are counted, not averaged.
+
+    Each metric ``k`` has its seed mean ``k``, standard deviation ``k_std`` (0.0 for one seed) and, where the
+    records hold intervals, ``k_ci``: the mean of the seeds' intervals (for one seed, that record's own).
+    """
     rows = []
     for key, recs in agg.group_by(records, agg.cell_key).items():
         ok = [r for r in recs if r.ok]
@@ -41,6 +47,9 @@ def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
         row["task"] = recs[0].task
         for k in _metric_keys(row["task"], ok):
             row[k], row[k + "_std"] = agg.mean_std(r.metrics.get(k) for r in ok)
+            ci = agg.mean_interval(r.metrics.get(k + "_ci") for r in ok)
+            if ci is not None:
+                row[k + "_ci"] = ci
         row["test_accuracy"], row["test_accuracy_std"] = agg.mean_std(r.utility.test_accuracy for r in ok)
         bad = [r.status for r in recs if not r.ok]
         row["not_ok"] = ", ".join(f"{s}×{bad.count(s)}" for s in sorted(set(bad))) if bad else ""
@@ -48,8 +57,11 @@ def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["track"], r["budget"], *agg.rank_key(r)))
 
 
-def render(records: Iterable[Record], fmt: str = "md") -> str:
-    """Render records as a table: ``md`` (GitHub markdown), ``csv``, ``json`` or ``html`` (a sortable page)."""
+def render(records: Iterable[Record], fmt: str = "md", wide: bool = False) -> str:
+    """Render records as a table: ``md`` (GitHub markdown), ``csv``, ``json`` or ``html`` (a sortable page).
+
+    ``md`` is one table per (track, budget), at most :data:`WIDTH` characters wide unless ``wide`` (every column).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
     records = list(records)
@@ -60,33 +72,84 @@ def render(records: Iterable[Record], fmt: str = "md") -> str:
     rows = summarize(records)
     if fmt == "json":
         return json.dumps(rows, indent=2, sort_keys=True)
-    if fmt == "md" and len({r["task"] for r in rows}) > 1:  # one table per task, each with its own metrics
-        tasks = list(dict.fromkeys(r["task"] for r in rows))
-        return "\n\n".join(f"task: {t}\n\n" + render([rec for rec in records if rec.task == t], fmt) for t in tasks)
-    skip = {"seeds", "not_ok", "test_accuracy", "task", *_GROUP}
-    metric_keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in skip and not k.endswith("_std")]
     if fmt == "csv":
         import pandas as pd
 
-        cols = list(_GROUP) + ["seeds"] + [c for k in metric_keys + ["test_accuracy"] for c in (k, k + "_std")] + ["not_ok"]
+        cols = list(_GROUP) + ["seeds"] + [c for k in _row_metric_keys(rows) + ["test_accuracy"] for c in (k, k + "_std")] + ["not_ok"]
         return pd.DataFrame(rows, columns=cols).to_csv(index=False).rstrip("\n")
-    return _markdown(rows, metric_keys)
+    groups = agg.group_by(rows, lambda r: (r["track"], r["budget"]))
+    return "\n\n".join(_markdown(track, budget, group, wide) for (track, budget), group in groups.items())
 
 
-def _markdown(rows: list[dict[str, Any]], metric_keys: list[str]) -> str:
-    from tabulate import tabulate
+def _row_metric_keys(rows: list[dict[str, Any]]) -> list[str]:
+    skip = {"seeds", "not_ok", "test_accuracy", "task", *_GROUP}
+    return [k for k in dict.fromkeys(k for r in rows for k in r) if k not in skip and not k.endswith(("_std", "_ci"))]
 
-    table = []
-    for r in rows:
-        line = {k: r[k] for k in (*_GROUP, "seeds")}
-        for k in metric_keys:
-            spec = metric_spec(k)
-            line[spec.title] = spec.format(r.get(k), std=r.get(k + "_std") or 0.0 if r.get(k) is not None else None)
-        line[_TEST.title] = _TEST.format(r.get("test_accuracy"), std=r.get("test_accuracy_std") or 0.0)
-        if any(x["not_ok"] for x in rows):
-            line["not ok"] = r["not_ok"]
-        table.append(line)
-    return tabulate(table, headers="keys", tablefmt="github")
+
+def _cell(key: str, row: dict[str, Any]) -> str:
+    """One seed: the value with its interval; several: mean ± std over seeds (never ``± 0`` for one seed)."""
+    spec = metric_spec(key)
+    if row["seeds"] > 1:
+        return spec.format(row.get(key), std=row.get(key + "_std"))
+    return spec.format(row.get(key), ci=row.get(key + "_ci"))
+
+
+def _markdown(track: str, budget: str, rows: list[dict[str, Any]], wide: bool) -> str:
+    """One (track, budget) table: identity columns, then metric columns by priority, trimmed to WIDTH unless wide."""
+    metric_keys = _row_metric_keys(rows)
+    if not wide and rows[0]["task"] != "integrity" and set(HEADLINE) <= set(metric_keys):
+        metric_keys = [k for k in metric_keys if k in HEADLINE] + [k for k in metric_keys if k not in HEADLINE]
+    keys = [k for k in metric_keys + ["test_accuracy"] if wide or any(r.get(k) is not None for r in rows)]
+    seeds = sorted({r["seeds"] for r in rows if r["seeds"]}) or [0]  # cells with no ok seed are listed as not ok
+    ident = ["defense", "attack"] + (["seeds"] if wide or len(seeds) > 1 else [])
+    not_ok = [r for r in rows if r["not_ok"]]
+
+    def table(shown: list[str]) -> str:
+        lines = [{**{c: str(r[c]) for c in ident}, **{metric_spec(k).title: _cell(k, r) for k in shown},
+                  **({"not ok": r["not_ok"]} if wide and not_ok else {})} for r in rows]
+        return _github(lines)
+
+    shown = keys if wide else _fit(keys, table)
+    head = f"{track} · budget {budget} · {rows[0]['task']} · {_seeds_text(seeds)}"
+    notes = []
+    if len(shown) < len(keys):
+        notes.append("not shown: " + ", ".join(metric_spec(k).title for k in keys if k not in shown) + " (--wide shows every column)")
+    if not_ok and not wide:
+        notes.append("not ok: " + "; ".join(f"{r['defense']}/{r['attack']} {r['not_ok']}" for r in not_ok))
+    return "\n\n".join([table(shown) if i == 1 else textwrap.fill(text, WIDTH, break_on_hyphens=False)
+                        for i, text in enumerate([head, "", *notes])])
+
+
+def _github(lines: list[dict[str, str]]) -> str:
+    """A GitHub markdown table of strings, columns as narrow as their widest cell (tabulate pads each by two)."""
+    heads = list(lines[0])
+    widths = [max(len(h), *(len(line[h]) for line in lines)) for h in heads]
+
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    return "\n".join([row(heads), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(row([line[h] for h in heads]) for line in lines)])
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    """How many seeds the cells have, and so how their numbers read (see :func:`_cell`)."""
+    one, several = "value [95% interval]", "mean ± std over seeds"
+    if seeds == [0]:
+        return "no cell ran"
+    if len(seeds) == 1:
+        return f"{seeds[0]} seed{'' if seeds[0] == 1 else 's'} per cell: {one if seeds[0] <= 1 else several}"
+    return f"{seeds[0]}–{seeds[-1]} seeds per cell: one seed: {one}; several: {several}"
+
+
+def _fit(keys: list[str], table: Any) -> list[str]:
+    """The longest prefix of ``keys`` (test accuracy kept last) whose table fits in :data:`WIDTH` columns."""
+    tail = [k for k in keys if k == "test_accuracy"]
+    head = [k for k in keys if k != "test_accuracy"]
+    for n in range(len(head), 0, -1):
+        shown = head[:n] + tail
+        if max(len(line) for line in table(shown).splitlines()) <= WIDTH:
+            return shown
+    return head[:1] + tail
 
 
 def by_defense(records: Iterable[Record]) -> list[dict[str, Any]]:
@@ -134,4 +197,4 @@ def render_by_defense(records: Iterable[Record], fmt: str = "md") -> str:
          _TEST.title: _TEST.format(r["test_accuracy"]), "utility cost": cost(r["utility_cost"])}
         for r in rows
     ]
-    return tabulate(table, headers="keys", tablefmt="github")
+    return tabulate(table, headers="keys", tablefmt="github", disable_numparse=True)

@@ -183,6 +183,19 @@ def test_a_misspelled_hook_is_a_plugin_problem_suggesting_the_right_name(tmp_pat
     assert "coinflip" not in registry.names("attacks")
 
 
+def test_privbench_plugins_shows_a_misspelled_hook_as_a_problem_of_its_plugin(tmp_path):
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+
+    f = tmp_path / "typo.py"
+    f.write_text(DESIGN_EXAMPLE.replace("def register_attacks(", "def register_attack("))
+    res = CliRunner().invoke(cli, ["plugins", "--plugin", str(f)])
+    assert res.exit_code == 0, res.output
+    line = next(line for line in res.stdout.splitlines() if line.startswith("typo "))
+    assert "PROBLEM: implements unknown hook 'register_attack' (did you mean 'register_attacks'?)" in line
+
+
 def test_a_hook_without_the_marker_is_a_plugin_problem(tmp_path):
     f = tmp_path / "unmarked.py"
     f.write_text(DESIGN_EXAMPLE.replace("@hookimpl\n", ""))

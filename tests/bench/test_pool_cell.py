@@ -100,9 +100,9 @@ def test_unknown_set_names_and_keys_are_listed_before_anything_trains(reg):
     plan = Plan(tracks=["digits"], attacks=["loss"], defenses=["none"], seeds=[0],
                 params={"lira": {"n_shadows": 2}, "loss": {"calibration_shadowz": 1}, "digits": {"nope": 1}})
     problems = check_params(plan, reg)
-    assert any("'lira' is not a track, attack or defense of this run" in p for p in problems)
-    assert any("'loss' has no parameter 'calibration_shadowz'" in p and "calibration_shadows" in p for p in problems)
-    assert any("track 'digits' has no parameter 'nope'" in p for p in problems)
+    assert any("'lira' is no track, defense or attack of this run" in p for p in problems)
+    assert any("attack 'loss' has no option 'calibration_shadowz'" in p and "calibration_shadows" in p for p in problems)
+    assert any("track 'digits' has no option 'nope'" in p for p in problems)
 
 
 def test_cli_exits_2_on_a_misspelled_set_before_training(tmp_path):
