@@ -47,7 +47,9 @@ class FrontierPoint:
 
 def log_grid(n_negatives: int, points: int = 60) -> np.ndarray:
     """Log-spaced FPRs from the smallest one measurable (1 / non-members) to 1."""
-    return np.logspace(np.log10(1.0 / max(n_negatives, 1)), 0.0, points)
+    grid = np.logspace(np.log10(1.0 / max(n_negatives, 1)), 0.0, points)
+    grid[0], grid[-1] = 1.0 / max(n_negatives, 1), 1.0  # exact ends: logspace's rounding would drop the first operating point
+    return grid
 
 
 def tpr_at(scores: np.ndarray, is_member: np.ndarray, fprs: np.ndarray) -> np.ndarray:
@@ -120,7 +122,9 @@ def plot_histograms(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], title:
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), dpi=100, squeeze=False)
     for ax, (label, scores, member) in zip(axes.flat, panels):
         s, m = np.asarray(scores, float), np.asarray(member, bool)
-        bins = np.histogram_bin_edges(s, bins=40)
+        lo, hi = np.percentile(s, [0.5, 99.5])  # a few extreme scores (a loss of -30) would squeeze the rest into one bin
+        bins = np.linspace(lo, hi, 41) if hi > lo else np.histogram_bin_edges(s, bins=40)
+        s = np.clip(s, bins[0], bins[-1])
         ax.hist(s[~m], bins=bins, density=True, alpha=0.55, color=_COLORS[0], label="non-members")
         ax.hist(s[m], bins=bins, density=True, alpha=0.55, color=_COLORS[1], label="members")
         ax.set_title(label, fontsize=10)
@@ -138,6 +142,10 @@ def plot_histograms(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], title:
 def pareto(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points no other beats on both leakage (lower x) and accuracy (higher y), by increasing x."""
     return sorted({p for p in points if not any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in points)})
+
+
+def _short(label: str, width: int = 70) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _frontier_panel(ax: Any, points: Sequence[FrontierPoint], use_auc: bool, floor: float) -> None:
@@ -174,9 +182,9 @@ def plot_frontier(points: Sequence[FrontierPoint], leak_title: str, title: str, 
     for ax in (ax_tpr, ax_auc):
         ax.grid(True, which="both", alpha=0.3)
     handles, labels = ax_tpr.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.995, 0.95), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    fig.legend(handles, [_short(t) for t in labels], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     return _save(fig, stem, svg)
 
 

@@ -160,8 +160,9 @@ def list_(kind: str, as_json: bool, plugin_files: tuple[str, ...]) -> None:
 
 from ._cli_cache import cache  # noqa: E402  (command modules register on the group defined above)
 from ._cli_leaderboard import frontier, leaderboard  # noqa: E402
+from ._cli_report import report  # noqa: E402
 
-for _command in (leaderboard, cache, frontier):
+for _command in (leaderboard, cache, frontier, report):
     cli.add_command(_command)
 
 
