@@ -164,7 +164,7 @@ def write_pages(all_boards: list[Board], out: Path, progress: Callable[[str], No
         atomic_write_text(out / page, render(
             "board.html.j2", title=f"{board.track} — {board.tier} — {board.threat_model} | privbench leaderboards", board=board,
             ranked=table_rows(board.ranked), apart=table_rows(board.apart), heads=metric_titles(), figures=figs,
-            lead=metric_spec(RANKING[0]).title))
+            lead=metric_spec(RANKING[0]).title, top_curves=TOP_CURVES))
         best = board.ranked[0] if board.ranked else None
         summaries.append({"page": page, "board": board, "rows": len(board.ranked) + len(board.apart),
                           "best": best and f"{best['attack']} vs {best['defense']}",

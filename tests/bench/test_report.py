@@ -77,6 +77,7 @@ def test_frontier_legend_names_every_point_off_the_axes(tmp_path):
     assert all(f"defense-{i}" in svg for i in range(12))
 
 
+@pytest.mark.slow
 def test_report_page_figures_and_escaping(tmp_path):
     run = _fake_run(tmp_path / "run", np.random.default_rng(2))
     records, cells = load_cells(run)
