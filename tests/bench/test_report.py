@@ -147,3 +147,16 @@ def test_report_of_a_digits_run_loads_in_chromium(digits_run, tmp_path, browser,
     assert "Most exposed members" in text and "Most memorized candidates" in text  # LiRA's exports are shown
     shot = Path(SHOTS or tmp_path) / "report.png"
     assert web.screenshot(browser, shot) and shot.stat().st_size > 20_000
+
+
+def test_report_and_site_read_records_only():
+    """The views never import the runner, verify or torch, even when the site asks the plugins for its catalog
+    (discovery registers the local executor, so bench.executors may load)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bench.report, bench._site_pages as p, bench._cli_report; c = p.load_catalog(); "
+            "assert c.threat_models.get('lira') == 'scores' and c.tracks.get('digits'), c; "
+            "bad = sorted(m for m in ('bench._runner', 'bench.verify', 'torch') if m in sys.modules); assert not bad, bad")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
