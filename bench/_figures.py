@@ -133,9 +133,9 @@ def plot_histograms(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], title:
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.88 if cols == 1 else 1, 0.93))
+    fig.tight_layout(rect=(0, 0, 1, 0.86 if rows == 1 else 0.92))
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.925 if rows == 1 else 0.965), ncol=2, fontsize=8, frameon=False)
     return _save(fig, stem, svg)
 
 
