@@ -127,7 +127,7 @@ def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
         return
     Path(root).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(root) / README, want)
-    index = build_site(entry_records(root), out_dir or Path(root) / "site")
+    index = build_site(entry_records(root), out_dir or Path(root) / "site", progress=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {Path(root) / README} and {index}")
 
 

@@ -133,8 +133,9 @@ def plugins(as_json: bool, plugin_files: tuple[str, ...]) -> None:
 from ._cli_cache import cache  # noqa: E402  (command modules register on the group defined above)
 from ._cli_leaderboard import frontier, leaderboard  # noqa: E402
 from ._cli_list import list_  # noqa: E402
+from ._cli_report import report  # noqa: E402
 
-for _command in (list_, leaderboard, cache, frontier):
+for _command in (list_, leaderboard, cache, frontier, report):
     cli.add_command(_command)
 
 

@@ -12,15 +12,13 @@ it with the committed one. The site reads records and entries only; it never run
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from . import aggregate as agg
 from ._entry import Entry, load_entries
-from ._io import atomic_write_text
 from ._metric_specs import HEADLINE, UTILITY, metric_spec
 from ._record import Record
 
@@ -162,129 +160,24 @@ def check_readme(root: str | os.PathLike[str] = "leaderboards") -> tuple[bool, s
 
 # -- HTML --------------------------------------------------------------------------------------------
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f2f2f2;cursor:pointer;user-select:none}
-th[aria-sort=ascending]::after{content:" ▲"} th[aria-sort=descending]::after{content:" ▼"}
-td img{width:160px}
-.apart{color:#777}
-"""
-
-# Sort by a header click: numeric by data-sort when every cell has one, else by text; a second click reverses.
-_JS = """
-document.querySelectorAll('table.sortable').forEach(function (table) {
-  table.querySelectorAll('th').forEach(function (th, col) {
-    th.addEventListener('click', function () {
-      var asc = th.getAttribute('aria-sort') !== 'ascending';
-      table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
-      th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      function key(r) {
-        var c = r.cells[col], v = c.getAttribute('data-sort');
-        return v === null || v === '' ? c.textContent.trim() : parseFloat(v);
-      }
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b);
-        var d = (typeof x === 'number' && typeof y === 'number') ? x - y : String(x).localeCompare(String(y));
-        return asc ? d : -d;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-    });
-  });
-});
-"""
-
-
-def _html_table(rows: list[Row], ranked: bool, images: bool, css_class: str = "") -> str:
-    heads = (["#"] if ranked else []) + list(_cells(rows[0])) + (["ROC"] if images else [])
-    out = [f'<table class="sortable {css_class}"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr></thead><tbody>"]
-    for i, r in enumerate(rows, 1):
-        tds = [f'<td data-sort="{i}">{i}</td>'] if ranked else []
-        for title, (txt, val) in _cells(r).items():
-            sort = f' data-sort="{val:.10g}"' if val is not None else ""
-            cell = html.escape(txt)
-            if title == "status" and r["verified_on"]:
-                cell = f'<span title="{html.escape("; ".join(r["verified_on"]))}">{cell}</span>'
-            tds.append(f"<td{sort}>{cell}</td>")
-        if images:
-            src = f"img/roc-{r['id']}.png"
-            tds.append(f'<td><a href="{src}"><img src="{src}" alt="ROC curve of {html.escape(r["attack"])} vs {html.escape(r["defense"])}"></a></td>')
-        out.append(f'<tr id="row-{r["id"]}">' + "".join(tds) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
-
-
 def render_html(rows: list[Row], title: str = "privbench leaderboards", images: bool = False) -> str:
-    """A standalone page: one sortable table per track and budget (with ROC images and frontiers if ``images``)."""
-    body = [f"<h1>{html.escape(title)}</h1>",
-            "<p>Mean over seeds, in brackets the mean of the seeds' 95% intervals. Click a column header to sort.</p>"]
-    if not rows:
-        body.append("<p>No entries.</p>")
-    for track, budget, ranked, apart in tables(rows):
-        body.append(f"<h2>{html.escape(track)} — {html.escape(budget)} budget</h2>")
-        if images:
-            body.append(f'<p><img class="frontier" src="img/frontier-{track}-{budget}.png" alt="privacy-utility frontier, {html.escape(track)} {html.escape(budget)}" width="480"></p>')
-        if ranked:
-            body.append(_html_table(ranked, True, images))
-        if apart:
-            body.append(f"<h3>Listed apart (not within the {html.escape(budget)} tier)</h3>")
-            body.append(_html_table(apart, False, images, "apart"))
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><link rel=\"icon\" href=\"data:,\"><style>{_CSS}</style></head>\n<body>\n"
-        + "\n".join(body)
-        + f"\n<script>{_JS}</script>\n</body></html>\n"
-    )
+    """A standalone page of sortable tables, one per track and budget (``privbench leaderboard --format html``)."""
+    from ._site_pages import render_tables
+
+    if images:
+        raise ValueError("render_html draws no figures; build_site writes the pages with their ROC and frontier figures")
+    return render_tables(rows, title, tables(rows))
 
 
-# -- plots -------------------------------------------------------------------------------------------
+def build_site(items: Iterable[Item], out: str | os.PathLike[str], catalog: Any = None,
+               progress: Callable[[str], None] | None = None) -> Path:
+    """Write ``index.html`` and one page per (track, tier, threat model) board, with its ROC and frontier figures.
 
-def plot_roc(row: Row, path: Path) -> None:
-    """Log–log ROC curves of a row, one per seed, with the chance line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
-    lo = 1e-4
-    for c in row["curves"]:
-        f, t = np.asarray(c["fpr"]), np.maximum(np.asarray(c["tpr"]), lo)
-        ax.step(f, t, where="post", lw=1.2, label=f"seed {c['seed']}")
-    if row["curves"]:
-        lo = min(min(c["fpr"]) for c in row["curves"])
-    ax.plot([lo, 1], [lo, 1], ls="--", color="gray", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lo, 1)
-    ax.set_ylim(lo, 1)
-    ax.set_xlabel("FPR")
-    ax.set_ylabel("TPR")
-    ax.set_title(f"{row['attack']} vs {row['defense']}", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-
-
-def build_site(items: Iterable[Item], out: str | os.PathLike[str]) -> Path:
-    """Write ``index.html``, the ROC images and one frontier per table under ``out``; returns the index path."""
-    from .frontier import frontier_rows, plot
+    ``catalog`` (:class:`bench._site_pages.Catalog`: attacks' threat models, tracks' descriptions) defaults to the
+    installed plugins'; ``progress`` receives one line per page. Returns the index path.
+    """
+    from ._site_pages import boards, load_catalog, write_pages
 
     items = list(items)
     rows = rows_from_records(items)
-    out = Path(out)
-    img = out / "img"
-    img.mkdir(parents=True, exist_ok=True)
-    for r in rows:
-        plot_roc(r, img / f"roc-{r['id']}.png")
-    for track, budget, _, _ in tables(rows):
-        records = [rec for rec, _ in items if (rec.track.name, rec.budget.tier) == (track, budget)]
-        plot(frontier_rows(records), str(img / f"frontier-{track}-{budget}.png"), f"privacy–utility frontier: {track}, {budget} budget")
-    index = out / "index.html"
-    atomic_write_text(index, render_html(rows, images=True))
-    return index
+    return write_pages(boards(items, rows, catalog or load_catalog()), Path(out), progress)

@@ -1,21 +1,27 @@
-"""The generated leaderboard site in headless Chromium (Debian's chromium + chromedriver, driven by Selenium).
+"""The generated leaderboard site: pages from templates, one per (track, tier, threat model); in headless Chromium
+(Debian's chromium + chromedriver, driven by Selenium; fixtures in tests/bench/conftest.py).
 
-The test builds the site from the committed entries, serves it on 127.0.0.1, loads it, and checks: no console
-errors, a table sorts when a header is clicked, a ROC image is displayed. A screenshot is saved under the test's
-tmp dir; nothing is written into the repository.
+The browser tests build the site from the committed entries (and from hostile made-up entries), serve it on
+127.0.0.1 and check: no console errors, every image decodes, the digits/cpu page fits a 1,366-px window, a table
+sorts on a header click, titles are shown as text on every page, only http(s) links are links. Screenshots go to the
+test's tmp dir (or $PRIVBENCH_SHOTS); nothing is written into the repository.
 """
 
-import functools
-import http.server
-import threading
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+from bench._entry import Entry, Submitter
+from bench._site_pages import Catalog
 from bench.site import build_site, entry_records, rows_from_records
+from bench.testing import make_record
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOTS = os.environ.get("PRIVBENCH_SHOTS")
+EVIL = '<script>window.__pwned=1</script>"onmouseover="window.__pwned=2'
+ROC = {"fpr": [0.001, 0.01, 0.1, 1.0], "tpr": [0.002, 0.05, 0.3, 1.0]}
 
 
 @pytest.fixture(scope="module")
@@ -24,57 +30,39 @@ def site(tmp_path_factory):
     rows = rows_from_records(items)
     assert len(rows) >= 3, "the committed leaderboards have rows to show"
     out = tmp_path_factory.mktemp("site")
-    build_site(items, out)
-    return out, rows
-
-
-@pytest.fixture(scope="module")
-def server(site):
-    handler = functools.partial(_QuietHandler, directory=str(site[0]))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for exe in (CHROMIUM, CHROMEDRIVER):
-        assert Path(exe).exists(), f"{exe} is missing: apt-get install -y chromium chromium-driver (README's set-up command)"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1600,1200",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    lines = []
+    start = time.perf_counter()
+    build_site(items, out, progress=lines.append)
+    return out, rows, lines, time.process_time(), time.perf_counter() - start
 
 
 @pytest.mark.slow
-def test_site_loads_sorts_and_shows_roc_images(site, server, browser, tmp_path):
+def test_committed_boards_one_page_per_track_tier_threat_model(site):
+    out, rows, lines, _, _ = site
+    pages = sorted(p.name for p in out.glob("*.html"))
+    assert "index.html" in pages and "digits--cpu--scores.html" in pages and "digits--cpu--label.html" in pages
+    assert len(lines) == len(pages) - 1 and lines[0].startswith("[1/") and "digits / cpu" in lines[0]
+    assert len(list((out / "img").glob("*.png"))) <= 2 * (len(pages) - 1)  # one ROC and one frontier per page, not one per row
+    index = (out / "index.html").read_text()
+    assert all(f'href="{p}"' in index for p in pages if p != "index.html")
+    board = (out / "digits--cpu--scores.html").read_text()
+    assert "bundled 8x8 digits" in board  # the track's description
+    assert "max_shadows = 16" in board and "scores threat model" in board  # budget limits and threat model
+    assert "lira" in board and "rmia" in board and "label-aug" not in board  # a label-only attack sits on the label board
+
+
+@pytest.mark.slow
+def test_site_page_fits_1366_sorts_and_shows_figures(site, serve, browser, web, tmp_path):
     from selenium.webdriver.common.by import By
 
-    out, rows = site
-    browser.get(server)
-    assert browser.title == "privbench leaderboards"
-    # no console errors (a missing image or a script error would log a SEVERE entry)
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert errors == [], errors
-
+    out, *_ = site
+    base = serve(out)
+    browser.get(base)
+    assert browser.title == "privbench leaderboards" and web.console_errors(browser) == []
+    browser.find_element(By.LINK_TEXT, "digits").click()
+    browser.get(base + "digits--cpu--scores.html")
+    assert web.console_errors(browser) == [] and web.broken_images(browser) == []
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
     table = browser.find_elements(By.CSS_SELECTOR, "table.sortable")[0]
     heads = [th.text for th in table.find_elements(By.CSS_SELECTOR, "th")]
     col = heads.index("AUC")
@@ -88,37 +76,76 @@ def test_site_loads_sorts_and_shows_roc_images(site, server, browser, tmp_path):
     assert column() == sorted(before)
     table.find_elements(By.CSS_SELECTOR, "th")[col].click()
     assert column() == sorted(before, reverse=True)
-    assert table.find_elements(By.CSS_SELECTOR, "th")[col].get_attribute("aria-sort") == "descending"
+    figures = browser.find_elements(By.CSS_SELECTOR, "figure img")
+    assert len(figures) == 2 and all(browser.execute_script("return arguments[0].naturalWidth", f) > 300 for f in figures)
+    assert all(f.is_displayed() and f.size["width"] <= 1366 for f in figures)
+    shot = Path(SHOTS or tmp_path) / "site-digits-cpu-scores.png"
+    assert web.screenshot(browser, shot) and shot.stat().st_size > 20_000
 
-    imgs = browser.find_elements(By.CSS_SELECTOR, "td img")
-    assert len(imgs) == len(rows)
-    roc = imgs[0]
-    assert "/img/roc-" in roc.get_attribute("src")
-    loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", roc)
-    assert loaded and loaded > 100, "the ROC image was decoded"
-    assert roc.is_displayed() and roc.size["width"] > 50
-    frontier = browser.find_element(By.CSS_SELECTOR, "img.frontier")
-    assert browser.execute_script("return arguments[0].naturalWidth", frontier) > 100
 
-    shot = tmp_path / "leaderboard.png"
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+def _hostile_items():
+    """Entries whose submission title is hostile, one with a javascript: paper link and an https code link."""
+    items = []
+    for attack, defense, tpr, paper, code in (("loss", "none", 0.02, "javascript:window.__pwned=3", "https://example.org/code"),
+                                              ("label-aug", "dp", 0.001, "https://arxiv.org/abs/2112.03570", None)):
+        rec = make_record(attack, defense, metrics={"auc": 0.5 + tpr, "auc_ci": [0.5, 0.6], "tpr@0.1%fpr": tpr, "tpr@1%fpr": 2 * tpr},
+                          utility={"test_accuracy": 0.9}, provenance={"device": "cpu"}, track="digits",
+                          budget={"tier": "cpu", "limits": {"max_shadows": 16}, "used": {}})
+        items.append((rec, Entry(rec, Submitter(title=EVIL, paper=paper, code=code), roc=ROC)))
+    return items
+
+
+def _catalog():
+    return Catalog(threat_models={"loss": "scores", "label-aug": "label"}, tracks={"digits": f"digits {EVIL}"})
+
+
+@pytest.mark.slow
+def test_hostile_titles_show_as_text_and_only_http_links_are_links(tmp_path, serve, browser, web):
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "site"
+    build_site(_hostile_items(), out, catalog=_catalog())
+    base = serve(out)
+    pages = sorted(p.name for p in out.glob("*.html"))
+    assert pages == ["digits--cpu--label.html", "digits--cpu--scores.html", "index.html"]
+    for page in pages:
+        browser.get(base + page)
+        assert browser.execute_script("return window.__pwned") is None, page
+        assert web.console_errors(browser) == [] and web.broken_images(browser) == []
+        body = browser.find_element(By.TAG_NAME, "body").text
+        if page != "index.html":
+            assert EVIL in body, page  # the title (and the description), shown as text
+        hrefs = [a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")]
+        assert not any(h and h.startswith("javascript:") for h in hrefs), page
+        assert not browser.find_elements(By.CSS_SELECTOR, "[onmouseover]"), page
+    browser.get(base + "digits--cpu--scores.html")
+    links = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".links a")}
+    assert links == {"code": "https://example.org/code"}
+    assert "paper: javascript:window.__pwned=3" in browser.find_element(By.TAG_NAME, "body").text
+    browser.get(base + "digits--cpu--label.html")
+    links = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".links a")}
+    assert links == {"paper": "https://arxiv.org/abs/2112.03570"}
 
 
 def test_build_site_writes_only_under_its_folder(tmp_path):
-    """No browser: the pages and images of two defenses, built into tmp_path; the frontier image is drawn."""
-    from bench._entry import Entry, Submitter
-    from bench.testing import make_record
-
-    roc = {"fpr": [0.001, 0.01, 1.0], "tpr": [0.002, 0.05, 1.0]}
-    items = []
-    for defense, tpr, acc in (("none", 0.02, 0.95), ("dp", 0.001, 0.80)):
-        rec = make_record("loss", defense, metrics={"auc": 0.5 + tpr, "tpr@0.1%fpr": tpr, "tpr@1%fpr": 2 * tpr},
-                          utility={"test_accuracy": acc}, provenance={"device": "cpu"})
-        items.append((rec, Entry(rec, Submitter(title="t"), roc=roc)))
+    """No browser: the pages and images of two boards, built into tmp_path; titles escaped in the HTML itself."""
     before = sorted(p.name for p in REPO.iterdir())
-    index = build_site(items, tmp_path / "site")
-    assert index == tmp_path / "site" / "index.html" and "dp" in index.read_text()
+    lines = []
+    index = build_site(_hostile_items(), tmp_path / "site", catalog=_catalog(), progress=lines.append)
+    assert index == tmp_path / "site" / "index.html" and len(lines) == 2
     imgs = sorted(p.name for p in (tmp_path / "site" / "img").iterdir())
-    assert imgs[0] == "frontier-t-cpu.png" and len(imgs) == 3 and all(p.stat().st_size > 2000 for p in (tmp_path / "site" / "img").iterdir())
+    assert imgs == ["frontier-digits--cpu--label.png", "frontier-digits--cpu--scores.png", "roc-digits--cpu--label.png", "roc-digits--cpu--scores.png"]
+    assert all(p.stat().st_size > 2000 for p in (tmp_path / "site" / "img").iterdir())
+    for page in (tmp_path / "site").glob("*.html"):
+        text = page.read_text()
+        assert "<script>window" not in text and '"onmouseover=' not in text and 'href="javascript:' not in text
     assert sorted(p.name for p in REPO.iterdir()) == before
     assert not list((tmp_path / "site").rglob("*.tmp"))
+
+
+def test_leaderboard_table_html_is_one_escaped_page(tmp_path):
+    from bench.site import render_html
+
+    rows = rows_from_records(_hostile_items())
+    page = render_html(rows)
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 1 and "&lt;script&gt;" in page and "<script>window" not in page
