@@ -101,6 +101,7 @@ class AttackRef(_Shaped):
     params: dict[str, Any] = field(default_factory=dict)  # resolved (defaults included) once the plugin loaded
     plugin: str | None = None
     version: str | None = None
+    threat_model: str | None = None  # attacks only: label | scores | timing | embeddings | whitebox (boards split by it)
 
 
 @dataclass(frozen=True, eq=False)

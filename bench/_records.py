@@ -82,7 +82,9 @@ class RecordDraft:
 
     def resolved(self, attack: Any, defense: Any) -> None:
         """The plugins' resolved parameters (defaults included) and versions."""
-        self.attack = replace(self.attack, params=dict(attack.params), version=attack.version)
+        from ._api import ThreatModel
+
+        self.attack = replace(self.attack, params=dict(attack.params), version=attack.version, threat_model=ThreatModel(attack.threat_model).label)
         self.defense = replace(self.defense, params=dict(defense.params), version=defense.version)
 
     def trained(self, utility: Mapping[str, Any], defense_report: Mapping[str, Any]) -> None:
