@@ -15,8 +15,9 @@ Score: −ℓ, with the paper's t_SEC = 100, k = 10 of T = 1000 (as the PIA auth
 so its ``--t_sec 100`` is ``t_sec=90`` here. Conditioning is the candidate's own caption (the paper's Stable
 Diffusion setting). The NN variant (SecMI-NNs) trains a classifier on member/non-member t-errors, which
 needs labelled members; it is not implemented. Cost: t_SEC/k + 2 noise predictions per candidate.
-On the in-suite text-to-image model the statistic is inverted (members have the larger t-error, more so the longer it
-trains; README, "Measured"): the inversion starts from ε_θ(x₀, 0), far below unit scale there.
+On the in-suite text-to-image model the inversion starts from ε_θ(x₀, 0), far below unit scale there: at small t_SEC
+members have the larger t-error (inverted, more so the longer it trains); at t_SEC = 100 it is below chance at the
+track's recipe and above it (0.69) after long training (README, "Measured").
 """
 
 import numpy as np
