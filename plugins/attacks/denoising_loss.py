@@ -10,8 +10,9 @@ shadow models; Matsumoto et al. 2023):
 Calibration on the attacker's shadow models (offline: trained on halves of the population):
   1. the timestep t* ∈ ``timesteps`` whose loss best separates each shadow's own members from its
      non-members (mean AUC over the shadows);
-  2. per-example difficulty (Watson et al. 2022; LiRA offline, Carlini et al. 2022): the candidate's mean
-     loss under the shadows, which never trained on it, is subtracted.
+  2. per-example difficulty (Watson et al. 2022's calibration; LiRA offline, Carlini et al. 2022, reduces to it
+     with one global variance): the candidate's mean loss under the shadows, which never trained on it, is
+     subtracted. Carlini et al. 2023 fit LiRA's per-example Gaussians to this loss instead.
 Score: −(L_t*(target) − mean_shadows L_t*). With no shadow allowed by the budget, −L_t at ``default_t``.
 """
 

@@ -3,8 +3,8 @@ Multimodal Language-and-Image AI", AIES 2022), after WEAT (Caliskan et al., Scie
 
 Threat model: image and text embeddings of the model (``encode_image``/``encode_text``, SCORES). Targets are
 images of two groups X and Y (one image per person: the attacker's population, grouped by a field such as
-``group`` or by lists of names), attributes are two word sets A and B (default: in-group "american" words vs
-"foreign" words, the paper's collective in-group test). With unit-norm embeddings and cos = dot product,
+``group`` or by lists of names), attributes are two word sets A and B (default: our short "american" vs
+"foreign" lists, after the paper's collective in-group test; pass the paper's stimuli as ``attributes_a``/``_b``). With unit-norm embeddings and cos = dot product,
 
     s(w, A, B) = mean_{a∈A} cos(w, a) − mean_{b∈B} cos(w, b)
     d = (mean_{x∈X} s(x, A, B) − mean_{y∈Y} s(y, A, B)) / std_{w∈X∪Y} s(w, A, B)       (effect size)

@@ -4,9 +4,11 @@ Cultural Biases via Homoglyphs in Text-to-Image Synthesis", JAIR 2023).
 Threat model: generated images only (``generate``, LABEL): any user of the deployed generator. Each prompt of
 the track's public prompt set is generated twice with the same seeds — clean, and with one Latin character
 replaced by a look-alike of another script (``homoglyph.inject``; default Cyrillic 'о' for 'o'). A culture
-classifier (the attacker's logistic regression on its population images) labels every image; the paper's
-measure is the share of images showing the script's culture, with and without the homoglyph. The images
-are paired by seed, so the increase is tested with a one-sided exact McNemar test.
+classifier (the attacker's logistic regression on its population images) labels every image, and the measure
+is the share of images showing the script's culture, with and without the homoglyph. The paper judges its
+generated images with pretrained models that nothing here has (a VQA model asked about the culture; a CLIP
+similarity to culture prompts, its "Relative Bias"): the pixel classifier stands in for the judge, and Relative
+Bias is not computed. The images are paired by seed, so the increase is tested with a one-sided exact McNemar test.
 """
 
 import numpy as np

@@ -11,6 +11,8 @@ Instead of random noise, PIA uses the model's own output at t = 0 as the noise o
 
 Score: −R_t at ``t`` (the paper attacks DDPM at t = 200 of T = 1000). ``normalized`` is PIAN: ε₀ rescaled
 to the mean absolute value of a standard normal (√(2/π)) before use. Two noise predictions per candidate.
+On the in-suite text-to-image model ε_θ(x₀, 0) is far below unit scale (smallest for members) and PIA is inverted,
+while PIAN separates in the paper's direction (README, "Measured").
 """
 
 import numpy as np

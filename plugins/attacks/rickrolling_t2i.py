@@ -10,7 +10,10 @@ logistic regression on population images) reads the generated images:
   - ``triggered_target_rate``: share of triggered prompts (of other classes) whose image shows the target class
     (the attack success rate of the paper), and the same before injection;
   - ``clean_accuracy_before``/``_after``: share of clean prompts whose image shows the prompted class.
-The clean text weights are restored afterwards.
+The clean text weights are restored afterwards. Departures from the official code (``configs/default_TPA.yaml``:
+β = 0.1, AdamW lr 1e-4, 100 steps, cosine loss on CLIP's token-sequence output): β = 1, Adam lr 1e-3, 200 steps,
+cosine loss on the suite's pooled text embedding (the only one its UNet reads), for a small encoder trained from
+scratch. The paper measures attack success on text embeddings (``rickrolling``); the image-level rates here are ours.
 """
 
 import numpy as np

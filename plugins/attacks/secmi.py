@@ -9,10 +9,15 @@ DDIM (η = 0) update of the paper's Eq. 7 (``_diffusion.ddim_step``; either dire
     x̂_{t_SEC}  = Φ_θ(Φ_θ(x̃_{t_SEC}, t_SEC → t_SEC + k), t_SEC + k → t_SEC)   one step out and back, Eq. 10
     ℓ_{t_SEC}  = ‖x̂_{t_SEC} − x̃_{t_SEC}‖²                 the t-error, Eq. 11 (summed over pixels)
 
-Score: −ℓ (official code: ``mia_evals/secmia.py``, ``get_intermediate_results`` + ``naive_statistic_attack``
-with t_SEC = 100, k = 10 of T = 1000). Conditioning is the candidate's own caption (the paper's Stable
+Score: −ℓ, with the paper's t_SEC = 100, k = 10 of T = 1000 (as the PIA authors' ``SecMIAttacker`` computes it,
+``DDPM/components.py``; pinned by a test). The SecMI authors' ``mia_evals/secmia.py`` (``get_intermediate_results``
++ ``naive_statistic_attack``) inverts only to ``range(0, t_sec, k)[1:][-1]`` = t_SEC − k before the round trip,
+so its ``--t_sec 100`` is ``t_sec=90`` here. Conditioning is the candidate's own caption (the paper's Stable
 Diffusion setting). The NN variant (SecMI-NNs) trains a classifier on member/non-member t-errors, which
 needs labelled members; it is not implemented. Cost: t_SEC/k + 2 noise predictions per candidate.
+On the in-suite text-to-image model the inversion starts from ε_θ(x₀, 0), far below unit scale there: at small t_SEC
+members have the larger t-error (inverted, more so the longer it trains); at t_SEC = 100 it is below chance at the
+track's recipe and above it (0.69) after long training (README, "Measured").
 """
 
 import numpy as np

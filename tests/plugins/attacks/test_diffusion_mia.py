@@ -93,3 +93,76 @@ def test_secmi_and_pia_run_through_the_harness(t2i_session, attack):
     record = run_cell(attack, "text-to-image", session=t2i_session)
     assert record["status"] == "ok", record["error"]
     assert 0.0 <= record["metrics"]["auc"] <= 1.0 and record["budget"]["used"]["queries"] > 0
+
+
+# -- cross-checks against maintained/official implementations -----------------------------------------------------
+# A deterministic noise predictor that depends non-linearly on x_t and t (a perfect denoiser would hide
+# indexing errors: its round trips are exact whatever the timesteps).
+_W = np.random.default_rng(7).normal(0, 0.3, (16, 16))
+
+
+def nonlinear_eps(x_t, t, captions=None):
+    flat = np.asarray(x_t).reshape(len(x_t), -1)
+    return np.tanh(flat @ _W + 0.002 * int(t) + 0.1 * flat).reshape(np.shape(x_t))
+
+
+def official_secmi_distances(eps, x0, ac, interval, attack_num):
+    """SecMI as the PIA repository implements it (``DDPM/components.py``, ``SecMIAttacker``: DDIM in its
+    y = x/√ᾱ, p = √(1/ᾱ − 1) form): entry i is the t-error at t = i·interval."""
+    p = lambda s: np.sqrt(1.0 / ac[s] - 1.0)
+    inter, x = [x0], x0
+    for step in range(0, interval * attack_num, interval):
+        y_next = eps(x, step) * (p(step + interval) - p(step)) + x / np.sqrt(ac[step])
+        x = y_next * np.sqrt(ac[step + interval])
+        inter.append(x)
+    out = []
+    for i, step in enumerate(range(interval, interval * attack_num + interval, interval)):
+        y_prev = eps(inter[i + 1], step) * (p(step - interval) - p(step)) + inter[i + 1] / np.sqrt(ac[step])
+        out.append(((inter[i] - y_prev * np.sqrt(ac[step - interval])) ** 2).reshape(len(x0), -1).sum(1))
+    return out
+
+
+def test_ddim_step_matches_diffusers_ddim_scheduler_and_the_track_schedule_is_the_samplers():
+    """The attacks' ᾱ_t (the track's published schedule) is the one the model samples with, and our DDIM
+    denoising step is diffusers' ``DDIMScheduler.step`` (η = 0, no clipping) from t to t − 10."""
+    import torch
+    from diffusers import DDIMScheduler
+
+    from plugins.tracks._t2i_models import BETA_END, BETA_START, linear_alphas_cumprod
+
+    sched = DDIMScheduler(num_train_timesteps=1000, beta_start=BETA_START, beta_end=BETA_END, beta_schedule="linear",
+                          clip_sample=False, set_alpha_to_one=False)
+    ac = linear_alphas_cumprod()
+    np.testing.assert_allclose(sched.alphas_cumprod.double().numpy(), ac, rtol=1e-5)
+    np.testing.assert_allclose(ac, AC, rtol=1e-12)
+    sched.set_timesteps(100)  # step ratio 10: step(t) lands on t − 10
+    x = np.random.default_rng(3).normal(0, 1, (4, 1, 4, 4))
+    for t in (10, 110, 500):
+        ours = ddim_step(nonlinear_eps, x, t, t - 10, [""] * 4, ac)
+        eps = torch.as_tensor(nonlinear_eps(x, t))
+        theirs = sched.step(eps, t, torch.as_tensor(x), eta=0.0).prev_sample.double().numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_t_error_equals_the_official_secmi_recursion_at_t_sec():
+    """Our t-error at t_SEC is the official recursion's entry at t_SEC (out to t_SEC + k and back); the
+    authors' ``secmia.py`` (``get_intermediate_results``) stops its inversion one interval earlier, so its
+    "t_sec=100" is our t_sec=90."""
+    x0 = np.random.default_rng(4).uniform(-1, 1, (6, 1, 4, 4))
+    official = official_secmi_distances(nonlinear_eps, x0, AC, 10, 12)
+    for t_sec in (10, 90, 100):
+        ours = t_error(nonlinear_eps, x0, [""] * 6, AC, t_sec, 10)
+        np.testing.assert_allclose(ours, official[t_sec // 10], rtol=1e-10)
+    assert not np.allclose(official[10], official[9])  # the predictor is not trivially consistent
+
+
+def test_pia_equals_the_official_pia_and_pian_formulas():
+    """``DDPM/components.py`` (PIA / PIAN): ε₀ = ε_θ(x₀, 0); ε_back = ε_θ(√ᾱ_t x₀ + √(1−ᾱ_t) ε₀, t); Σ|ε₀ − ε_back|⁴."""
+    x0 = np.random.default_rng(5).uniform(-1, 1, (6, 1, 4, 4))
+    for normalized in (False, True):
+        eps0 = nonlinear_eps(x0, 0)
+        if normalized:
+            eps0 = eps0 / np.abs(eps0).mean(axis=(1, 2, 3), keepdims=True) * (2 / np.pi) ** 0.5
+        back = nonlinear_eps(AC[200] ** 0.5 * x0 + (1 - AC[200]) ** 0.5 * eps0, 200)
+        expected = (np.abs(eps0 - back) ** 4).reshape(6, -1).sum(1)
+        np.testing.assert_allclose(pia_distance(nonlinear_eps, x0, [""] * 6, AC, 200, 4, normalized), expected, rtol=1e-10)
