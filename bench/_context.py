@@ -161,6 +161,12 @@ class TargetOracle:
         query.__name__ = name
         return query
 
+    def charge(self, name: str, n: int) -> None:
+        """Check and charge a query that a white-box attack's own copy of the module answers (in its worker)."""
+        self._allow(f"target.{name}() on its copy of the module", ThreatModel.WHITEBOX)
+        self._allow(f"target.{name}()", type(self._predictor).QUERIES[name])
+        self._ledger.charge_queries(int(n), f"target.{name}")
+
     def timings(self, x: Any) -> np.ndarray:
         """Seconds the target took to answer each example of ``x``, served alone and in order; never the answers.
 

@@ -8,7 +8,9 @@ process that holds the split; it can only send data, which the harness checks.
 In the worker, ``ctx.target`` is a :class:`TargetProxy`: each query is a request the harness answers
 (or refuses, by threat model or budget) after charging the array's real leading dimension. Shadow
 models arrive as weights the harness trained or loaded and charged; white-box attacks get a copy of
-the target's module, so nothing they do reaches the harness's copy.
+the target's module, so nothing they do reaches the harness's copy; once they hold it, their queries are
+answered from that copy (served by the track's predictor through the defense, charged by the harness),
+as in a thread: an attack that edits the weights (a backdoor) then measures the edited model.
 """
 
 from __future__ import annotations
@@ -157,12 +159,14 @@ class RemoteLedger:
 class TargetProxy:
     """``ctx.target`` in a worker: queries travel to the harness, which checks, charges and answers them."""
 
-    def __init__(self, channel: _Channel, threat_model: ThreatModel, queries: dict[str, int], device: str):
+    def __init__(self, channel: _Channel, threat_model: ThreatModel, queries: dict[str, int], device: str, serve: Any = None):
         self._channel = channel
         self._threat_model = ThreatModel(threat_model)
         self._queries = {k: ThreatModel(v) for k, v in queries.items()}
         self._device = device
         self._module: Any = None
+        self._serve = serve  # module -> the deployment's predictor (track's, through the defense), for the white-box copy
+        self._local: Any = None
 
     @property
     def threat_model(self) -> ThreatModel:
@@ -178,7 +182,11 @@ class TargetProxy:
         channel = self.__dict__["_channel"]
 
         def query(x: Any, *args: Any, **kwargs: Any) -> Any:
-            return channel.call("query", name=name, args=[x, *args], kwargs=kwargs)
+            local = self.__dict__.get("_local")
+            if local is None:
+                return channel.call("query", name=name, args=[x, *args], kwargs=kwargs)
+            channel.call("charge", name=name, n=len(x))  # checked and charged by the harness, answered by the attack's copy
+            return getattr(local, name)(x, *args, **kwargs)
 
         query.__name__ = name
         return query
@@ -192,6 +200,8 @@ class TargetProxy:
         """White-box only: a private copy of the target's module (the harness keeps its own)."""
         if self._module is None:
             self._module = _load_module(self._channel.call("module"), self._device)
+            if self._serve is not None:
+                self._local = self._serve(self._module)
         return self._module
 
 

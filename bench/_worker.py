@@ -3,7 +3,8 @@
 ``run_attack(job, workers)`` sends the worker only what the attack's threat model allows (candidates,
 population, track metadata, seed, budget limits, the attack's name and parameters), then serves its
 requests: target queries (checked against the threat model, charged by the array's real leading
-dimension, answered through the served predictor), shadow models (trained or loaded and charged
+dimension, answered through the served predictor; a white-box attack's, once it holds its copy of the
+module, answered by that copy in the worker and only checked and charged here), shadow models (trained or loaded and charged
 here, sent as weights with the inclusion matrix and pool) and, for white-box attacks, a copy of the
 target's module. It enforces the timeout (a hung or crashed worker is killed, never abandoned), and
 reads the result as data: scores (or an integrity track's metrics), the threshold and the exports.
@@ -142,7 +143,7 @@ class _Serve:
                 self.started = True
                 self.deadline = time.monotonic() + self.limit
                 self.job.ledger._start = time.perf_counter()  # the worker's start-up is not the attack's time
-            elif op in ("query", "module", "shadows"):
+            elif op in ("query", "charge", "module", "shadows"):
                 self._reply(op, msg)
             elif op == "done":
                 return self._done(msg)
@@ -181,6 +182,15 @@ class _Serve:
         if not isinstance(x, (np.ndarray, list)) or np.ndim(x) == 0:
             raise TypeError(f"target.{name}() takes an array (or list) of examples, not {type(x).__name__}")
         return getattr(self.job.oracle, name)(*args, **kwargs)  # TargetOracle: threat model, then len(x) charged
+
+    def _charge(self, msg: dict[str, Any]) -> None:
+        """A white-box attack's query answered by its own copy of the module: checked and charged here all the same."""
+        name, n = msg.get("name"), msg.get("n")
+        if not isinstance(name, str) or name not in self.job.oracle.queries:
+            raise AttributeError(f"the target oracle has no query {name!r}; it answers {', '.join(sorted(self.job.oracle.queries))}")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise TypeError(f"target.{name}() was charged {n!r} examples, not a count")
+        self.job.oracle.charge(name, n)
 
     def _module(self, msg: dict[str, Any]) -> bytes:
         import torch

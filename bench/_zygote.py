@@ -167,7 +167,7 @@ def _build(init: dict[str, Any], conn: Any) -> tuple[Any, Any]:
     ctx = AttackContext(
         candidates=init["candidates"],
         population=init["population"],
-        target=TargetProxy(channel, ThreatModel(init["threat_model"]), init["queries"], device),
+        target=TargetProxy(channel, ThreatModel(init["threat_model"]), init["queries"], device, serve=lambda m: defense.serve(track.predictor(m))),
         track=track_info_from_wire(init["track_info"]),
         ledger=RemoteLedger(budget, len(init["candidates"]), channel),
         seed=init["seed"],

@@ -135,6 +135,40 @@ def test_attack_classes_from_test_modules_run_in_the_worker_and_locals_are_refus
     assert rec["status"] == "failed" and "defined inside a function" in rec["error"] and "isolation='thread'" in rec["error"]
 
 
+class EditsItsCopy(Attack):
+    """White-box: zeroes its copy of the target, then queries ctx.target (as rickrolling measures its backdoor)."""
+
+    name = "edits-its-copy"
+    threat_model = ThreatModel.WHITEBOX
+
+    def score(self, ctx):
+        import torch
+
+        before = ctx.target.predict_scores(ctx.candidates.x)
+        with torch.no_grad():
+            for p in ctx.target.module.parameters():
+                p.zero_()
+        after = ctx.target.predict_scores(ctx.candidates.x)
+        if np.ptp(after, axis=0).max() > 1e-9 or np.ptp(before, axis=0).max() < 1e-6:
+            raise ValueError("ctx.target did not answer from the edited copy of the module")
+        return before.max(1)
+
+
+@pytest.mark.slow
+def test_a_white_box_attack_queries_its_edited_copy_in_the_worker_as_in_a_thread(session_cache):
+    used, auc = {}, {}
+    for isolation in ("thread", "process"):
+        s = make_session(registry=registry_with(EditsItsCopy), cache_dir=session_cache, isolation=isolation)
+        rec = run_cell("edits-its-copy", session=s)
+        assert rec["status"] == "ok", (isolation, rec["error"])
+        used[isolation] = rec["budget"]["used"]["queries"]
+        again = run_cell("loss", session=s)  # the harness's own target is untouched by the attack's edits
+        assert again["status"] == "ok", again["error"]
+        auc[isolation] = again["metrics"]["auc"]
+    assert used["process"] == used["thread"] > 0  # still charged, though answered by the attack's copy
+    assert auc["process"] == pytest.approx(auc["thread"]) and auc["thread"] > 0.5
+
+
 @pytest.mark.slow
 def test_every_first_party_attack_gives_the_same_numbers_in_the_worker(tmp_path):
     cache = tmp_path / "cache"
