@@ -61,6 +61,9 @@ def check_metrics(name: str, output: Any) -> dict[str, float]:
         raise ValueError(f"attack {name!r} on an integrity track must return a non-empty dict of metrics, got {type(output).__name__}")
     out = {}
     for k, v in output.items():
+        if _harness_metric(str(k)):
+            raise ValueError(f"attack {name!r} returned metric {k!r}, a name of the harness's own (membership or utility) metrics, which only"
+                             " the harness computes; name an integrity metric after what it measures")
         try:
             f = float(v)
         except (TypeError, ValueError):
@@ -69,3 +72,11 @@ def check_metrics(name: str, output: Any) -> dict[str, float]:
             raise ValueError(f"attack {name!r} returned a non-finite metric {k!r} = {f}")
         out[str(k)] = f
     return out
+
+
+def _harness_metric(key: str) -> bool:
+    """Metric names the harness computes itself (membership rates and intervals, utility): views rank attacks by them."""
+    from ._metric_specs import METRICS, UTILITY
+
+    base = key[: -len("_ci")] if key.endswith("_ci") else key
+    return base in METRICS or base in UTILITY or base.startswith(("tpr", "fpr"))
