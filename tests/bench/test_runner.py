@@ -149,6 +149,21 @@ def test_interrupted_run_resumes_and_loses_nothing(sess, tmp_path):
         assert by_id[r["run_id"]] == r
 
 
+def test_a_changed_plugin_is_re_run_not_resumed(sess, tmp_path, monkeypatch):
+    plan = _plan(tmp_path, ["conf"])
+    first = run_plan(plan, session=sess)
+    ran = []
+    monkeypatch.setattr(Confidence, "version", "2")  # a new release of the attack
+    run_plan(plan, session=sess, on_record=ran.append)
+    assert len(ran) == len(first) and all(r["attack"]["version"] == "2" for r in ran)
+    ran.clear()
+    run_plan(plan, session=sess, on_record=ran.append)  # its own records are current
+    assert ran == []
+    monkeypatch.setattr(Confidence, "params", {"calibrated": True})  # new default parameters
+    run_plan(plan, session=sess, on_record=ran.append)
+    assert len(ran) == len(first) and all(r["attack"]["params"] == {"calibrated": True} for r in ran)
+
+
 def test_failed_cells_are_retried_only_when_asked(sess, tmp_path):
     plan = _plan(tmp_path, ["crash"])
     run_plan(plan, session=sess)
