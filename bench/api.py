@@ -244,14 +244,16 @@ def audit_model(module: Any, x: Any, y: Any, train_indices: Sequence[int], *, re
                 attacks: str | Sequence[str] = ("lira", "loss"), population: float | tuple[Any, Any] = 0.5, name: str = "my-model",
                 budget: str = "smoke", seeds: int | Sequence[int] = (0,), out_dir: str | Path | None = None,
                 params: Mapping[str, Mapping[str, Any]] | None = None, progress: bool = True, split_seed: int = 0,
-                **plan_options: Any) -> Results:
+                augmentations: Sequence[str] = (), **plan_options: Any) -> Results:
     """Audit a model you trained yourself on rows ``train_indices`` of ``(x, y)``.
 
     The harness keeps ``train_indices`` (the members) to itself; the other rows are non-members, except a share
     ``population`` of them (or, given ``(x_pop, y_pop)``, those arrays instead) held out as the attacker's own data.
     Attacks query ``module`` as the target; shadow models are trained by the harness with ``recipe`` (optimizer,
     epochs, batch size, lr) on modules from ``module_factory()`` (default: ``recipe.arch``), on random halves of the
-    pool, so they should match how you trained ``module``. Returns one row per (attack, seed)."""
+    pool, so they should match how you trained ``module``. ``augmentations`` (``"shift"``, ``"mirror"``): the query
+    augmentations that make sense for your inputs (LiRA averages over 2 queries by default; with none, pass
+    ``params={"lira": {"n_queries": 1}}``). Returns one row per (attack, seed)."""
     x, y = np.asarray(x), np.asarray(y)
     members = np.unique(np.asarray(train_indices, dtype=np.int64))
     if len(members) == 0 or members.min() < 0 or members.max() >= len(x):
@@ -270,7 +272,7 @@ def audit_model(module: Any, x: Any, y: Any, train_indices: Sequence[int], *, re
     from ._array_track import ArrayTrack
 
     track = ArrayTrack(name, x, y, module_factory, recipe, members=members, nonmembers=rest, population=pop, split_seed=split_seed,
-                       description="a model trained outside the harness (bench.audit_model)", identity=_weights_sha256(module))
+                       augmentations=augmentations, description="a model trained outside the harness (bench.audit_model)", identity=_weights_sha256(module))
     return _run([name], [track], {name: module}, attacks=_names(attacks, "attacks"), defenses=["none"],
                 seeds=list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds], budget=budget,
                 out_dir=out_dir, params=params, progress=progress, **plan_options)
