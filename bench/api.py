@@ -165,34 +165,42 @@ def _row(r: Record) -> dict[str, Any]:
     return row
 
 
-def _names(value: str | Sequence[Any], what: str) -> list[Any]:
-    items = [value] if isinstance(value, (str, Track)) or (isinstance(value, type) and issubclass(value, Track)) else list(value)
+def _names(value: Any, what: str) -> list[Any]:
+    items = [value] if isinstance(value, (str, Track)) or isinstance(value, type) else list(value)
     if not items:
         raise ValueError(f"no {what} given")
     return items
 
 
-def run(tracks: Any, attacks: str | Sequence[str], defenses: str | Sequence[str] = ("none",), seeds: int | Sequence[int] = (0,),
+def _split(value: Any, kind: str) -> tuple[list[str], list[Any]]:
+    """Names, and the objects to register for this run only (Track objects or classes, Attack/Defense classes)."""
+    items = _names(value, kind)
+    objects = [(item() if kind == "tracks" and isinstance(item, type) else item) for item in items if not isinstance(item, str)]
+    return [item if isinstance(item, str) else item.name for item in items], objects
+
+
+def run(tracks: Any, attacks: Any, defenses: Any = ("none",), seeds: int | Sequence[int] = (0,),
         budget: str = "smoke", out_dir: str | Path | None = None, params: Mapping[str, Mapping[str, Any]] | None = None,
         progress: bool = True, **plan_options: Any) -> Results:
     """Run (or resume) a grid of (track, defense, attack, seed) cells and return its :class:`Results`.
 
-    ``tracks``: names of installed tracks and/or :class:`bench.Track` objects (e.g. :func:`bench.track_from_arrays`),
-    registered for this run only. ``seeds``: a list, or N for seeds 0..N-1. ``params``: per plugin name, parameter
-    overrides (``{"lira": {"n_shadows": 8}}``). ``out_dir``: the run folder (a rerun resumes it); without one, a
-    temporary folder that lives as long as the returned object. ``plan_options``: more ``Plan`` fields
-    (``cache_dir``, ``device``, ``scenarios``, ``plugin_files``, ...). Progress bars use ``tqdm.auto`` (notebook widgets)."""
-    track_items = _names(tracks, "tracks")
-    custom = [t() if isinstance(t, type) else t for t in track_items if not isinstance(t, str)]
-    names = [t if isinstance(t, str) else t.name for t in track_items]
-    return _run(names, custom, {}, attacks=_names(attacks, "attacks"), defenses=_names(defenses, "defenses"),
+    ``tracks``, ``attacks``, ``defenses``: names of installed plugins, and/or objects registered for this run only
+    (a :class:`bench.Track` object or class such as :func:`bench.track_from_arrays`; an Attack or Defense class).
+    ``seeds``: a list, or N for seeds 0..N-1. ``params``: per plugin name, parameter overrides
+    (``{"lira": {"n_shadows": 8}}``). ``out_dir``: the run folder (a rerun resumes it); without one, a temporary
+    folder that lives as long as the returned object. ``plan_options``: more ``Plan`` fields (``cache_dir``,
+    ``device``, ``scenarios``, ``plugin_files``, ...). Progress bars use ``tqdm.auto`` (widgets in a notebook)."""
+    (track_names, custom_tracks), (attack_names, custom_attacks), (defense_names, custom_defenses) = (
+        _split(tracks, "tracks"), _split(attacks, "attacks"), _split(defenses, "defenses"))
+    custom = {"tracks": custom_tracks, "attacks": custom_attacks, "defenses": custom_defenses}
+    return _run(track_names, custom, {}, attacks=attack_names, defenses=defense_names,
                 seeds=list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds], budget=budget,
                 out_dir=out_dir, params=params, progress=progress, **plan_options)
 
 
-def _run(track_names: list[str], custom: list[Track], external: dict[str, Any], *, out_dir: Any, params: Any, **fields: Any) -> Results:
+def _run(track_names: list[str], custom: dict[str, list[Any]], external: dict[str, Any], *, out_dir: Any, params: Any, **fields: Any) -> Results:
     from ._plan import Plan
-    from ._plugins import PluginInfo, load_plugins
+    from ._plugins import PluginInfo, _registration, load_plugins
     from ._runner import Session, run_plan
 
     known = {f.name for f in dataclasses.fields(Plan)}
@@ -204,12 +212,14 @@ def _run(track_names: list[str], custom: list[Track], external: dict[str, Any], 
     plan = Plan(tracks=track_names, out_dir=str(out), params={k: dict(v) for k, v in (params or {}).items()}, **fields)
     try:
         manager, registry = load_plugins(plan.plugin_files)
-        for track in custom:
-            registry.add("tracks", track.name, track, PluginInfo(f"bench.run:{track.name}", source="object"))
+        info = PluginInfo("bench.run", source="object")  # what this call registers, for this run only
+        for kind, objects in custom.items():
+            for obj in objects:
+                registry.add(kind, *_registration(kind, (obj,), info), info)
         _check(plan, registry.check())
         session = Session(plan, registry=registry, manager=manager, external_targets=external)
         executor = None
-        if custom or external:  # objects of this process: the cells run here, not in worker processes
+        if any(custom.values()) or external:  # objects of this process: the cells run here, not in worker processes
             from .executors import LocalExecutor
 
             executor = LocalExecutor(slots=1)
@@ -273,6 +283,7 @@ def audit_model(module: Any, x: Any, y: Any, train_indices: Sequence[int], *, re
 
     track = ArrayTrack(name, x, y, module_factory, recipe, members=members, nonmembers=rest, population=pop, split_seed=split_seed,
                        augmentations=augmentations, description="a model trained outside the harness (bench.audit_model)", identity=_weights_sha256(module))
-    return _run([name], [track], {name: module}, attacks=_names(attacks, "attacks"), defenses=["none"],
+    attack_names, custom_attacks = _split(attacks, "attacks")
+    return _run([name], {"tracks": [track], "attacks": custom_attacks}, {name: module}, attacks=attack_names, defenses=["none"],
                 seeds=list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds], budget=budget,
                 out_dir=out_dir, params=params, progress=progress, **plan_options)
