@@ -106,3 +106,43 @@ def test_hf_track_reads_images_and_labels_from_a_local_dataset(tmp_path):
     np.testing.assert_allclose(data.x[0, 0], np.asarray(images[0], dtype=np.float32) / 255)
     with pytest.raises(ValueError, match="no column 'label'"):
         track_from_hf(str(folder), revision=None, x_column="img", module_factory=factory(), recipe=RECIPE).load()
+
+
+PLUGIN = '''
+import numpy as np
+from torch import nn
+from bench import ArrayTrack, Recipe, hookimpl
+
+class MyData(ArrayTrack):
+    name = "my-data"
+    recipe = Recipe("two-layer", epochs=3, batch_size=32, lr=0.1)
+
+    def arrays(self):
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(240, 6)).astype(np.float32)
+        return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+    def make_module(self):
+        return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 2))
+
+@hookimpl
+def register_tracks(register):
+    register(MyData)
+'''
+
+
+@pytest.mark.slow
+def test_a_plugin_subclass_runs_through_the_api(tmp_path):
+    plugin = tmp_path / "my_data_plugin.py"
+    plugin.write_text(PLUGIN)
+    res = bench.run("my-data", "loss", plugin_files=[str(plugin)], out_dir=tmp_path / "run", progress=False, scenarios=False)
+    (rec,) = res.records
+    assert rec.ok, rec.error
+    assert rec.track.version.startswith("1+data-") and rec.metric("n_members") == 72  # 30 % of 240
+    assert rec.utility.test_accuracy > 0.7  # the subclass's data and module trained
+
+
+def test_a_track_object_cannot_take_an_installed_tracks_name(tmp_path):
+    x, y = blobs()
+    with pytest.raises(bench.PluginError, match="duplicate track name 'digits'"):
+        bench.run(track_from_arrays("digits", x, y, factory(), RECIPE), "loss", out_dir=tmp_path, progress=False)
