@@ -46,7 +46,7 @@ class Session:
         self._targets: dict[tuple, Any] = {}
         self._device: str | None = plan.device
         self._workers: Any = None
-        # SEAM (bench.audit): track name -> a target module trained outside the harness (the user's own script);
+        # SEAM (bench.audit_model): track name -> a target module trained outside the harness (the user's own script);
         # it serves every cell of that track instead of a harness-trained target. Shadows still train here.
         self.external_targets = dict(external_targets or {})
 
@@ -89,7 +89,7 @@ class Session:
             defense = self.defense(cell)
             factory = self.factory(cell, defense)
             try:
-                if cell.track in self.external_targets:  # SEAM (bench.audit): the user's model, never trained here
+                if cell.track in self.external_targets:  # SEAM (bench.audit_model): the user's model, never trained here
                     module, meta, cached = self.external_targets[cell.track], {"train_seconds": 0.0, "defense_report": {}}, False
                 else:
                     module, meta, cached = factory.get("target", split.members, cell.seed)
