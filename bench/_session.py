@@ -25,7 +25,7 @@ __all__ = ["Session"]
 class Session:
     """Per-process state: plugins, data, splits and trained targets, memoized across cells."""
 
-    def __init__(self, plan: Plan, registry: Any = None, cache: Any = None, manager: Any = None):
+    def __init__(self, plan: Plan, registry: Any = None, cache: Any = None, manager: Any = None, external_targets: dict[str, Any] | None = None):
         from ._cache import ModelCache
         from ._plugins import PluginManager, load_plugins
 
@@ -48,6 +48,9 @@ class Session:
         self._pool_models: dict[tuple, Any] = {}
         self._device: str | None = plan.device
         self._workers: Any = None
+        # SEAM (bench.audit_model): track name -> a target module trained outside the harness (the user's own script);
+        # it serves every cell of that track instead of a harness-trained target. Shadows still train here.
+        self.external_targets = dict(external_targets or {})
 
     @property
     def device(self) -> str:
@@ -122,7 +125,10 @@ class Session:
             defense = self.defense(cell)
             factory = self.factory(cell, defense)
             try:
-                module, meta, cached = factory.get("target", split.members, cell.seed)
+                if cell.track in self.external_targets:  # SEAM (bench.audit_model): the user's model, never trained here
+                    module, meta, cached = self.external_targets[cell.track], {"train_seconds": 0.0, "defense_report": {}}, False
+                else:
+                    module, meta, cached = factory.get("target", split.members, cell.seed)
                 utility = track.utility(module, data, split)
                 self._targets[key] = {"module": module, "meta": meta, "cached": cached, "utility": utility, "error": None}
             except Exception as exc:
