@@ -28,6 +28,14 @@ def _value(rec: Record, key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
+def _pair(value: Any) -> tuple[float, float] | None:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if lo <= hi else None
+
+
 def _rate_interval(value: float, n: int) -> tuple[float, float]:
     from .metrics import clopper_pearson
 
@@ -39,10 +47,10 @@ def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[f
     if old is None or new is None:
         return None
     if key == "auc":
-        ci = reproduced.metric("auc_ci") or [new, new]
-        width = float(ci[1]) - float(ci[0])
-        lo, hi = published.metric("auc_ci") or [old, old]
-        return (max(float(lo), old - width), min(float(hi), old + width)), (float(ci[0]), float(ci[1]))
+        ci = _pair(reproduced.metrics.get("auc_ci")) or (new, new)
+        width = ci[1] - ci[0]
+        lo, hi = _pair(published.metrics.get("auc_ci")) or (old, old)
+        return (max(lo, old - width), min(hi, old + width)), ci
     n = reproduced.metric("n_nonmembers" if key == "test_accuracy" else "n_members")
     if not n:
         return None
