@@ -39,7 +39,7 @@ def migrate(root: str | os.PathLike[str], registry: Any = None) -> list[Path]:
 
     if registry is None:
         _, registry = load_plugins(())
-    old = sorted(Path(root).glob("*/*/*.json"))
+    old = sorted(Path(root).glob("*/*/*__seed*__*.json"))
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for path in old:
         data = json.loads(path.read_text())

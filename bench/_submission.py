@@ -172,7 +172,7 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
 def iter_submissions(root: str | os.PathLike[str]) -> list[tuple[Path, SubmissionFile]]:
     """Every submission under ``root``, in a stable order. Per-cell JSON entries (format 1) are refused with the
     command that migrates them."""
-    old = sorted(Path(root).glob("*/*/*.json"))
+    old = sorted(Path(root).glob("*/*/*__seed*__*.json"))  # <defense>__<attack>__seed<k>__<run id>.json
     if old:
         raise SubmissionError(f"{old[0]} (and {len(old) - 1} more) are per-cell entries of format 1: convert them "
                               f"once with `python -m bench._migrate {root}`")

@@ -60,13 +60,13 @@ def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
 
 @pytest.fixture
 def committed(tmp_path):
-    """A copy of the committed digits/cpu submission, and its cheapest cell (loss against none, seed 0)."""
+    """A copy of the committed digits/cpu submission, and a cheap cell whose plugins are still at the published versions (confidence against none, seed 0)."""
     (src,) = sorted((REPO / "leaderboards" / "digits" / "cpu").glob("*.jsonl"))
     dest = tmp_path / "lb" / "digits" / "cpu" / src.name
     dest.parent.mkdir(parents=True)
     shutil.copy(src, dest)
     cell = next(c for c in read_submission(dest).cells
-                if (c.record.attack.name, c.record.defense.name, c.record.seed) == ("loss", "none", 0))
+                if (c.record.attack.name, c.record.defense.name, c.record.seed) == ("confidence", "none", 0))
     return dest, cell.record
 
 
