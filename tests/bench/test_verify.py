@@ -111,7 +111,7 @@ def test_verify_retrains_a_committed_entry_and_agrees_then_a_tampered_one_disagr
     assert new["official"] is True and isinstance(new["track"]["split_seed"], int)
     assert new["track"]["split_sha256"] != rec.track.split_sha256, "a fresh split"
     assert new["isolation"]["mode"] == "process" and data["wall_seconds"] > 0
-    print(f"verify of digits/cpu loss/none seed0 took {data['wall_seconds']} s")
+    print(f"verify of digits/cpu confidence/none seed0 took {data['wall_seconds']} s")
     entry = next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id)
     assert entry.verified and entry.verification["hardware"]
     assert "verified 1/" in render_readme(rows_from_records(entry_records(path.parents[2])))
