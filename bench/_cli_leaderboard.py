@@ -84,26 +84,30 @@ def leaderboard_table(results: tuple[str, ...], fmt: str, root: str, by: str, wi
 @leaderboard.command("submit")
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("--title", default=None, help="Submission title (shown in the tables).")
-@click.option("--paper", default=None, help="Paper URL.")
-@click.option("--code", default=None, help="Code URL.")
+@click.option("--paper", default=None, help="Paper URL (http or https).")
+@click.option("--code", default=None, help="Code URL (http or https).")
+@click.option("--supersedes", multiple=True, metavar="ID", help="Submission id this one replaces in the rankings (kept on disk; repeatable).")
 @click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Leaderboards folder.")
 @click.option("--skip-invalid", is_flag=True, help="Publish the valid records even if others are refused.")
 @plugin_option
-def leaderboard_submit(results: tuple[str, ...], title: str | None, paper: str | None, code: str | None, root: str,
-                       skip_invalid: bool, plugin_files: tuple[str, ...]) -> None:
-    """Validate result records and write one entry per cell under ROOT/<track>/<budget>/."""
+def leaderboard_submit(results: tuple[str, ...], title: str | None, paper: str | None, code: str | None, supersedes: tuple[str, ...],
+                       root: str, skip_invalid: bool, plugin_files: tuple[str, ...]) -> None:
+    """Validate result records, recompute their metrics, and write one submission file per track and budget
+    under ROOT/<track>/<budget>/<submission id>.jsonl (never replacing another)."""
     from .publish import submit
 
     _, registry = _load(plugin_files)
-    sub = submit(results, root, title=title, paper=paper, code=code, registry=registry, skip_invalid=skip_invalid)
+    sub = submit(results, root, title=title, paper=paper, code=code, supersedes=supersedes, registry=registry, skip_invalid=skip_invalid)
     for p in sub.problems:
         click.secho(f"refused: {p}", fg="red", err=True)
-    for path in sub.written:
-        click.echo(f"wrote {path}")
+    for note in sub.notes:
+        click.echo(f"note: {note}", err=True)
+    for sid, path in zip(sub.ids, sub.written):
+        click.echo(f"wrote submission {sid}: {path}")
     if sub.problems and not skip_invalid:
         raise click.ClickException(f"{len(sub.problems)} problem(s); nothing was written")
-    click.echo(f"{len(sub.written)} entr{'y' if len(sub.written) == 1 else 'ies'} written; run `privbench leaderboard build` to update the tables", err=True)
-    if sub.problems:
+    click.echo(f"{len(sub.written)} submission(s) written; run `privbench leaderboard build` to update the tables", err=True)
+    if sub.problems or not sub.written:
         sys.exit(1)
 
 
@@ -132,25 +136,36 @@ def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
 
 
 @leaderboard.command("verify")
-@click.argument("entry", type=click.Path(exists=True, dir_okay=False))
+@click.argument("submission", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cell", "cells", multiple=True, metavar="RUN_ID", help="Verify the cell whose run id starts so (repeatable; default: every cell).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Model cache (default: $PRIVBENCH_CACHE_DIR or ~/.cache/privbench).")
-@click.option("--mark", is_flag=True, help="If the metrics agree, record the verification (and hardware) in the entry.")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+              help="Keep the official re-runs (records, private cold cache) here (default: a temporary folder, removed after).")
+@click.option("--sandbox", type=click.Choice(["auto", "bwrap", "nobody", "off"]), default=None, help="How the attack's worker is sandboxed.")
 @click.option("--progress/--no-progress", default=False, help="Show training progress bars.")
 @plugin_option
-def leaderboard_verify(entry: str, device: str, cache_dir: str | None, mark: bool, progress: bool, plugin_files: tuple[str, ...]) -> None:
-    """Re-run an entry's cell from its spec; exit 1 unless its metrics agree within the entry's tolerance."""
-    from .verify import verify_entry
+def leaderboard_verify(submission: str, cells: tuple[str, ...], device: str, work_dir: str | None, sandbox: str | None, progress: bool,
+                       plugin_files: tuple[str, ...]) -> None:
+    """Re-run cells of a submission from scratch on a fresh split (an official run) and write a verification file
+    beside it; exit 1 unless every cell agrees within the entry's intervals."""
+    from .verify import verify_submission
 
     _, registry = _load(plugin_files)
-    res = verify_entry(entry, device=device, cache_dir=cache_dir, registry=registry, mark=mark, progress=progress)
-    for key, (old, got, diff, tol) in res["diffs"].items():
-        ok = diff is not None and diff <= tol
-        click.echo(f"{key:>14}: published {old}, reproduced {got}, |diff| {diff if diff is None else f'{diff:.4f}'} (tolerance {tol}) {'ok' if ok else 'DIFFERS'}")
-    if res.get("error"):
-        click.secho(f"re-run {res['status']}: {res['error']}", fg="red", err=True)
-    click.echo(f"{entry}: {'agrees' if res['agree'] else 'does NOT agree'}" + (" (marked verified)" if res.get("marked") else "") + (" (verification removed)" if res.get("unmarked") else ""))
-    if not res["agree"]:
+    try:
+        results = verify_submission(submission, cells=cells, device=device, registry=registry, work_dir=work_dir, sandbox=sandbox,
+                                    plugin_files=plugin_files, progress=progress)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for res in results:
+        click.echo(f"{res['cell']} ({res['run_id'][:12]}), re-run in {res['wall_seconds']:.0f} s:")
+        for key, m in res["agreement"]["metrics"].items():
+            ci = lambda side: f" {[round(x, 4) for x in m[side]]}" if m.get(side) else ""  # noqa: E731
+            click.echo(f"{key:>14}: published {m['published']}{ci('published_interval')}, reproduced {m['reproduced']}"
+                       f"{ci('reproduced_interval')} {'overlap' if m['agree'] else 'DIFFERS'}")
+        if res.get("error"):
+            click.secho(f"  {res['error']}", fg="red", err=True)
+        click.echo(f"  {'agrees' if res['agree'] else 'does NOT agree'}; verification written to {res['file']}")
+    if not all(r["agree"] for r in results):
         sys.exit(1)
 
 

@@ -1,32 +1,25 @@
-"""Published leaderboard entries as a type: :class:`Entry` (a record plus its submission, ROC and verification).
+"""Published leaderboard entries as a type: :class:`Entry` (one cell of a submission, with its verification).
 
-An entry is one JSON file per cell, ``leaderboards/<track>/<budget>/<defense>__<attack>__seed<k>__<id>.json``::
-
-    {"entry_version": 1, "entry_id": ..., "record": {<the result record, minus error/scores_file>},
-     "submission": {"title", "paper", "code", "submitted_at"},
-     "roc": {"fpr": [...], "tpr": [...]},            # log-spaced FPR grid, enough for the plots
-     "tolerance": {"auc": ..., ...},                 # what ``verify`` accepts as "agrees"
-     "verification": null | {"verified_at", "hardware", "metrics", ...}}
-
-The record inside is read through :class:`~bench._record.Record` (so version-1 records are migrated);
-an entry is never rewritten except its ``verification``, which :func:`set_verification` changes alone.
+Entries are read from submission files (:mod:`bench._submission`): one ``<track>/<tier>/<submission_id>.jsonl``
+per submission. :func:`load_entries` yields one entry per cell of every submission that no later submission
+supersedes, each marked verified only by a separate verification file that holds an agreeing official
+reproduction (:func:`bench._agreement.accepted_verification`); nothing written inside a submission counts.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._io import atomic_write_text
-from ._record import Record, RecordError
+from ._agreement import accepted_verification
+from ._record import Record
+from ._submission import FORMAT, SubmissionError, SubmissionFile, iter_submissions, iter_verifications
 
-__all__ = ["ENTRY_VERSION", "Entry", "Submitter", "load_entries", "entry_path", "write_entry", "set_verification"]
+__all__ = ["ENTRY_VERSION", "Entry", "Submitter", "load_entries", "load_submissions", "SubmissionError"]
 
-ENTRY_VERSION = 1
+ENTRY_VERSION = FORMAT
 
 
 @dataclass(frozen=True)
@@ -42,77 +35,72 @@ class Submitter:
 @dataclass(frozen=True)
 class Entry:
     record: Record
-    submission: Submitter = field(default_factory=Submitter)
+    submission: Submitter = Submitter()
     roc: dict[str, list[float]] | None = None
-    tolerance: dict[str, float] = field(default_factory=dict)
-    verification: dict[str, Any] | None = None
+    verification: dict[str, Any] | None = None  # from an accepted verification file: verified_at, device, hardware, file
+    submission_id: str | None = None
     entry_version: int = ENTRY_VERSION
 
     @property
     def entry_id(self) -> str:
-        return self.record.run_id
+        return f"{self.submission_id}/{self.record.run_id}"
 
-    def to_dict(self) -> dict[str, Any]:
-        rec = {k: v for k, v in self.record.to_dict().items() if k not in ("error", "scores_file")}
-        return {
-            "entry_version": self.entry_version, "entry_id": self.entry_id, "record": rec,
-            "submission": dict(vars(self.submission)), "roc": self.roc, "tolerance": dict(self.tolerance),
-            "verification": self.verification,
-        }
+    @property
+    def title(self) -> str | None:
+        return self.submission.title
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "an entry") -> "Entry":
-        if data.get("entry_version") != ENTRY_VERSION:
-            raise RecordError(f"{where}: entry_version {data.get('entry_version')!r} is not {ENTRY_VERSION}; upgrade privbench")
-        if not isinstance(data.get("record"), dict):
-            raise RecordError(f"{where}: an entry holds its result record under 'record'")
-        sub = data.get("submission") or {}
-        return cls(
-            record=Record.from_dict(data["record"], where),
-            submission=Submitter(**{k: sub.get(k) for k in ("title", "paper", "code", "submitted_at")}),
-            roc=data.get("roc"),
-            tolerance=dict(data.get("tolerance") or {}),
-            verification=data.get("verification"),
-        )
+    @property
+    def paper(self) -> str | None:
+        return self.submission.paper
+
+    @property
+    def code(self) -> str | None:
+        return self.submission.code
+
+    @property
+    def verified(self) -> bool:
+        return self.verification is not None
 
 
-def load_entries(root: str | os.PathLike[str] = "leaderboards") -> list[tuple[Path, Entry]]:
-    """Every entry under ``root`` (``<track>/<budget>/*.json``), in a stable order; a bad entry names its file."""
-    out = []
-    for path in sorted(Path(root).glob("*/*/*.json")):
-        data = json.loads(path.read_text())
-        if isinstance(data, dict) and "record" in data and "entry_version" in data:
-            out.append((path, Entry.from_dict(data, str(path))))
+def load_submissions(root: str | os.PathLike[str] = "leaderboards") -> list[tuple[Path, SubmissionFile]]:
+    """Every submission under ``root``; an edited one (its content no longer hashes to its id) is an error naming it."""
+    subs = iter_submissions(root)
+    for path, sub in subs:
+        if not sub.intact:
+            raise SubmissionError(f"{path} was edited after it was submitted (its content no longer hashes to its id "
+                                  f"{sub.submission_id}); published files are never edited: submit a new one with --supersedes")
+    return subs
+
+
+def _verifications(root: str | os.PathLike[str]) -> dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]]:
+    out: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
+    for path, data in iter_verifications(root):
+        out.setdefault((str(data.get("submission_id")), str(data.get("run_id"))), []).append((path, data))
     return out
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+def _verification(record: Record, found: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any] | None:
+    for path, data in found:
+        if accepted_verification(record, data) is None:
+            return {"verified_at": data.get("verified_at"), "device": data.get("device"), "hardware": data.get("hardware", ""),
+                    "file": path.name}
+    return None
 
 
-def entry_path(root: str | os.PathLike[str], record: Record) -> Path:
-    """Where an entry lives under ``root``; a name that could leave the root (``../``, ``/``) is refused."""
-    parts = {"track": record.track.name, "tier": record.budget.tier, "defense": record.defense.name, "attack": record.attack.name,
-             "run id": record.run_id[:12]}
-    for what, value in parts.items():
-        if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
-            raise ValueError(f"{what} name {value!r} is not a plain name (letters, digits, '_', '.', '+', '-'); refusing to write it")
-    name = f"{record.defense.name}__{record.attack.name}__seed{int(record.seed)}__{record.run_id[:12]}.json"
-    path = Path(root) / record.track.name / record.budget.tier / name
-    if not path.resolve().is_relative_to(Path(root).resolve()):
-        raise ValueError(f"entry path {path} leaves the leaderboard root {root}")
-    return path
+def load_entries(root: str | os.PathLike[str] = "leaderboards", *, superseded: bool = False) -> list[tuple[Path, Entry]]:
+    """(submission file, entry) for every cell of every submission under ``root``, in a stable order.
 
-
-def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n"
-
-
-def write_entry(path: str | os.PathLike[str], entry: Entry) -> None:
-    atomic_write_text(path, _dump(entry.to_dict()))
-
-
-def set_verification(path: str | os.PathLike[str], verification: dict[str, Any] | None) -> None:
-    """Set (or, with None, clear) an entry's ``verification``; the published record stays byte for byte."""
-    data = json.loads(Path(path).read_text())
-    data["verification"] = verification
-    atomic_write_text(path, _dump(data))
+    Submissions that a later one supersedes are left out (kept on disk) unless ``superseded``."""
+    subs = load_submissions(root)
+    replaced = {old for _, s in subs for old in s.header.supersedes}
+    checks = _verifications(root)
+    out = []
+    for path, sub in subs:
+        if sub.submission_id in replaced and not superseded:
+            continue
+        h = sub.header
+        who = Submitter(h.title, h.paper, h.code, h.submitted_at)
+        for cell in sub.cells:
+            found = checks.get((sub.submission_id, cell.record.run_id), [])
+            out.append((path, Entry(cell.record, who, cell.roc, _verification(cell.record, found), sub.submission_id)))
+    return out

@@ -1,4 +1,8 @@
-"""How the harness runs an attack's ``score`` in a thread, and how it checks what comes back."""
+"""How the harness runs an attack's ``score`` in a thread, checks what comes back, and turns scores into metrics.
+
+:func:`metrics_from_arrays` is the one function that derives a cell's metrics from its per-candidate arrays (what
+``scores/<run_id>.npz`` holds): ``privbench leaderboard submit`` recomputes every published number through it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import numpy as np
 
 from ._api import Attack, BudgetExceeded, ThreatModelViolation
 
-__all__ = ["score_in_thread", "check_scores", "check_metrics"]
+__all__ = ["score_in_thread", "check_scores", "check_metrics", "metrics_from_arrays"]
 
 
 def score_in_thread(attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, grace: float) -> tuple[str, str | None, Any]:
@@ -80,3 +84,26 @@ def _harness_metric(key: str) -> bool:
 
     base = key[: -len("_ci")] if key.endswith("_ci") else key
     return base in METRICS or base in UTILITY or base.startswith(("tpr", "fpr"))
+
+
+def metrics_from_arrays(arrays: Mapping[str, Any], *, seed: int, threshold: float | None = None, n_boot: int = 200) -> dict[str, Any]:
+    """A membership cell's metrics from its per-candidate arrays: ``scores`` against ``is_member``.
+
+    ``is_member`` must be the harness's own ground truth (the split, never a submitter's file). ``seed`` seeds the
+    AUC bootstrap (the cell's seed, as the runner does). ``threshold`` is the attack's shadow-calibrated operating
+    point (``arrays["threshold"]`` when the arrays carry it): with one, ``balanced_accuracy`` and ``fpr_nonmembers``
+    are computed, without one they are absent. Metrics of scenario sets (``fpr_ood``, ...) need those sets' scores
+    and are not derived here.
+    """
+    from .metrics import membership_metrics
+
+    scores = np.asarray(arrays["scores"], dtype=np.float64)  # membership_metrics refuses NaN/inf and a length mismatch
+    truth = np.asarray(arrays["is_member"], dtype=bool)
+    if threshold is None and arrays.get("threshold") is not None:
+        threshold = float(np.asarray(arrays["threshold"]))
+    out = membership_metrics(scores, truth, threshold=threshold, seed=seed, n_boot=n_boot)
+    if threshold is None:
+        out.pop("balanced_accuracy")
+    else:
+        out["fpr_nonmembers"] = float(np.mean(scores[~truth] >= threshold))
+    return out

@@ -1,22 +1,22 @@
-"""Publishing results to ``leaderboards/``: validate submitted records and write one entry per cell.
+"""Publishing results to ``leaderboards/``: validate submitted records, recompute their numbers, write a submission.
 
-Entries are :class:`bench._entry.Entry` files (see there for the layout). Validation rules (each failing
-rule is one message):
+A submission is one file per (track, tier), named by its id (:mod:`bench._submission`). The harness owns every
+number in it. For each record (each failing rule is one message; one problem and nothing is written):
 
-- the record reads as a :class:`bench.Record` (a known ``schema_version``: older ones are migrated);
-  ``status`` is ``ok``;
-- the track is installed, on the leaderboard, at the same version, and its split sha256 equals the
-  record's (the split is recomputed by loading the track);
-- the budget tier is one the track defines, the record's limits are that tier's limits, and the usage
-  (shadow models, queries, device-seconds) is within them;
-- provenance is complete: ``privbench_version``, ``python``, ``torch`` and ``device`` are set.
-  ``git_commit`` may be null (a wheel install has no git checkout; the version then names the code);
-- attack and defense each name their plugin and version;
-- metrics hold the registry's headline metrics (``auc``, ``tpr@0.1%fpr``, ``tpr@1%fpr``) and utility
-  holds ``test_accuracy``;
-- the per-candidate scores file exists and reproduces the record's AUC (the ROC curve comes from it).
+- names (track, tier, defense, attack) are plain names that cannot leave ``--root``; ``status`` is ``ok``;
+- the track is installed, on the leaderboard, at the same version; its split is recomputed (from the record's
+  ``split_seed`` for an official run, else the track's) and its sha256 must be the record's;
+- the run id is the hash of the cell's spec; the budget tier is one the track defines, with that tier's limits,
+  and the usage is within them (queries: per candidate of the recomputed split);
+- provenance is complete and could be true (versions, a commit of privbench's history, a device); attack and
+  defense name their plugin and version, and these are the installed ones;
+- no NaN or infinite number anywhere;
+- the per-candidate scores file exists inside the run folder, its ``is_member`` (and ``candidate_units``) are the
+  recomputed split's, and every metric the record states is what :func:`bench._scoring.metrics_from_arrays`
+  computes from the scores against that split. The published record carries the harness's metrics only (metrics
+  the scores cannot reproduce, such as scenario FPRs, are dropped and noted).
 
-Re-running an entry is :mod:`bench.verify`'s job (a client of the runner); publishing never runs a cell.
+Re-running a cell is :mod:`bench.verify`'s job; publishing never runs one.
 """
 
 from __future__ import annotations
@@ -28,20 +28,19 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._entry import ENTRY_VERSION, Entry, Submitter, entry_path, load_entries, write_entry
+from ._entry import load_entries
 from ._io import read_jsonl
-from ._metric_specs import HEADLINE
+from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, link_problems, name_problems, non_finite, plugin_problems,
+                              provenance_problems, run_id_problems)
 from ._record import Record, RecordError
+from ._submission import Header, SubmissionError, cell_line, write_submission
 
 __all__ = [
-    "ENTRY_VERSION", "DEFAULT_TOLERANCE", "REQUIRED_PROVENANCE", "Problem", "Submission",
-    "validate_record", "make_entry", "submit", "load_entries", "entry_path", "roc_points",
+    "REQUIRED_PROVENANCE", "METRIC_TOLERANCE", "Problem", "Submission", "validate_record", "check_record", "submit",
+    "load_entries", "roc_points", "harness_provenance",
 ]
 
-REQUIRED_PROVENANCE = ("privbench_version", "python", "torch", "device")
-# Absolute differences that ``verify`` accepts. Training on one CPU is deterministic, so a re-run on the
-# same software usually agrees exactly; the slack covers other CPUs' float reductions.
-DEFAULT_TOLERANCE = {"auc": 0.02, "tpr@0.1%fpr": 0.02, "tpr@1%fpr": 0.03, "test_accuracy": 0.02}
+METRIC_TOLERANCE = 1e-9  # recomputed from the same scores with the same code: equal up to float printing
 ROC_GRID = np.logspace(-4, 0, 41)
 
 
@@ -61,113 +60,149 @@ class Submission:
     title: str | None = None
     paper: str | None = None
     code: str | None = None
+    supersedes: tuple[str, ...] = ()
     written: list[Path] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class _Tracks:
-    """Loads each track (and its split) once per submission."""
+    """Loads each track (and its split) once per submission; official records' splits from their own seed."""
 
     def __init__(self, registry: Any):
         self.registry = registry
-        self._memo: dict[str, Any] = {}
+        self._memo: dict[tuple[str, int | None], tuple[Any, Any]] = {}
 
-    def get(self, name: str) -> tuple[Any, str]:
-        if name not in self._memo:
-            track = self.registry.track(name)
-            self._memo[name] = (track, track.split(track.load()).sha256)
-        return self._memo[name]
+    def get(self, name: str, split_seed: int | None = None) -> tuple[Any, Any]:
+        """(track, split)."""
+        import copy
 
-
-def _scores_path(rec: Record, base: Path) -> Path:
-    return base / (rec.scores_file or f"scores/{rec.run_id}.npz")
-
-
-def validate_record(rec: Record, tracks: _Tracks, base: Path) -> list[str]:
-    """The problems of one record (empty if it can be published). ``base`` is its run folder."""
-    problems: list[str] = []
-    if not rec.ok:
-        first = rec.error.splitlines()[0] if rec.error else ""
-        problems.append(f"status is {rec.status!r}, only 'ok' cells are published" + (f" ({first})" if first else ""))
-    problems += _track_problems(rec, tracks)
-    missing = [k for k in REQUIRED_PROVENANCE if getattr(rec.provenance, k) in (None, "")]
-    if missing:
-        problems.append(f"provenance incomplete: missing {', '.join(missing)}")
-    for kind, part in (("attack", rec.attack), ("defense", rec.defense)):
-        problems += [f"{kind} {key} is missing" for key in ("name", "plugin", "version") if getattr(part, key) in (None, "")]
-    problems += _non_finite(rec)
-    if rec.ok:
-        problems += _result_problems(rec, base)
-    return problems
+        if (name, split_seed) not in self._memo:
+            track = copy.copy(self.registry.track(name))
+            if split_seed is not None:
+                track.split_seed = int(split_seed)
+            self._memo[(name, split_seed)] = (track, track.split(track.load()))
+        return self._memo[(name, split_seed)]
 
 
-def _non_finite(rec: Record) -> list[str]:
-    """NaN or infinite numbers: reported here, never left to crash the write after other entries are on disk."""
-    import math
+def harness_provenance() -> dict[str, Any]:
+    """The validating harness: its version, commit, Python and torch."""
+    from ._records import provenance
 
-    def bad(values: Any) -> list[str]:
-        return [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
-
-    out = [f"metric {k!r} is not a finite number" for k in bad(rec.metrics)]
-    return out + [f"budget.used {k!r} is not a finite number" for k in bad(rec.budget.used)]
+    return {k: v for k, v in provenance("-").to_dict().items() if k != "device"}
 
 
-def _track_problems(rec: Record, tracks: _Tracks) -> list[str]:
+def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
     from ._api import PluginError
 
     try:
-        track, sha = tracks.get(rec.track.name)
+        track, split = tracks.get(rec.track.name, rec.track.split_seed)
     except PluginError as exc:
-        return [f"unknown track: {exc}"]
+        return [f"unknown track: {exc}"], None, None
     except Exception as exc:  # a loader without its data: cannot check the split
-        return [f"track {rec.track.name!r} could not be loaded to check its split: {type(exc).__name__}: {exc}"]
+        return [f"track {rec.track.name!r} could not be loaded to check its split: {type(exc).__name__}: {exc}"], None, None
     problems = []
     if not getattr(track, "leaderboard", True):
         problems.append(f"track {track.name!r} is not a leaderboard track (synthetic tracks are for tests)")
     if str(rec.track.version) != str(track.version):
         problems.append(f"track version is {rec.track.version!r}, the installed {track.name!r} is version {track.version!r}")
-    if rec.track.split_sha256 != sha:
-        problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {sha[:12]}…")
-    return problems + _budget_problems(rec, track)
+    if rec.track.split_sha256 != split.sha256:
+        problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
+        return problems, track, None
+    return problems, track, split
 
 
-def _result_problems(rec: Record, base: Path) -> list[str]:
-    """Metrics and utility present, and the scores file reproducing the AUC."""
+def _scores(rec: Record, base: Path, split: Any) -> tuple[list[str], dict[str, np.ndarray] | None]:
+    """The scores file's arrays, with the harness's own ``is_member``; refuses one that disagrees with the split."""
+    path = (base / (rec.scores_file or f"scores/{rec.run_id}.npz")).resolve()
+    if not path.is_relative_to(base.resolve()):
+        return [f"scores file {rec.scores_file!r} is outside the run folder {base}"], None
+    if not path.exists():
+        return [f"scores file {path} not found (the metrics are recomputed from it)"], None
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    truth = split.is_member()
+    scores = np.asarray(arrays.get("scores", ()))
+    if scores.shape != truth.shape:
+        return [f"scores file {path.name} has {scores.shape} scores, the split has {truth.size} candidates"], None
+    out = []
+    if "is_member" not in arrays or not np.array_equal(np.asarray(arrays["is_member"], bool), truth):
+        wrong = truth.size if "is_member" not in arrays else int(np.sum(np.asarray(arrays["is_member"], bool) != truth))
+        out.append(f"scores file {path.name}: is_member disagrees with track {rec.track.name!r}'s split at {wrong} of "
+                   f"{truth.size} candidates (the harness computes membership from the split, never from the file)")
+    if "candidate_units" in arrays and not np.array_equal(np.asarray(arrays["candidate_units"]), np.asarray(split.candidates)):
+        out.append(f"scores file {path.name}: candidate_units are not the split's candidates")
+    return out, {"scores": scores, "is_member": truth}
+
+
+def _differs(claimed: Any, computed: Any) -> bool:
+    if isinstance(computed, (list, tuple)) or isinstance(claimed, (list, tuple)):
+        if not (isinstance(claimed, (list, tuple)) and isinstance(computed, (list, tuple)) and len(claimed) == len(computed)):
+            return True
+        return any(_differs(a, b) for a, b in zip(claimed, computed))
+    if computed is None or claimed is None:
+        return computed is not claimed
+    try:
+        return abs(float(claimed) - float(computed)) > METRIC_TOLERANCE
+    except (TypeError, ValueError):
+        return True
+
+
+def _metric_problems(rec: Record, arrays: dict[str, np.ndarray]) -> tuple[list[str], dict[str, Any], list[str]]:
+    """(problems, the harness's metrics, metrics dropped as not reproducible from the scores)."""
+    from ._metric_specs import HEADLINE
+    from ._scoring import metrics_from_arrays
+
+    try:
+        computed = metrics_from_arrays(arrays, seed=int(rec.seed))
+    except ValueError as exc:
+        return [f"the scores cannot be scored: {exc}"], {}, []
     absent = [k for k in HEADLINE if rec.metric(k) is None]
     problems = [f"metrics missing: {', '.join(absent)}"] if absent else []
+    for key, value in computed.items():
+        if key in rec.metrics and _differs(rec.metrics[key], value):
+            problems.append(f"metric {key!r} is {rec.metrics[key]!r} in the record, the harness computes {value!r} "
+                            "from the scores against the track's split")
     if not isinstance(rec.utility.test_accuracy, (int, float)):
         problems.append("utility.test_accuracy is missing")
-    if absent:
-        return problems
-    path = _scores_path(rec, base)
-    if not path.exists():
-        return problems + [f"scores file {path} not found (the ROC curve is drawn from it)"]
-    from .metrics import auc
-
-    with np.load(path) as z:
-        got = auc(z["scores"], z["is_member"])
-    if abs(got - rec.metrics["auc"]) > 1e-9:
-        problems.append(f"scores file {path.name} gives AUC {got:.6f}, the record says {rec.metrics['auc']:.6f}")
-    return problems
+    return problems, computed, sorted(set(rec.metrics) - set(computed))
 
 
-def _budget_problems(rec: Record, track: Any) -> list[str]:
-    tier = rec.budget.tier
-    if tier not in track.budgets:
-        return [f"budget tier {tier!r} is unknown to track {track.name!r}; tiers: {', '.join(track.budgets)}"]
-    limits = track.budgets[tier].limits()
-    out = []
-    if rec.budget.limits != limits:
-        out.append(f"budget limits {rec.budget.limits} are not the {tier!r} tier's {limits}")
-    used = rec.budget.used
-    n = sum(int(rec.metrics.get(k) or 0) for k in ("n_members", "n_nonmembers"))
-    caps = {"shadow_models": limits["max_shadows"], "device_seconds": limits["device_seconds"]}
-    if n:
-        caps["queries"] = limits["queries_per_candidate"] * n
-    for key, cap in caps.items():
-        if used.get(key) is not None and used[key] > cap:
-            out.append(f"budget not respected: used {used[key]:g} {key.replace('_', ' ')}, the {tier!r} tier allows {cap:g}")
-    return out
+def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], dict[str, Any] | None, list[str]]:
+    """(problems, the cell line to publish or None, notes) for one record; ``base`` is its run folder."""
+    problems = name_problems(rec)
+    if problems:
+        return problems, None, []
+    if not rec.ok:
+        first = rec.error.splitlines()[0] if rec.error else ""
+        problems.append(f"status is {rec.status!r}, only 'ok' cells are published" + (f" ({first})" if first else ""))
+    found, track, split = _track_problems(rec, tracks)
+    problems += found
+    if split is not None:
+        problems += run_id_problems(rec, str(track.version), split.sha256)
+        problems += budget_problems(rec, track, len(split.candidates))
+    from ._records import _version
+
+    problems += provenance_problems(rec, _version("privbench"))
+    problems += plugin_problems(rec, tracks.registry)
+    problems += non_finite(rec)
+    if not rec.ok or split is None or problems:
+        return problems, None, []
+    found, arrays = _scores(rec, base, split)
+    if found or arrays is None:
+        return problems + found, None, []
+    found, metrics, dropped = _metric_problems(rec, arrays)
+    if found:
+        return problems + found, None, []
+    notes = [f"{rec.label()}: dropped {', '.join(dropped)} (not reproducible from the scores file)"] if dropped else []
+    published = rec.replace(metrics=metrics)
+    return [], cell_line(published, roc_points(arrays["scores"], arrays["is_member"])), notes
+
+
+def validate_record(rec: Record, tracks: _Tracks, base: Path) -> list[str]:
+    """The problems of one record (empty if it can be published). ``base`` is its run folder."""
+    return check_record(rec, tracks, base)[0]
 
 
 def roc_points(scores: np.ndarray, is_member: np.ndarray) -> dict[str, list[float]]:
@@ -180,14 +215,6 @@ def roc_points(scores: np.ndarray, is_member: np.ndarray) -> dict[str, list[floa
     grid = np.unique(np.concatenate([[1.0 / max(n0, 1)], ROC_GRID[ROC_GRID >= 1.0 / max(n0, 1)]]))
     ys = [float(tpr[fpr <= g].max()) if np.any(fpr <= g) else 0.0 for g in grid]
     return {"fpr": [round(float(g), 6) for g in grid], "tpr": [round(y, 6) for y in ys]}
-
-
-def make_entry(record: Record, base: Path, sub: Submission) -> Entry:
-    from ._records import now
-
-    with np.load(_scores_path(record, base)) as z:
-        roc = roc_points(z["scores"], z["is_member"])
-    return Entry(record=record, submission=Submitter(sub.title, sub.paper, sub.code, now()), roc=roc, tolerance=dict(DEFAULT_TOLERANCE))
 
 
 def _latest_records(file: Path, sub: Submission) -> list[tuple[int, Record]]:
@@ -206,27 +233,21 @@ def _latest_records(file: Path, sub: Submission) -> list[tuple[int, Record]]:
     return sorted(latest.values(), key=lambda t: t[0])
 
 
-def submit(
-    results: Iterable[str | os.PathLike[str]],
-    root: str | os.PathLike[str] = "leaderboards",
-    *,
-    title: str | None = None,
-    paper: str | None = None,
-    code: str | None = None,
-    registry: Any = None,
-    skip_invalid: bool = False,
-) -> Submission:
-    """Validate every record of ``results`` and write one entry per cell under ``root``.
+def _plugins(lines: list[dict[str, Any]], registry: Any) -> dict[str, str | None]:
+    """{distribution: version} of the plugins that registered the cells' track, attacks and defenses."""
+    out: dict[str, str | None] = {}
+    for line in lines:
+        rec = line["record"]
+        for kind, name in (("tracks", rec["track"]["name"]), ("attacks", rec["attack"]["name"]), ("defenses", rec["defense"]["name"])):
+            info = registry.get(kind, name).plugin
+            out[info.distribution or f"{info.source}:{info.name}"] = info.version
+    return out
 
-    All or nothing unless ``skip_invalid``: if any record has a problem, nothing is written.
-    """
-    from ._plugins import load_plugins
 
-    if registry is None:
-        _, registry = load_plugins(())
-    sub = Submission(title=title, paper=paper, code=code)
-    tracks = _Tracks(registry)
-    good: list[tuple[Record, Path]] = []
+def _collect(results: Iterable[str | os.PathLike[str]], tracks: _Tracks, sub: Submission) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The publishable cell lines of every results file, by (track, tier); problems and notes go to ``sub``."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    seen: set[str] = set()
     for res in results:
         p = Path(res)
         file = p / "results.jsonl" if p.is_dir() else p
@@ -234,18 +255,58 @@ def submit(
             sub.problems.append(Problem(str(file), "no such results file"))
             continue
         for i, rec in _latest_records(file, sub):
-            found = validate_record(rec, tracks, file.parent)
-            try:  # names that would leave the leaderboard root are refused before anything is written
-                entry_path(Path(root), rec)
-            except ValueError as exc:
-                found.append(str(exc))
-            sub.problems += [Problem(f"{file.name}:{i} ({rec.label()})", m) for m in found]
-            if not found:
-                good.append((rec, file.parent))
-    if sub.problems and not skip_invalid:
+            problems, line, notes = check_record(rec, tracks, file.parent)
+            if rec.run_id in seen:
+                problems.append("this cell is already in the submission (from another results file)")
+            seen.add(rec.run_id)
+            sub.problems += [Problem(f"{file.name}:{i} ({rec.label()})", m) for m in problems]
+            sub.notes += notes
+            if line is not None and not problems:
+                groups.setdefault((rec.track.name, rec.budget.tier), []).append(line)
+    return groups
+
+
+def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], Any], sub: Submission) -> dict[tuple[str, str], list[str]]:
+    """Which new submission supersedes each ``--supersedes`` id: the one for the same (track, tier)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for sid in ids:
+        found = [p for p in root.glob(f"*/*/{sid}.jsonl")] if sid.isalnum() else []
+        if not found:
+            sub.problems.append(Problem("--supersedes", f"no submission {sid!r} under {root}"))
+            continue
+        key = (found[0].parent.parent.name, found[0].parent.name)
+        if key not in groups:
+            sub.problems.append(Problem("--supersedes", f"{sid} is a {key[0]}/{key[1]} submission; this one has no cell there"))
+            continue
+        out.setdefault(key, []).append(sid)
+    return out
+
+
+def submit(results: Iterable[str | os.PathLike[str]], root: str | os.PathLike[str] = "leaderboards", *, title: str | None = None,
+           paper: str | None = None, code: str | None = None, supersedes: Iterable[str] = (), registry: Any = None,
+           skip_invalid: bool = False) -> Submission:
+    """Validate every record of ``results`` and write one submission file per (track, tier) under ``root``.
+
+    All or nothing unless ``skip_invalid``: if any record has a problem, nothing is written."""
+    from ._plugins import load_plugins
+    from ._records import now
+
+    if registry is None:
+        _, registry = load_plugins(())
+    sub = Submission(title=title, paper=paper, code=code, supersedes=tuple(supersedes))
+    sub.problems += [Problem("submission", m) for m in link_problems(paper, code)]
+    groups = _collect(results, _Tracks(registry), sub)
+    replaces = _superseded(Path(root), sub.supersedes, groups, sub)
+    if sub.problems and not skip_invalid or not groups:
         return sub
-    for rec, base in good:
-        path = entry_path(Path(root), rec)
-        write_entry(path, make_entry(rec, base, sub))
+    for (track, tier), lines in sorted(groups.items()):
+        header = Header(track, tier, title, paper, code, now(), tuple(replaces.get((track, tier), ())),
+                        _plugins(lines, registry), harness_provenance())
+        try:
+            sid, path = write_submission(root, header, lines)
+        except (SubmissionError, ValueError) as exc:
+            sub.problems.append(Problem(f"{track}/{tier}", str(exc)))
+            continue
+        sub.ids.append(sid)
         sub.written.append(path)
     return sub

@@ -1,20 +1,29 @@
-"""Verifying a published entry: re-run its cell through the runner and compare within the entry's tolerance.
+"""Verifying published cells: an official re-run from scratch on a fresh split, written as a separate file.
 
-A client of the runner (``Plan``, ``Session``, ``Cell``), like the CLI; publishing never runs anything. Only
-an agreeing re-run marks the entry verified, and only the entry's ``verification`` is ever rewritten.
+For each cell of a submission, ``verify`` runs the same cell spec (track, tier, attack and defense with their
+resolved parameters, seed) as an **official run** (``Plan(official=True)``): the split seed is drawn at run time,
+every model trains from a cold private cache in a work folder, and the attack is scored in a sandboxed worker
+process. It never reads the submitter's models, cache or scores. The reproduction is compared with the entry by
+:func:`bench._agreement.agreement` (the entry's own intervals against the reproduction's) and written, agreeing or
+not, to ``<track>/<tier>/verifications/`` (:func:`bench._submission.write_verification`). The submission file is
+never touched; the board counts a cell as verified only through such a file that it re-checks itself.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
+import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from ._entry import Entry, set_verification
+from ._agreement import agreement, same_spec
 from ._record import Record
+from ._submission import cell_line, read_submission, write_verification
 
-__all__ = ["verify_entry", "compare", "hardware"]
+__all__ = ["verify_submission", "reproduce", "hardware"]
 
 
 def hardware(device: str) -> str:
@@ -35,80 +44,66 @@ def hardware(device: str) -> str:
     return desc
 
 
-def _rerun(rec: Record, device: str, cache_dir: str | None, registry: Any, progress: bool) -> Record:
-    from ._runner import Cell, Plan, Session
+def reproduce(rec: Record, work_dir: str | os.PathLike[str], *, device: str = "cpu", registry: Any = None,
+              sandbox: str | None = None, plugin_files: Iterable[str] = (), progress: bool = False) -> Record:
+    """An official run of ``rec``'s cell in ``work_dir`` (fresh split, cold cache, sandboxed worker); its record."""
+    from ._runner import Plan, Session, run_plan
 
-    cell = Cell(rec.track.name, rec.defense.name, rec.attack.name, int(rec.seed), rec.budget.tier,
-                dict(rec.defense.params), dict(rec.attack.params))
-    plan = Plan(tracks=[cell.track], attacks=[cell.attack], defenses=[cell.defense], seeds=[cell.seed], budget=cell.budget,
-                device=device, cache_dir=cache_dir, progress=progress)
-    new, _ = Session(plan, registry=registry).run_cell(cell)
-    return new
-
-
-def _value(rec: Record, key: str) -> float | None:
-    return rec.utility.test_accuracy if key == "test_accuracy" else rec.metric(key)
+    params = {rec.defense.name: dict(rec.defense.params), rec.attack.name: dict(rec.attack.params)}
+    plan = Plan(tracks=[rec.track.name], attacks=[rec.attack.name], defenses=[rec.defense.name], seeds=[int(rec.seed)],
+                budget=rec.budget.tier, out_dir=str(work_dir), params=params, device=device, plugin_files=list(plugin_files),
+                progress=progress, scenarios=False, isolation="process", sandbox=sandbox, official=True)
+    records = run_plan(plan, session=Session(plan, registry=registry))
+    return records[0]
 
 
-def compare(published: Record, new: Record, tolerance: dict[str, float]) -> dict[str, Any]:
-    """``{"agree", "diffs": {key: (published, reproduced, |diff|, tolerance)}, "error"}`` of a re-run against an entry."""
-    out: dict[str, Any] = {"status": new.status, "error": new.error, "diffs": {}, "agree": False}
-    if not new.ok:
-        return out
-    # The entry holds resolved parameters (defaults included), so its run_id (made from the overrides given
-    # at run time) is not recomputed; the spec is compared field by field instead.
-    def spec(r: Record) -> tuple:
-        return (r.track.version, r.track.split_sha256, dict(r.attack.params), dict(r.defense.params))
-
-    if spec(new) != spec(published):
-        out["error"] = "the re-run's cell spec (track version, split, resolved params) differs from the entry's"
-        return out
-    agree = True
-    for key, t in tolerance.items():
-        old, got = _value(published, key), _value(new, key)
-        if old is None or got is None:
-            agree = False
-            out["diffs"][key] = (old, got, None, t)
-            continue
-        d = abs(got - old)
-        out["diffs"][key] = (old, got, d, t)
-        agree &= d <= t
-    out["agree"] = bool(agree)
-    return out
+def _select(cells: Any, wanted: Iterable[str]) -> list[Any]:
+    wanted = list(wanted)
+    if not wanted:
+        return list(cells)
+    chosen = [c for c in cells if any(c.record.run_id.startswith(w) for w in wanted)]
+    missing = [w for w in wanted if not any(c.record.run_id.startswith(w) for c in cells)]
+    if missing:
+        raise ValueError(f"no cell with run id {', '.join(map(repr, missing))} in this submission")
+    return chosen
 
 
-def _verification(new: Record, diffs: dict[str, Any], device: str) -> dict[str, Any]:
-    from ._records import now, provenance
+def _verification(sid: str, published: Record, new: Record, device: str, seconds: float) -> dict[str, Any]:
+    from .publish import harness_provenance
+    from ._records import now
 
-    prov = provenance(device)
+    differs = same_spec(published, new)
+    agreed = agreement(published, new)
     return {
-        "verified_at": now(), "device": device, "hardware": hardware(device),
-        "privbench_version": prov.privbench_version, "git_commit": prov.git_commit, "torch": prov.torch,
-        "metrics": {k: v[1] for k, v in diffs.items()}, "budget_used": dict(new.budget.used),
+        "submission_id": sid, "run_id": published.run_id, "verified_at": now(), "device": device, "hardware": hardware(device),
+        "harness": harness_provenance(), "wall_seconds": round(seconds, 1), "record": cell_line(new, None)["record"],
+        "agreement": agreed, "agree": bool(agreed["agree"] and differs is None), "error": differs or new.error,
     }
 
 
-def verify_entry(path: str | os.PathLike[str], *, device: str = "cpu", cache_dir: str | None = None, registry: Any = None,
-                 mark: bool = False, progress: bool = False) -> dict[str, Any]:
-    """Re-run an entry's cell from its spec and compare metrics within the entry's tolerance.
+def verify_submission(path: str | os.PathLike[str], *, cells: Iterable[str] = (), device: str = "cpu", registry: Any = None,
+                      work_dir: str | os.PathLike[str] | None = None, sandbox: str | None = None, plugin_files: Iterable[str] = (),
+                      progress: bool = False) -> list[dict[str, Any]]:
+    """Reproduce cells of the submission at ``path`` (all, or those whose run id starts with one of ``cells``).
 
-    Returns ``{"agree": bool, "diffs": {metric: (published, reproduced, |diff|, tolerance)}, ...}``;
-    with ``mark``, the entry gets its ``verification`` if it agrees, and loses an earlier one if it does not.
-    """
-    import json
-
-    from .publish import DEFAULT_TOLERANCE
-
+    Returns one result per cell: the verification written (``agree``, ``agreement``, ``error``) plus ``file``,
+    the verification file, and ``intact``, whether the submission still hashes to its id."""
     path = Path(path)
-    entry = Entry.from_dict(json.loads(path.read_text()), str(path))
-    new = _rerun(entry.record, device, cache_dir, registry, progress)
-    # An entry may tighten a tolerance, never loosen one: the harness's tolerance caps what the file says.
-    tolerance = {k: min(v, float(entry.tolerance.get(k, v))) for k, v in DEFAULT_TOLERANCE.items()}
-    out = {"entry": str(path), **compare(entry.record, new, tolerance)}
-    if mark and out["agree"]:
-        set_verification(path, _verification(new, out["diffs"], device))
-        out["marked"] = True
-    elif mark and entry.verification:  # an earlier verification no longer vouches for these numbers
-        set_verification(path, None)
-        out["unmarked"] = True
+    sub = read_submission(path)
+    root = path.parent.parent.parent
+    out = []
+    for cell in _select(sub.cells, cells):
+        rec = cell.record
+        work = Path(work_dir) / rec.run_id[:12] if work_dir else Path(tempfile.mkdtemp(prefix="privbench-verify-"))
+        start = time.perf_counter()
+        try:
+            new = reproduce(rec, work, device=device, registry=registry, sandbox=sandbox, plugin_files=plugin_files, progress=progress)
+        finally:
+            if not work_dir:
+                shutil.rmtree(work, ignore_errors=True)
+        data = _verification(sub.submission_id, rec, new, device, time.perf_counter() - start)
+        if not sub.intact:  # what was published is not what this file says: nothing here can agree
+            data.update(agree=False, error=f"{path.name} was edited after it was submitted (it no longer hashes to its id)")
+        file = write_verification(root, sub.header.track, sub.header.tier, data)
+        out.append({**data, "cell": rec.label(), "file": file, "intact": sub.intact})
     return out

@@ -1,0 +1,105 @@
+"""When a reproduction agrees with a published cell: the entry's own intervals, never a number written in it.
+
+Agreement, per metric (AUC, TPR@0.1%FPR, TPR@1%FPR, test accuracy): the published value's 95% interval and the
+reproduction's overlap. A reproduction on a fresh split estimates the same quantity from another sample, so two
+honest intervals overlap except by bad luck (about 1 in 200 per metric); an edited value lands outside.
+
+The published interval is one the harness can vouch for, whatever the file says:
+
+- a TPR or the test accuracy: Clopper–Pearson on the published value at the reproduction's sample size (members,
+  resp. non-members: the same track gives the same sizes, so an edited ``n_members`` widens nothing);
+- the AUC: the entry's bootstrap interval, but no wider on either side than the reproduction's whole interval
+  (same sample sizes, comparable widths), so a widened interval cannot absorb any reproduction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._record import Record
+
+__all__ = ["AGREEMENT_METRICS", "agreement", "accepted_verification", "same_spec"]
+
+AGREEMENT_METRICS = ("auc", "tpr@0.1%fpr", "tpr@1%fpr", "test_accuracy")
+
+
+def _value(rec: Record, key: str) -> float | None:
+    v = rec.utility.test_accuracy if key == "test_accuracy" else rec.metric(key)
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if lo <= hi else None
+
+
+def _rate_interval(value: float, n: int) -> tuple[float, float]:
+    from .metrics import clopper_pearson
+
+    return clopper_pearson(int(round(value * n)), n)
+
+
+def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    old, new = _value(published, key), _value(reproduced, key)
+    if old is None or new is None:
+        return None
+    if key == "auc":
+        ci = _pair(reproduced.metrics.get("auc_ci")) or (new, new)
+        width = ci[1] - ci[0]
+        lo, hi = _pair(published.metrics.get("auc_ci")) or (old, old)
+        return (max(lo, old - width), min(hi, old + width)), ci
+    n = reproduced.metric("n_nonmembers" if key == "test_accuracy" else "n_members")
+    if not n:
+        return None
+    return _rate_interval(old, int(n)), _rate_interval(new, int(n))
+
+
+def agreement(published: Record, reproduced: Record) -> dict[str, Any]:
+    """``{"agree": bool, "metrics": {key: {published, published_interval, reproduced, reproduced_interval, agree}}}``."""
+    out: dict[str, Any] = {}
+    for key in AGREEMENT_METRICS:
+        pair = _intervals(published, reproduced, key)
+        if pair is None:
+            out[key] = {"published": _value(published, key), "reproduced": _value(reproduced, key), "agree": False}
+            continue
+        (a, b), (c, d) = pair
+        out[key] = {"published": _value(published, key), "published_interval": [a, b],
+                    "reproduced": _value(reproduced, key), "reproduced_interval": [c, d], "agree": bool(max(a, c) <= min(b, d))}
+    return {"agree": bool(reproduced.ok and all(m["agree"] for m in out.values())), "metrics": out}
+
+
+def same_spec(published: Record, reproduced: Record) -> str | None:
+    """None if the reproduction ran the published cell (track, tier, plugins and resolved params), else what differs."""
+    def spec(r: Record) -> dict[str, Any]:
+        return {"track": (r.track.name, r.track.version), "tier": r.budget.tier, "seed": r.seed,
+                "attack": (r.attack.name, r.attack.version, dict(r.attack.params)),
+                "defense": (r.defense.name, r.defense.version, dict(r.defense.params))}
+
+    a, b = spec(published), spec(reproduced)
+    diff = [k for k in a if a[k] != b[k]]
+    return f"the reproduction's {', '.join(diff)} differ from the entry's" if diff else None
+
+
+def accepted_verification(published: Record, data: dict[str, Any]) -> str | None:
+    """None if a verification file vouches for ``published``, else why not.
+
+    It must hold an ``ok`` official reproduction (split seed drawn at run time, a split other than the entry's) of
+    the same cell, and agree with the entry by :func:`agreement`, recomputed here from the two records (a stored
+    ``agree`` flag counts for nothing)."""
+    try:
+        reproduced = Record.from_dict(data["record"], "a verification")
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"no readable reproduced record ({exc})"
+    if data.get("run_id") != published.run_id:
+        return "it verifies another cell"
+    if not (reproduced.ok and reproduced.official and isinstance(reproduced.track.split_seed, int)):
+        return "not an ok official run (split drawn at run time, cold cache)"
+    if reproduced.track.split_sha256 == published.track.split_sha256:
+        return "it re-used the entry's split instead of a fresh one"
+    differs = same_spec(published, reproduced)
+    if differs:
+        return differs
+    return None if agreement(published, reproduced)["agree"] else "the reproduction does not agree within the intervals"

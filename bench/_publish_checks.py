@@ -1,0 +1,161 @@
+"""The checks of a submitted record that need no scores: names, run id, budget, provenance, plugins.
+
+Each function returns the problems it finds as messages (empty: nothing wrong). :mod:`bench.publish` runs them
+and then recomputes the metrics from the scores itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import subprocess
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from ._record import Record
+from ._submission import check_name
+
+__all__ = ["name_problems", "run_id_problems", "budget_problems", "provenance_problems", "plugin_problems", "non_finite",
+           "link_problems", "REQUIRED_PROVENANCE"]
+
+REQUIRED_PROVENANCE = ("privbench_version", "python", "torch", "device")
+MAX_OVERRIDE_SETS = 1 << 16
+_VERSION = re.compile(r"^\d+(\.\d+)*([.+-]?[A-Za-z0-9.+-]*)?$")
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def name_problems(rec: Record) -> list[str]:
+    """Track, tier, defense and attack names that could leave the leaderboard root (``../x``, ``a/b``)."""
+    out = []
+    for what, value in (("track", rec.track.name), ("budget tier", rec.budget.tier), ("defense", rec.defense.name),
+                        ("attack", rec.attack.name)):
+        try:
+            check_name(what, value)
+        except ValueError as exc:
+            out.append(str(exc))
+    return out
+
+
+def run_id_problems(rec: Record, track_version: str, split_sha256: str) -> list[str]:
+    """The run id must be the hash of this cell's spec, for some set of ``--set`` overrides among its resolved params.
+
+    The runner hashes the overrides given at run time; the record keeps the resolved params (defaults included), so
+    the subsets of those are tried, smallest first."""
+    from ._plan import Cell, run_id
+
+    ap, dp = dict(rec.attack.params), dict(rec.defense.params)
+    keys = [("a", k) for k in sorted(ap)] + [("d", k) for k in sorted(dp)]
+    tried = 0
+    for size in range(len(keys) + 1):
+        for combo in combinations(keys, size):
+            a = {k: ap[k] for side, k in combo if side == "a"}
+            d = {k: dp[k] for side, k in combo if side == "d"}
+            cell = Cell(rec.track.name, rec.defense.name, rec.attack.name, int(rec.seed), rec.budget.tier, d, a)
+            if run_id(cell, track_version, split_sha256) == rec.run_id:
+                return []
+            tried += 1
+            if tried >= MAX_OVERRIDE_SETS:
+                return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (checked {tried} override sets)"]
+    return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (track, version, split, names, params, seed, tier)"]
+
+
+def budget_problems(rec: Record, track: Any, n_candidates: int) -> list[str]:
+    """A tier the track defines, that tier's limits, and usage within them (queries per the split's candidates)."""
+    tier = rec.budget.tier
+    if tier not in track.budgets:
+        return [f"budget tier {tier!r} is unknown to track {track.name!r}; tiers: {', '.join(track.budgets)}"]
+    limits = track.budgets[tier].limits()
+    out = []
+    if rec.budget.limits != limits:
+        out.append(f"budget limits {rec.budget.limits} are not the {tier!r} tier's {limits} (a relabelled tier?)")
+    used = rec.budget.used
+    caps = {"shadow_models": limits["max_shadows"], "device_seconds": limits["device_seconds"],
+            "queries": limits["queries_per_candidate"] * n_candidates}
+    for key, cap in caps.items():
+        value = used.get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > cap:
+            out.append(f"budget not respected: used {value:g} {key.replace('_', ' ')}, the {tier!r} tier allows {cap:g}")
+        elif value is not None and not isinstance(value, (int, float)):
+            out.append(f"budget.used {key!r} is {value!r}, not a number")
+    return out
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v.split("+")[0])[:3])
+
+
+@functools.lru_cache(maxsize=256)
+def _known_commit(sha: str) -> bool | None:
+    """Whether this harness's git history holds ``sha`` (None: not a git checkout, cannot tell)."""
+    here = Path(__file__).resolve().parent
+    try:
+        top = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=5)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != here.parent:
+            return None
+        got = subprocess.run(["git", "-C", str(here), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return got.returncode == 0
+
+
+def provenance_problems(rec: Record, installed_version: str | None) -> list[str]:
+    """Provenance that is complete and could be true: versions that exist, a commit of privbench's history, a device."""
+    prov = rec.provenance
+    missing = [k for k in REQUIRED_PROVENANCE if getattr(prov, k) in (None, "")]
+    out = [f"provenance incomplete: missing {', '.join(missing)}"] if missing else []
+    for key in ("privbench_version", "python", "torch"):
+        value = getattr(prov, key)
+        if value not in (None, "") and not (isinstance(value, str) and _VERSION.match(value)):
+            out.append(f"provenance {key} {value!r} is not a version")
+    v = prov.privbench_version
+    if isinstance(v, str) and _VERSION.match(v) and installed_version and _version_tuple(v) > _version_tuple(installed_version):
+        out.append(f"provenance privbench_version {v} is newer than this harness ({installed_version}): upgrade privbench to validate it")
+    if prov.device not in (None, "") and not (isinstance(prov.device, str) and _DEVICE.match(prov.device)):
+        out.append(f"provenance device {prov.device!r} is not cpu, cuda[:N] or mps")
+    sha = prov.git_commit
+    if sha is not None and not (isinstance(sha, str) and _COMMIT.match(sha)):
+        out.append(f"provenance git_commit {sha!r} is not a 40-hex commit id")
+    elif sha is not None and _known_commit(sha) is False:
+        out.append(f"provenance git_commit {sha[:12]} is not a commit of privbench's history (run from a published commit)")
+    return out
+
+
+def plugin_problems(rec: Record, registry: Any) -> list[str]:
+    """Attack and defense name their plugin and version, and those are the installed ones (which validate the scores)."""
+    from ._api import PluginError
+
+    out = []
+    for kind, part in (("attack", rec.attack), ("defense", rec.defense)):
+        absent = [key for key in ("name", "plugin", "version") if getattr(part, key) in (None, "")]
+        out += [f"{kind} {key} is missing" for key in absent]
+        if absent:
+            continue
+        try:
+            reg = registry.get(kind + "s", part.name)
+        except PluginError as exc:
+            out.append(f"{exc} (install the plugin the record names to publish it)")
+            continue
+        if part.plugin != reg.plugin.name:
+            out.append(f"{kind} {part.name!r} comes from plugin {reg.plugin.name!r} here, the record says {part.plugin!r}")
+        if str(part.version) != str(getattr(reg.obj, "version", None)):
+            out.append(f"{kind} {part.name!r} is version {getattr(reg.obj, 'version', None)!r} here, the record says {part.version!r}")
+    return out
+
+
+def non_finite(rec: Record) -> list[str]:
+    """NaN or infinite numbers: reported here, never left to crash the write after other entries are on disk."""
+    def bad(values: Any) -> list[str]:
+        return [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+
+    out = [f"metric {k!r} is not a finite number" for k in bad(rec.metrics)]
+    out += [f"utility {k!r} is not a finite number" for k in bad(dict(rec.utility))]
+    return out + [f"budget.used {k!r} is not a finite number" for k in bad(rec.budget.used)]
+
+
+def link_problems(paper: str | None, code: str | None) -> list[str]:
+    """Paper and code links are http(s) URLs (a ``javascript:`` link is never published)."""
+    return [f"{what} link {url!r} is not an http(s) URL" for what, url in (("paper", paper), ("code", code))
+            if url is not None and not re.match(r"^https?://[^\s\"'<>]+$", url)]

@@ -1,0 +1,202 @@
+"""Published submissions and their verifications as files under ``leaderboards/``.
+
+One file per submission, ``<track>/<tier>/<submission_id>.jsonl``: a header line, then one line per cell::
+
+    {"kind": "privbench-submission", "format": 2, "submission_id": ..., "track": ..., "tier": ...,
+     "title", "paper", "code", "submitted_at", "supersedes": [ids],
+     "plugins": {distribution: version},            # the submitter's plugins the cells ran
+     "harness": {privbench_version, git_commit, python, torch},   # the harness that validated the submission
+     "migrated_from": null | "..."}
+    {"record": {<result record, metrics as the harness recomputed them>}, "roc": {"fpr": [...], "tpr": [...]}}
+
+The id hashes the header (less ``submitted_at`` and the id itself) and every cell line, so the same cells under
+another title are another submission, an identical re-submission is refused, and an edited file no longer hashes
+to its name. A file is written once and never rewritten; superseding is a new submission naming the old one.
+
+Verifications are separate files, ``<track>/<tier>/verifications/<submission_id>__<run_id[:12]>__<id>.json``,
+written by ``verify`` alone (:mod:`bench.verify`); nothing inside a submission can mark it verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ._record import Record
+
+__all__ = [
+    "FORMAT", "KIND", "VERIFICATION_KIND", "SubmissionError", "Header", "PublishedCell", "SubmissionFile",
+    "check_name", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
+    "write_verification", "iter_verifications",
+]
+
+FORMAT = 2  # format 1: one JSON entry per cell (bench._migrate converts it)
+KIND = "privbench-submission"
+VERIFICATION_KIND = "privbench-verification"
+ID_CHARS = 16
+VERIFICATIONS = "verifications"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
+_ID = re.compile(rf"^[0-9a-f]{{{ID_CHARS}}}$")
+
+
+class SubmissionError(ValueError):
+    """A submission or verification file that cannot be written or read as it is."""
+
+
+def check_name(what: str, value: Any) -> str:
+    """``value`` if it is a plain name that cannot leave a folder, else ValueError naming it."""
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise ValueError(f"{what} name {value!r} is not a plain name (letters, digits, '_', '.', '+', '-', "
+                         "no '..'); refusing to write it")
+    return value
+
+
+@dataclass(frozen=True)
+class Header:
+    track: str
+    tier: str
+    title: str | None = None
+    paper: str | None = None
+    code: str | None = None
+    submitted_at: str | None = None
+    supersedes: tuple[str, ...] = ()
+    plugins: dict[str, str | None] = field(default_factory=dict)
+    harness: dict[str, Any] = field(default_factory=dict)
+    migrated_from: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": KIND, "format": FORMAT, "track": self.track, "tier": self.tier, "title": self.title,
+                "paper": self.paper, "code": self.code, "submitted_at": self.submitted_at,
+                "supersedes": sorted(self.supersedes), "plugins": dict(sorted(self.plugins.items())),
+                "harness": dict(self.harness), "migrated_from": self.migrated_from}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> "Header":
+        if data.get("kind") != KIND or data.get("format") != FORMAT:
+            raise SubmissionError(f"{where}: not a privbench submission of format {FORMAT} (kind {data.get('kind')!r}, "
+                                  f"format {data.get('format')!r}); upgrade privbench")
+        keys = ("track", "tier", "title", "paper", "code", "submitted_at", "plugins", "harness", "migrated_from")
+        return cls(**{k: data.get(k) for k in keys if k in data}, supersedes=tuple(data.get("supersedes") or ()))
+
+
+@dataclass(frozen=True)
+class PublishedCell:
+    record: Record
+    roc: dict[str, list[float]] | None = None
+
+
+@dataclass(frozen=True)
+class SubmissionFile:
+    header: Header
+    cells: tuple[PublishedCell, ...]
+    submission_id: str  # as the file names itself
+    intact: bool  # the content still hashes to that id
+
+
+def cell_line(record: Record, roc: dict[str, list[float]] | None) -> dict[str, Any]:
+    """The JSON of one cell: its record (no run-folder details: ``error``, ``scores_file``) and its ROC points."""
+    rec = {k: v for k, v in record.to_dict().items() if k not in ("error", "scores_file")}
+    return {"record": rec, "roc": roc}
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def submission_id(header: dict[str, Any], cells: Iterable[dict[str, Any]]) -> str:
+    """The id of a submission: a hash of its header (less ``submission_id``, ``submitted_at``) and its cell lines."""
+    head = {k: v for k, v in header.items() if k not in ("submission_id", "submitted_at")}
+    digest = hashlib.sha256(_canonical(head).encode())
+    for cell in cells:
+        digest.update(b"\n" + _canonical(cell).encode())
+    return digest.hexdigest()[:ID_CHARS]
+
+
+def _folder(root: str | os.PathLike[str], track: str, tier: str) -> Path:
+    folder = Path(root) / check_name("track", track) / check_name("budget tier", tier)
+    if not folder.resolve().is_relative_to(Path(root).resolve()):
+        raise ValueError(f"{folder} leaves the leaderboard root {root}")
+    return folder
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` only if nothing is there: a published file is never replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # a file to commit, readable like the rest of the repository
+        os.link(tmp, path)  # fails if ``path`` exists, unlike a rename; readers never see half a file
+    except FileExistsError:
+        raise SubmissionError(f"{path} already exists: an identical submission is already published") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_submission(root: str | os.PathLike[str], header: Header, cells: list[dict[str, Any]]) -> tuple[str, Path]:
+    """Write a new submission file; returns (submission id, path). Refuses to replace an existing file."""
+    head = header.to_dict()
+    sid = submission_id(head, cells)
+    path = _folder(root, header.track, header.tier) / f"{sid}.jsonl"
+    lines = [{"submission_id": sid, **head}, *cells]
+    _write_new(path, "".join(json.dumps(x, sort_keys=True, allow_nan=False) + "\n" for x in lines))
+    return sid, path
+
+
+def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
+    path = Path(path)
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    if not lines or not isinstance(lines[0], dict):
+        raise SubmissionError(f"{path}: empty, or its first line is not a submission header")
+    head, cells = lines[0], lines[1:]
+    header = Header.from_dict(head, str(path))
+    sid = head.get("submission_id")
+    if not isinstance(sid, str) or not _ID.match(sid) or path.stem != sid:
+        raise SubmissionError(f"{path}: its header's submission_id {sid!r} does not name the file")
+    published = []
+    for i, cell in enumerate(cells, 2):
+        if not isinstance(cell, dict) or not isinstance(cell.get("record"), dict):
+            raise SubmissionError(f"{path}:{i}: a cell line holds its result record under 'record'")
+        published.append(PublishedCell(Record.from_dict(cell["record"], f"{path}:{i}"), cell.get("roc")))
+    return SubmissionFile(header, tuple(published), sid, intact=submission_id(head, cells) == sid)
+
+
+def iter_submissions(root: str | os.PathLike[str]) -> list[tuple[Path, SubmissionFile]]:
+    """Every submission under ``root``, in a stable order. Per-cell JSON entries (format 1) are refused with the
+    command that migrates them."""
+    old = sorted(Path(root).glob("*/*/*__seed*__*.json"))  # <defense>__<attack>__seed<k>__<run id>.json
+    if old:
+        raise SubmissionError(f"{old[0]} (and {len(old) - 1} more) are per-cell entries of format 1: convert them "
+                              f"once with `python -m bench._migrate {root}`")
+    return [(p, read_submission(p)) for p in sorted(Path(root).glob("*/*/*.jsonl"))]
+
+
+def write_verification(root: str | os.PathLike[str], track: str, tier: str, data: dict[str, Any]) -> Path:
+    """Write one verification file (never replacing another); ``data`` holds submission_id and run_id."""
+    body = {"kind": VERIFICATION_KIND, "format": 1, **data}
+    vid = hashlib.sha256(_canonical(body).encode()).hexdigest()[:12]
+    name = f"{check_name('submission', body['submission_id'])}__{body['run_id'][:12]}__{vid}.json"
+    path = _folder(root, track, tier) / VERIFICATIONS / name
+    _write_new(path, json.dumps(body, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    return path
+
+
+def iter_verifications(root: str | os.PathLike[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every verification file under ``root`` that reads as one (others are not verifications and are skipped)."""
+    out = []
+    for path in sorted(Path(root).glob(f"*/*/{VERIFICATIONS}/*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("kind") == VERIFICATION_KIND and data.get("format") == 1:
+            out.append((path, data))
+    return out

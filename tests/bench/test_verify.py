@@ -1,0 +1,129 @@
+"""`privbench leaderboard verify`: an official re-run from scratch on a fresh split, written as a separate file; the
+board counts only verification files it re-checks itself, agreeing by the entry's own intervals."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench._agreement import accepted_verification, agreement
+from bench._entry import load_entries
+from bench._submission import read_submission, write_verification
+from bench.cli import cli
+from bench.site import entry_records, render_readme, rows_from_records
+from bench.testing import make_record
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _rec(auc=0.60, tpr=0.02, acc=0.95, **parts):
+    metrics = {"auc": auc, "auc_ci": [auc - 0.035, auc + 0.035], "tpr@0.1%fpr": tpr, "tpr@1%fpr": 2 * tpr,
+               "n_members": 500, "n_nonmembers": 500}
+    base = {"run_id": "r" * 64, "track": {"name": "digits", "version": "1", "split_sha256": "a" * 64, "task": "classification"}}
+    return make_record("loss", "none", metrics=metrics, utility={"test_accuracy": acc}, **{**base, **parts})
+
+
+def _official(**kw):
+    rec = _rec(**kw)
+    return rec.replace(official=True, track=rec.track.__class__(**{**dict(rec.track), "split_sha256": "b" * 64, "split_seed": 7}))
+
+
+def test_agreement_is_the_overlap_of_the_entrys_intervals_with_the_reproductions():
+    assert agreement(_rec(), _official(auc=0.62, tpr=0.016, acc=0.94))["agree"] is True
+    edited = agreement(_rec(tpr=0.30), _official())
+    assert edited["agree"] is False and edited["metrics"]["tpr@0.1%fpr"]["agree"] is False
+    assert edited["metrics"]["auc"]["agree"] is True
+
+
+def test_a_widened_interval_or_sample_size_in_the_entry_buys_nothing():
+    wide = _rec(auc=0.80)
+    wide = wide.replace(metrics={**wide.metrics, "auc_ci": [0.0, 1.0], "n_members": 1})
+    out = agreement(wide, _official(auc=0.60))["metrics"]
+    assert out["auc"]["agree"] is False and out["auc"]["published_interval"][0] > 0.7  # capped at the reproduction's width
+    assert agreement(_rec(tpr=0.2).replace(metrics={**_rec(tpr=0.2).metrics, "n_members": 1}), _official())["agree"] is False
+
+
+def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
+    published = _rec()
+    good = {"run_id": published.run_id, "record": _official().to_dict()}
+    assert accepted_verification(published, good) is None
+    assert "official" in accepted_verification(published, {**good, "record": _rec().to_dict()})
+    same_split = _official().replace(track=published.track.__class__(**{**dict(published.track), "split_seed": 7}))
+    assert "fresh" in accepted_verification(published, {**good, "record": same_split.to_dict()})
+    forged = {**good, "record": _official(tpr=0.3).to_dict(), "agree": True}  # a stored flag counts for nothing
+    assert "does not agree" in accepted_verification(published, forged)
+    other = _official().replace(attack=published.attack.__class__("loss", {"calibration_shadows": 9}))
+    assert "attack" in accepted_verification(published, {**good, "record": other.to_dict()})
+
+
+@pytest.fixture
+def committed(tmp_path):
+    """A copy of the committed digits/cpu submission, and a cheap cell whose plugins are still at the published versions (confidence against none, seed 0)."""
+    (src,) = sorted((REPO / "leaderboards" / "digits" / "cpu").glob("*.jsonl"))
+    dest = tmp_path / "lb" / "digits" / "cpu" / src.name
+    dest.parent.mkdir(parents=True)
+    shutil.copy(src, dest)
+    cell = next(c for c in read_submission(dest).cells
+                if (c.record.attack.name, c.record.defense.name, c.record.seed) == ("confidence", "none", 0))
+    return dest, cell.record
+
+
+def test_a_verification_block_inside_a_submission_is_ignored(committed, tmp_path):
+    from bench._submission import Header, write_submission
+
+    path, rec = committed
+    cell = json.loads(path.read_text().splitlines()[1])
+    cell["verification"] = {"device": "cpu", "hardware": "self-declared", "verified_at": "2026-01-01T00:00:00Z"}
+    root = tmp_path / "crafted"
+    write_submission(root, Header("digits", "cpu", title="self-verified"), [cell])  # hashes fine: a crafted file, not an edit
+    ((_, entry),) = load_entries(root)
+    assert entry.title == "self-verified" and not entry.verified
+    assert "self-reported" in render_readme(rows_from_records(entry_records(root)))
+    lines = path.read_text().splitlines()  # the same block edited into a published file: that file is refused
+    lines[1] = json.dumps(cell)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="edited after it was submitted"):
+        load_entries(path.parents[2])
+
+
+def test_a_hand_written_verification_file_does_not_mark_the_entry(committed):
+    path, rec = committed
+    sid = path.stem
+    write_verification(path.parents[2], "digits", "cpu", {"submission_id": sid, "run_id": rec.run_id, "agree": True,
+                                                          "hardware": "trust me", "record": rec.to_dict()})
+    entry = next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id)
+    assert not entry.verified, "a copy of the entry itself is not an official reproduction"
+
+
+@pytest.mark.slow
+def test_verify_retrains_a_committed_entry_and_agrees_then_a_tampered_one_disagrees(committed, tmp_path):
+    path, rec = committed
+    before = path.read_bytes()
+    res = CliRunner().invoke(cli, ["leaderboard", "verify", str(path), "--cell", rec.run_id[:12], "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "agrees; verification written to" in res.output and "DIFFERS" not in res.output
+    assert path.read_bytes() == before, "verify never edits the submission"
+    (vfile,) = (path.parent / "verifications").glob(f"{path.stem}__{rec.run_id[:12]}__*.json")
+    data = json.loads(vfile.read_text())
+    new = data["record"]
+    assert new["official"] is True and isinstance(new["track"]["split_seed"], int)
+    assert new["track"]["split_sha256"] != rec.track.split_sha256, "a fresh split"
+    assert new["isolation"]["mode"] == "process" and data["wall_seconds"] > 0
+    print(f"verify of digits/cpu confidence/none seed0 took {data['wall_seconds']} s")
+    entry = next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id)
+    assert entry.verified and entry.verification["hardware"]
+    assert "verified 1/" in render_readme(rows_from_records(entry_records(path.parents[2])))
+    # the same cell with an edited TPR: the reproduction's interval does not reach it
+    lines = path.read_text().splitlines()
+    i = next(k for k, line in enumerate(lines) if rec.run_id in line)
+    cell = json.loads(lines[i])
+    cell["record"]["metrics"]["tpr@0.1%fpr"] = 0.5
+    lines[i] = json.dumps(cell)
+    tampered = tmp_path / "tampered" / "digits" / "cpu" / path.name
+    tampered.parent.mkdir(parents=True)
+    tampered.write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(cli, ["leaderboard", "verify", str(tampered), "--cell", rec.run_id[:12], "--device", "cpu"])
+    assert res.exit_code == 1 and "tpr@0.1%fpr: published 0.5" in res.output and "DIFFERS" in res.output
+    assert "does NOT agree" in res.output
