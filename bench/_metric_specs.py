@@ -58,12 +58,13 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("tpr@0.1%fpr", True, "Largest TPR among ROC points with FPR <= 0.1%.", "tpr@0.1%fpr_ci", "TPR@0.1%FPR", "rate"),
         MetricSpec("tpr@1%fpr", True, "Largest TPR among ROC points with FPR <= 1%.", "tpr@1%fpr_ci", "TPR@1%FPR", "rate"),
         MetricSpec("balanced_accuracy", True, "(TPR + TNR) / 2 at a threshold fixed beforehand: the harness's 5 % operating point on pool-design tracks, else the attack's shadow-calibrated one.", None, "bal. acc"),
-        MetricSpec("epsilon_lb", True, "Empirical ε lower bound at 95 % from Clopper–Pearson FPR/FNR bounds at the harness's operating points (Jagielski et al. 2020).", None, "ε lb"),
         MetricSpec("advantage", True, "Membership advantage max(TPR - FPR) over ROC points (Yeom et al.)."),
         MetricSpec("n_members", True, "Members among the candidates.", kind="count", column=False),
         MetricSpec("n_nonmembers", True, "Non-members among the candidates.", kind="count", column=False),
     )
 }
+# Pool-design cells only (``bench._pool_cell``): the empirical ε lower bound at the harness's operating points.
+EPSILON_LB = MetricSpec("epsilon_lb", True, "Empirical ε lower bound at 95 % from Clopper–Pearson FPR/FNR bounds at the harness's operating points (Jagielski et al. 2020).", None, "ε lb")
 # The target's utility, shown beside the attack metrics.
 UTILITY: dict[str, MetricSpec] = {
     "test_accuracy": MetricSpec("test_accuracy", True, "Target accuracy on held-out data.", label="test acc", kind="rate"),
@@ -87,6 +88,8 @@ def metric_spec(key: str) -> MetricSpec:
         return METRICS[key]
     if key in UTILITY:
         return UTILITY[key]
+    if key == "epsilon_lb":
+        return EPSILON_LB
     if key.startswith("fpr"):
         return MetricSpec(key, False, "False-positive rate at the harness's threshold calibrated on shadow models (5 % nominal unless the key names the level).", key + "_ci", kind="rate")
     if key.startswith("tpr"):

@@ -23,7 +23,7 @@ def test_list_tracks_shows_budget_limits_and_options():
     assert "smoke: 4 / 64 / 120 s" in digits and "cpu: 16 / 256 / 900 s" in digits
     assert 'recipe="cnn"' in _row(res.stdout, "cifar10")  # what --set cifar10.recipe=... changes
     tracks = {d["name"]: d for d in json.loads(CliRunner().invoke(cli, ["list", "tracks", "--json"]).stdout)}
-    assert tracks["digits"]["limits"]["smoke"] == {"max_shadows": 4, "queries_per_candidate": 64, "device_seconds": 120}
+    assert tracks["digits"]["limits"]["smoke"] == {"max_shadows": 4, "queries_per_candidate": 64, "device_seconds": 120, "targets": 2}
     assert tracks["cifar10"]["params"] == {"recipe": "cnn"} and tracks["digits"]["budgets"]  # the tier names stay
 
 

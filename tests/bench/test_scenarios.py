@@ -44,7 +44,8 @@ def test_digits_ood_set_is_another_dataset():
     session = make_session()
     track, data, split = session.track("digits")
     sets = track.extra_nonmembers(data, split)
-    assert set(sets) == {"neighbours", "shifted", "ood"}
+    assert set(sets) == {"neighbours", "shifted", "ood", "generated"}
+    assert track.ood_source and "photos" in track.ood_source  # a fixed source, whatever packages are installed
     ood = sets["ood"]
     assert ood.x.shape[1:] == (1, 8, 8) and len(ood) == track.scenario_size
     # Not digits, and not noise: real images have smooth neighbouring pixels.
@@ -52,6 +53,20 @@ def test_digits_ood_set_is_another_dataset():
     assert np.median(dists) > 0.5
     rough = np.abs(np.diff(ood.x, axis=-1)).mean()
     assert rough < np.abs(np.diff(np.random.default_rng(0).random(ood.x.shape), axis=-1)).mean() / 2
+
+
+def test_generated_non_members_resemble_the_population_without_copying_members():
+    session = make_session()
+    track, data, split = session.track("digits")
+    gen = track.extra_nonmembers(data, split)["generated"]
+    members = data[split.members]
+    assert gen.x.shape[1:] == (1, 8, 8) and set(np.unique(gen.y)) <= set(range(10))
+    to_member = ((gen.x[:100, None] - members.x[None]) ** 2).sum(axis=(2, 3, 4)).min(axis=1)
+    assert to_member.min() > 1e-3  # never a copy of a member
+    # closer to real digits than noise is: the model was fitted on the population's digits
+    noise = np.random.default_rng(0).random(gen.x[:100].shape).astype(np.float32)
+    to_member_noise = ((noise[:, None] - members.x[None]) ** 2).sum(axis=(2, 3, 4)).min(axis=1)
+    assert np.median(to_member) < np.median(to_member_noise) / 2
 
 
 @pytest.mark.slow

@@ -43,10 +43,10 @@ def test_cifar10_track_loads_the_original_tarball_from_data_dir(tmp_path):
 
 def test_cifar_recipe_is_a_track_option_folded_into_the_version():
     track = REGISTRY.track("cifar10")
-    assert track.recipe.arch == "cnn" and track.version == "1"
+    assert track.recipe.arch == "cnn" and track.version == "2"
     track.configure(recipe="airbench")
     assert track.recipe.arch == "airbench" and track.recipe.batch_size == 1024
-    assert track.version != "1" and "airbench" in track.version  # distinct run ids and cache keys
+    assert track.version != "2" and "airbench" in track.version  # distinct run ids and cache keys
     track.configure(recipe="wrn-28-2")
     assert (track.recipe.arch, track.recipe.epochs) == ("wrn", 100)
     track.configure(recipe="resnet")
