@@ -8,8 +8,8 @@ from bench import Budget, Dataset, Recipe, Task, Track, hookimpl
 class SyntheticBlobs(Track):
     name = "synthetic-blobs"
     batchable = True  # trains with the base Track.train from its recipe: shadows may train stacked
-    pool_design = True  # LiRA's pool design: M models on random halves of a 2N pool, T of them targets
-    version = "2"  # 2: LiRA's pool design
+    pool_design = False  # a test track: it exercises the one-target path (tests subclass it with pool_design = True)
+    version = "1"
     task = Task.CLASSIFICATION
     description = "generated 4x4 'images' of 4 noisy classes; trains in well under a second; tests only"
     num_classes = 4

@@ -8,6 +8,7 @@ from bench._plan import Cell, Plan, check_params
 from bench._pool_cell import design_for
 from bench.metrics import auc
 from bench.testing import make_session, registry_with
+from plugins.tracks.synthetic import SyntheticBlobs
 
 
 class ShadowCount(Attack):
@@ -29,9 +30,16 @@ class Confidence(Attack):
         return np.log(p[np.arange(len(p)), ctx.candidates.y] + 1e-12)
 
 
+class PoolBlobs(SyntheticBlobs):
+    """synthetic-blobs in LiRA's pool design (the registered test track keeps the one-target path)."""
+
+    name = "pool-blobs"
+    pool_design = True
+
+
 @pytest.fixture(scope="module")
 def reg():
-    return registry_with(ShadowCount, Confidence)
+    return registry_with(ShadowCount, Confidence, PoolBlobs)
 
 
 @pytest.mark.parametrize("name", ["digits", "fashion-mnist"])
@@ -57,10 +65,10 @@ def test_every_model_trains_on_n_pool_units_and_shadow_counts_do_not_reveal_the_
 
 def test_a_cell_runs_the_attack_against_t_targets_and_pools_the_decisions(reg):
     with make_session(registry=reg) as s:
-        record, arrays = s.run_cell(Cell("synthetic-blobs", "none", "conf-pool", 0, "smoke"))
+        record, arrays = s.run_cell(Cell("pool-blobs", "none", "conf-pool", 0, "smoke"))
         assert record.status == "ok", record.error
-        track = s.track("synthetic-blobs")[0]
-        design = s.pool_design(Cell("synthetic-blobs", "none", "conf-pool", 0, "smoke"))
+        track = s.track("pool-blobs")[0]
+        design = s.pool_design(Cell("pool-blobs", "none", "conf-pool", 0, "smoke"))
     t, pool = track.budgets["smoke"].targets, 2 * track.split_sizes["members"]
     assert record.design["targets"] == t and record.design["models"] == track.budgets["smoke"].models
     assert len(record.per_target) == t and arrays["scores"].shape == (t * pool,)
@@ -75,7 +83,7 @@ def test_a_cell_runs_the_attack_against_t_targets_and_pools_the_decisions(reg):
 
 def test_shadow_counting_scores_at_chance_through_the_runner(reg):
     with make_session(registry=reg) as s:
-        record, _ = s.run_cell(Cell("synthetic-blobs", "none", "shadow-count", 0, "smoke"))
+        record, _ = s.run_cell(Cell("pool-blobs", "none", "shadow-count", 0, "smoke"))
     assert record.status == "ok", record.error
     assert abs(record.metrics["auc"] - 0.5) < 0.1  # 2 targets × 400 candidates: sd ≈ 0.02
 
@@ -84,7 +92,7 @@ def test_an_attack_gets_other_models_never_its_target(reg):
     from bench._pool_cell import pool_context
 
     with make_session(registry=reg) as s:
-        cell = Cell("synthetic-blobs", "none", "shadow-count", 0, "smoke")
+        cell = Cell("pool-blobs", "none", "shadow-count", 0, "smoke")
         models = s.pool_models(cell, s.defense(cell))
         for t in range(2):
             ctx, _, split = pool_context(s, cell, s.registry.attack("shadow-count"), s.defense(cell), t)
@@ -121,7 +129,7 @@ def test_a_plugin_version_change_changes_the_run_id(reg):
     from plugins.attacks.loss import LossAttack
 
     with make_session(registry=reg) as s:
-        cell = Cell("synthetic-blobs", "none", "loss", 0, "smoke")
+        cell = Cell("pool-blobs", "none", "loss", 0, "smoke")
         before = s.run_id(cell)
         old = LossAttack.version
         LossAttack.version = old + "-edited"

@@ -96,7 +96,8 @@ def test_record_has_the_contract_schema(sess):
     assert set(rec["track"]) >= {"name", "version", "split_sha256"}
     assert set(rec["attack"]) >= {"name", "params", "plugin", "version"} and rec["attack"]["plugin"] == "throwaway"
     assert set(rec["budget"]) == {"tier", "limits", "used"} and rec["budget"]["used"]["queries"] == 400
-    assert set(rec["provenance"]) == {"privbench_version", "git_commit", "python", "torch", "device"}
+    assert set(rec["provenance"]) == {"privbench_version", "git_commit", "python", "torch", "device", "libraries", "plugins"}
+    assert rec["provenance"]["plugins"]["attack"]["version"] == rec["attack"]["version"] and rec["provenance"]["libraries"]["numpy"]
     assert set(rec["utility"]) == {"train_accuracy", "test_accuracy"}
     assert rec["utility"]["train_accuracy"] > rec["utility"]["test_accuracy"]  # the target overfits
     m = rec["metrics"]
