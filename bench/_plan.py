@@ -69,8 +69,10 @@ def run_id(cell: Cell, track_version: str, split_sha256: str, identity: Mapping[
         "seed": cell.seed,
         "budget": cell.budget,
     }
-    if identity:
+    if identity:  # the resolved parameters are in it: the overrides that produced them are not hashed again
         spec["identity"] = dict(identity)
+        spec["defense"].pop("params")
+        spec["attack"].pop("params")
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 

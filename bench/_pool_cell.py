@@ -119,6 +119,34 @@ def mixed_with_pool(pool: Candidates, extra: Candidates, seed: int) -> tuple[Can
     return both[order], order, order >= len(pool)
 
 
+def runs_to_arrays(runs: list[TargetRun]) -> dict[str, np.ndarray]:
+    """The per-candidate arrays of a scores file: pooled scores and truth with each entry's target, and the
+    scenario sets' scores (``scenario_scores``, ``scenario_set``, ``scenario_target``)."""
+    sc = [(r.target, name, np.asarray(v, dtype=np.float64)) for r in runs for name, v in sorted(r.scenarios.items())]
+    return {
+        "scores": np.concatenate([r.scores for r in runs]),
+        "is_member": np.concatenate([r.is_member for r in runs]),
+        "target": np.concatenate([np.full(len(r.scores), r.target) for r in runs]),
+        "scenario_scores": np.concatenate([v for _, _, v in sc]) if sc else np.zeros(0),
+        "scenario_set": np.concatenate([np.full(len(v), name) for _, name, v in sc]) if sc else np.zeros(0, dtype="<U1"),
+        "scenario_target": np.concatenate([np.full(len(v), t) for t, _, v in sc]) if sc else np.zeros(0, dtype=int),
+    }
+
+
+def runs_from_arrays(arrays: Any) -> list[TargetRun]:
+    """The inverse of :func:`runs_to_arrays` (``is_member`` must be the harness's own truth)."""
+    scores, truth, target = (np.asarray(arrays[k]) for k in ("scores", "is_member", "target"))
+    sc_scores = np.asarray(arrays.get("scenario_scores", np.zeros(0)), dtype=np.float64)
+    sc_set = np.asarray(arrays.get("scenario_set", np.zeros(0, dtype="<U1"))).astype(str)
+    sc_target = np.asarray(arrays.get("scenario_target", np.zeros(0, dtype=int)))
+    runs = []
+    for t in np.unique(target):
+        here = sc_target == t
+        scen = {str(name): sc_scores[here & (sc_set == name)] for name in np.unique(sc_set[here])}
+        runs.append(TargetRun(int(t), np.asarray(scores[target == t], dtype=np.float64), np.asarray(truth[target == t], dtype=bool), scen))
+    return runs
+
+
 def evaluation_metrics(runs: list[TargetRun], seed: int) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """(metrics, per-target rows, ε note) of an attack over its targets, pooled; rate metrics at the harness's thresholds.
 
@@ -200,14 +228,12 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
     draft.isolated(getattr(ctx, "isolation", None))
     draft.used(_used(used, n_targets))
     draft.trained(_mean_utility(utilities), models[0].report)
-    metrics, per_target, eps = evaluation_metrics(runs, cell.seed)
     arrays = {
         **{k: np.concatenate(v) for k, v in exports.items() if len(v) == n_targets},
-        "scores": np.concatenate([r.scores for r in runs]),
-        "is_member": np.concatenate([r.is_member for r in runs]),
-        "target": np.repeat(np.arange(n_targets), len(pool)),
+        **runs_to_arrays(runs),
         "candidate_units": np.tile(np.asarray(design.pool), n_targets),
     }
+    metrics, per_target, eps = evaluation_metrics(runs_from_arrays(arrays), cell.seed)  # the arrays are what submit re-scores
     design_note = {"kind": "lira-pool", "models": design.n_models, "targets": n_targets, "pool": len(design.pool),
                    "population": len(design.population), "sha256": design.sha256}
     note = _scenario_note(notes)

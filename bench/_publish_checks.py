@@ -46,6 +46,17 @@ def run_id_problems(rec: Record, track_version: str, split_sha256: str) -> list[
     the subsets of those are tried, smallest first."""
     from ._plan import Cell, run_id
 
+    if rec.identity is not None:  # records that state their identity: one hash, and the identity must be the record's
+        ident = rec.identity
+        out = []
+        for side, ref in (("attack", rec.attack), ("defense", rec.defense)):
+            got = ident.get(side) or {}
+            if got.get("params") != dict(ref.params) or got.get("version") != ref.version:
+                out.append(f"run identity's {side} params/version differ from the record's {side} ({ref.name!r})")
+        cell = Cell(rec.track.name, rec.defense.name, rec.attack.name, int(rec.seed), rec.budget.tier, {}, {})
+        if run_id(cell, track_version, split_sha256, ident) != rec.run_id:
+            out.append(f"run id {rec.run_id[:12]}… is not the hash of this cell's spec and identity")
+        return out
     ap, dp = dict(rec.attack.params), dict(rec.defense.params)
     keys = [("a", k) for k in sorted(ap)] + [("d", k) for k in sorted(dp)]
     tried = 0

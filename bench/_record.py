@@ -137,7 +137,7 @@ class Provenance(_Shaped):
 _PARTS: dict[str, type[_Shaped]] = {
     "track": TrackRef, "attack": AttackRef, "defense": DefenseRef, "budget": BudgetUse, "utility": Utility, "provenance": Provenance,
 }
-_OPTIONAL = ("scores_file", "scenarios", "isolation", "official", "per_target", "design", "epsilon")  # written only when set
+_OPTIONAL = ("scores_file", "scenarios", "isolation", "official", "per_target", "design", "epsilon", "identity")  # written only when set
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +163,7 @@ class Record(_Shaped):
     per_target: list[dict[str, Any]] | None = None  # pool design: auc, tpr@0.1%fpr, tpr@1%fpr of each target
     design: dict[str, Any] | None = None  # pool design: models, targets, pool and population sizes, sha256
     epsilon: dict[str, Any] | None = None  # pool design: the empirical ε lower bound and what it assumed
+    identity: dict[str, Any] | None = None  # what the run id hashes beside the cell's names (bench._identity)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

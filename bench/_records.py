@@ -78,6 +78,7 @@ class RecordDraft:
         self.device = device
         self.isolation: dict[str, Any] | None = None
         self.plugins: dict[str, Any] | None = None  # distribution and versions of the cell's plugins (provenance)
+        self.identity: dict[str, Any] | None = None  # what the run id hashes beside the names (bench._identity)
         self.created_at = now()
 
     def resolved(self, attack: Any, defense: Any) -> None:
@@ -106,7 +107,7 @@ class RecordDraft:
         return Record(
             run_id=self.run_id, track=self.track, attack=self.attack, defense=self.defense, seed=self.seed, budget=self.budget,
             status=status, error=error, metrics=metrics, utility=self.utility, provenance=provenance(self.device, self.plugins),
-            created_at=self.created_at, scenarios=scenarios, isolation=self.isolation, **extra,
+            created_at=self.created_at, scenarios=scenarios, isolation=self.isolation, identity=plain(self.identity), **extra,
         )
 
     def ok(self, metrics: Mapping[str, Any], scenarios: dict[str, Any] | None = None, *, per_target: list[dict[str, Any]] | None = None,

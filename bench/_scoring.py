@@ -92,11 +92,15 @@ def metrics_from_arrays(arrays: Mapping[str, Any], *, seed: int, threshold: floa
     ``is_member`` must be the harness's own ground truth (the split, never a submitter's file). ``seed`` seeds the
     AUC bootstrap (the cell's seed, as the runner does). ``threshold`` is the attack's shadow-calibrated operating
     point (``arrays["threshold"]`` when the arrays carry it): with one, ``balanced_accuracy`` and ``fpr_nonmembers``
-    are computed, without one they are absent. Metrics of scenario sets (``fpr_ood``, ...) need those sets' scores
-    and are not derived here.
+    are computed, without one they are absent. Pool-design arrays (with ``target``, and the scenario sets' scores)
+    get every metric the runner computed: pooled ROC metrics, the harness's operating points and ``fpr_<set>``.
     """
     from .metrics import membership_metrics
 
+    if "target" in arrays:  # LiRA's pool design: pooled over targets, the harness's operating points
+        from ._pool_cell import evaluation_metrics, runs_from_arrays
+
+        return evaluation_metrics(runs_from_arrays(arrays), seed)[0]
     scores = np.asarray(arrays["scores"], dtype=np.float64)  # membership_metrics refuses NaN/inf and a length mismatch
     truth = np.asarray(arrays["is_member"], dtype=bool)
     if threshold is None and arrays.get("threshold") is not None:

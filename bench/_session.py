@@ -323,10 +323,13 @@ class Session:
             except PluginError:
                 return None
 
-        return RecordDraft(
-            self.run_id(cell),
+        identity = self.identity(cell)
+        draft = RecordDraft(
+            run_id(cell, track.version, self.split_sha256(cell), identity),
             TrackRef(track.name, track.version, self.split_sha256(cell), Task(track.task).value),
             AttackRef(cell.attack, dict(cell.attack_params), plugin("attacks", cell.attack)),
             DefenseRef(cell.defense, dict(cell.defense_params), plugin("defenses", cell.defense), adaptive_shadows=True),
             cell.seed, cell.budget, self.device,
         )
+        draft.identity = identity
+        return draft

@@ -73,6 +73,7 @@ class _Tracks:
     def __init__(self, registry: Any):
         self.registry = registry
         self._memo: dict[tuple[str, int | None], tuple[Any, Any]] = {}
+        self._data: dict[int, Any] = {}
 
     def get(self, name: str, split_seed: int | None = None) -> tuple[Any, Any]:
         """(track, split)."""
@@ -82,8 +83,13 @@ class _Tracks:
             track = copy.copy(self.registry.track(name))
             if split_seed is not None:
                 track.split_seed = int(split_seed)
-            self._memo[(name, split_seed)] = (track, track.split(track.load()))
+            data = track.load()
+            self._data[id(track)] = data
+            self._memo[(name, split_seed)] = (track, track.split(data))
         return self._memo[(name, split_seed)]
+
+    def data(self, track: Any) -> Any:
+        return self._data[id(track)]
 
 
 def harness_provenance() -> dict[str, Any]:
@@ -107,10 +113,34 @@ def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
         problems.append(f"track {track.name!r} is not a leaderboard track (synthetic tracks are for tests)")
     if str(rec.track.version) != str(track.version):
         problems.append(f"track version is {rec.track.version!r}, the installed {track.name!r} is version {track.version!r}")
+    if rec.design is not None:  # LiRA's pool design: the truth is each target's half of the recomputed pool
+        split = _PoolTruth.of(track, tracks, rec)
     if rec.track.split_sha256 != split.sha256:
         problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
         return problems, track, None
     return problems, track, split
+
+
+class _PoolTruth:
+    """A pool-design cell's ground truth, recomputed from the track and the record's seed, tier size and targets."""
+
+    def __init__(self, design: Any, n_targets: int):
+        self.sha256 = design.sha256
+        self.n_targets = int(n_targets)
+        self.per_target = len(design.pool)
+        self._truth = np.concatenate([design.keep[t] for t in range(self.n_targets)])
+        self.candidates = np.tile(np.asarray(design.pool), self.n_targets)
+
+    def is_member(self) -> np.ndarray:
+        return self._truth.copy()
+
+    @classmethod
+    def of(cls, track: Any, tracks: "_Tracks", rec: Record) -> "_PoolTruth":
+        from ._pool_cell import design_for
+
+        data = tracks.data(track)
+        design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed)
+        return cls(design, int(rec.design["targets"]))
 
 
 def _scores(rec: Record, base: Path, split: Any) -> tuple[list[str], dict[str, np.ndarray] | None]:
@@ -133,7 +163,11 @@ def _scores(rec: Record, base: Path, split: Any) -> tuple[list[str], dict[str, n
                    f"{truth.size} candidates (the harness computes membership from the split, never from the file)")
     if "candidate_units" in arrays and not np.array_equal(np.asarray(arrays["candidate_units"]), np.asarray(split.candidates)):
         out.append(f"scores file {path.name}: candidate_units are not the split's candidates")
-    return out, {"scores": scores, "is_member": truth}
+    kept = {k: arrays[k] for k in ("target", "scenario_scores", "scenario_set", "scenario_target") if k in arrays}
+    if isinstance(split, _PoolTruth) and "target" in kept and not np.array_equal(np.asarray(kept["target"]),
+                                                                                   np.repeat(np.arange(split.n_targets), split.per_target)):
+        out.append(f"scores file {path.name}: target indices are not the cell's {split.n_targets} targets in order")
+    return out, {"scores": scores, "is_member": truth, **kept}
 
 
 def _differs(claimed: Any, computed: Any) -> bool:
@@ -181,7 +215,7 @@ def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], d
     problems += found
     if split is not None:
         problems += run_id_problems(rec, str(track.version), split.sha256)
-        problems += budget_problems(rec, track, len(split.candidates))
+        problems += budget_problems(rec, track, split.per_target if isinstance(split, _PoolTruth) else len(split.candidates))
     from ._records import _version
 
     problems += provenance_problems(rec, _version("privbench"))
@@ -197,6 +231,11 @@ def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], d
         return problems + found, None, []
     notes = [f"{rec.label()}: dropped {', '.join(dropped)} (not reproducible from the scores file)"] if dropped else []
     published = rec.replace(metrics=metrics)
+    if "target" in arrays:  # the per-target spread and the ε audit are the harness's too
+        from ._pool_cell import evaluation_metrics, runs_from_arrays
+
+        _, per_target, eps = evaluation_metrics(runs_from_arrays(arrays), int(rec.seed))
+        published = published.replace(per_target=per_target, epsilon=eps)
     return [], cell_line(published, roc_points(arrays["scores"], arrays["is_member"])), notes
 
 

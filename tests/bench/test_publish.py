@@ -267,11 +267,30 @@ def test_a_real_runs_records_are_published_with_the_harness_metrics(tmp_path):
     from bench.testing import make_session
 
     session = make_session(tracks=["digits"], attacks=["loss"], defenses=["none"], seeds=[0], budget="smoke",
-                           out_dir=str(tmp_path / "run"), scenarios=False)
+                           out_dir=str(tmp_path / "run"), scenarios=True)
     (record,) = run_plan(session.plan, session=session)
+    assert record.design["targets"] == 2 and record.identity is not None  # LiRA's pool design, identity stated
     sub = submit([tmp_path / "run"], tmp_path / "lb")
     assert sub.problems == [], sub.problems
     (_, entry), = load_entries(tmp_path / "lb")
-    for key in ("auc", "auc_ci", "tpr@0.1%fpr", "tpr@1%fpr", "advantage"):
-        assert entry.record.metrics[key] == pytest.approx(record.metrics[key], abs=1e-9)
+    # every metric, the harness's operating points and scenario FPRs included, is recomputed from the scores
+    for key in ("auc", "auc_ci", "tpr@0.1%fpr", "tpr@1%fpr", "advantage", "fpr@5%cal", "tpr@1%cal", "fpr_neighbours", "epsilon_lb"):
+        assert entry.record.metrics[key] == pytest.approx(record.metrics[key], abs=1e-9), key
+    assert entry.record.per_target == record.per_target
     assert isinstance(Record.from_dict(json.loads(sub.written[0].read_text().splitlines()[1])["record"]), Record)
+
+    results = tmp_path / "run" / "results.jsonl"
+    original = results.read_text()
+    forged = json.loads(original)
+    forged["metrics"]["fpr@5%cal"] = 0.0001  # a calibrated rate edited by hand
+    results.write_text(json.dumps(forged) + "\n")
+    sub = submit([tmp_path / "run"], tmp_path / "lb2")
+    assert any("fpr@5%cal" in p.message for p in sub.problems), sub.problems
+    results.write_text(original)
+    scores = tmp_path / "run" / record.scores_file
+    with np.load(scores) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["is_member"] = ~arrays["is_member"]  # a submitter's own truth is never used, and a wrong one is refused
+    np.savez(scores, **arrays)
+    sub = submit([tmp_path / "run"], tmp_path / "lb3")
+    assert any("is_member disagrees" in p.message for p in sub.problems), sub.problems
