@@ -282,6 +282,9 @@ class Defense(_Configurable):
 
     changes_training: ClassVar[bool] = False
     batchable: ClassVar[bool] = False
+    # True when ``serve`` needs per-model state that ``prepare`` fits (MemGuard's defender); declared, so the harness
+    # never copies a model's training data for defenses that fit nothing.
+    prepares: ClassVar[bool] = False
 
     def training_identity(self) -> dict[str, Any]:
         """What of this defense enters its models' cache keys (the baseline's identity if it trains nothing)."""
@@ -313,7 +316,7 @@ class Defense(_Configurable):
     def prepare(self, predictor: Predictor, members: Dataset, reference: Dataset | None, seed: int) -> Any:
         """Fit what serving needs for one trained model (e.g. MemGuard's defender classifier); default: nothing.
 
-        Called by the model layer once per model (target or shadow) and kept in memory: ``members`` is the
+        Called by the model layer (where ``prepares`` is declared) once per model, target or shadow, and kept in memory: ``members`` is the
         model's own training data (the defender knows it), ``reference`` its ``reference_size`` population
         examples. A non-None result is passed to ``serve(predictor, prepared)``.
         """

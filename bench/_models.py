@@ -196,6 +196,8 @@ class ModelFactory:
 
         The defense sees the model's own training data and its reference data; a shadow gets its own, as the
         attacker would fit it."""
+        if not self.defense.prepares:
+            return None
         ident = repr(sorted(self.defense.params.items()))
         memo = f"{meta['key']}:{self.defense.name}:{self.defense.version}:{ident}"
         if memo not in self._prepared:

@@ -169,6 +169,7 @@ class MemGuard(Defense):
     name = "memguard"
     version = "3"  # 3: wired into the harness (defender fitted per model on its members vs population); 2: the paper's algorithm
     params = {"epsilon": 1.0, "defender_members": 1000, "defender_epochs": 400}
+    prepares = True  # serving needs the defender fitted per model (``prepare``)
 
     def reference_size(self, train_size):
         return min(int(self.params["defender_members"]), int(train_size))

@@ -84,15 +84,16 @@ def served_digits():
 @pytest.mark.slow
 def test_memguard_through_the_harness_keeps_labels_and_fools_its_own_defender(served_digits):
     s, track, data, split, g, plain, guarded = served_digits
-    cands = data[split.candidates]
-    truth = split.is_member()
+    pick = np.arange(400)  # 400 of the shuffled candidates (members and non-members), to keep Phase I's cost small
+    cands = data[split.candidates[pick]]
+    truth = split.is_member()[pick]
     assert g is not None
     p0, p1 = plain.predict_scores(cands.x), guarded.predict_scores(cands.x)
     assert auc(_g(g, p0), truth) > 0.6  # the defender's classifier tells members on undefended outputs
     assert auc(_g(g, p1), truth) <= 0.55  # acceptance 5: not on the defended ones
     assert np.array_equal(guarded.predict_labels(cands.x), plain.predict_labels(cands.x))  # labels unchanged
     assert np.array_equal(p1.argmax(1), p0.argmax(1))  # and so is the served vector's argmax
-    test = data[split.nonmembers]  # test accuracy unchanged
+    test = data[split.nonmembers[:200]]  # test accuracy unchanged
     assert np.mean(guarded.predict_labels(test.x) == test.y) == np.mean(plain.predict_labels(test.x) == test.y)
     assert np.abs(p1 - p0).sum(1).mean() <= 1.0 + 0.05  # Phase II: expected L1 distortion within ε = 1
 
