@@ -89,8 +89,13 @@ def test_memguard_through_the_harness_keeps_labels_and_fools_its_own_defender(se
     truth = split.is_member()[pick]
     assert g is not None
     p0, p1 = plain.predict_scores(cands.x), guarded.predict_scores(cands.x)
-    assert auc(_g(g, p0), truth) > 0.6  # the defender's classifier tells members on undefended outputs
-    assert auc(_g(g, p1), truth) <= 0.55  # acceptance 5: not on the defended ones
+    # digits' target leaks little (attacks' AUC ≈ 0.54–0.57), so g's own AUC is modest before the defense; the
+    # synthetic test above shows the drop from a strong g. Here: served outputs sit on g = 0.5 and its AUC is ≤ 0.55.
+    before, after = auc(_g(g, p0), truth), auc(_g(g, p1), truth)
+    assert after <= 0.55 and abs(after - 0.5) <= abs(before - 0.5) + 0.01  # acceptance 5
+    moved = np.abs(p1 - p0).sum(1) > 1e-6  # Phase II's coin: noise on a good share of the queries...
+    assert moved.mean() > 0.3
+    assert np.quantile(np.abs(_g(g, p1[moved]) - 0.5), 0.9) < 1e-2  # ...each landing on g = 0.5 (Phase I)
     assert np.array_equal(guarded.predict_labels(cands.x), plain.predict_labels(cands.x))  # labels unchanged
     assert np.array_equal(p1.argmax(1), p0.argmax(1))  # and so is the served vector's argmax
     test = data[split.nonmembers[:200]]  # test accuracy unchanged
