@@ -20,12 +20,12 @@ from ._api import (
 )
 from ._array_track import ArrayTrack, track_from_arrays, track_from_hf
 from ._context import AttackContext, Shadows, ShadowModel, TargetOracle
-from ._holdout import hold_out, random_parts
+from ._holdout import hold_out, random_parts, reference_count, require_reference
 from ._markers import hookimpl, hookspec
 from ._recipe import Recipe
 from ._record import Record, RecordError
 from ._track import DEFAULT_BUDGETS, Split, Track
-from ._trainer_protocol import FitHooks, FitLoop, FitStep, ModelTrainer, TrainedModel
+from ._trainer_protocol import ROW_FIELD, FitHooks, FitLoop, FitStep, ModelTrainer, TrainedModel
 
 _LAZY = {"run": "api", "audit_model": "api", "Results": "api", "CellScores": "api", "RocCurve": "api"}  # import the runner on use
 
@@ -64,9 +64,12 @@ __all__ = [
     "FitStep",
     "hold_out",
     "ModelTrainer",
+    "ROW_FIELD",
     "PluginError",
     "Predictor",
     "random_parts",
+    "reference_count",
+    "require_reference",
     "Recipe",
     "Record",
     "RecordError",

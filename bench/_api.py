@@ -299,6 +299,9 @@ class Defense(_Configurable):
 
     changes_training: ClassVar[bool] = False
     batchable: ClassVar[bool] = False
+    # True when ``serve`` needs per-model state that ``prepare`` fits (MemGuard's defender); declared, so the harness
+    # never copies a model's training data for defenses that fit nothing.
+    prepares: ClassVar[bool] = False
 
     def training_identity(self) -> dict[str, Any]:
         """What of this defense enters its models' cache keys (the baseline's identity if it trains nothing)."""
@@ -310,12 +313,38 @@ class Defense(_Configurable):
         """Return the training recipe this defense trains with (e.g. with weight decay set)."""
         return recipe
 
+    def reference_size(self, train_size: int) -> int:
+        """How many population examples this defense needs beside a training set of ``train_size`` (default 0).
+
+        The harness draws them per model, deterministically from the model's seed, from population units
+        disjoint from that model's training set (the same rule for targets and shadows), and hands them over
+        as ``trainer.reference`` (training) and to ``prepare`` (serving). Members are never reference data.
+        """
+        return 0
+
     def train(self, trainer: "ModelTrainer", data: Dataset) -> "TrainedModel":
-        """Train a model on ``data`` with ``trainer`` (a ``bench.ModelTrainer``); default: plain fit."""
+        """Train a model on ``data`` with ``trainer`` (a ``bench.ModelTrainer``); default: plain fit.
+
+        Every row of ``data`` is a member the model is scored on: a defense that needs validation, reference
+        or distillation data takes it from ``trainer.reference`` (see ``reference_size``), never from ``data``.
+        """
         return trainer.fit(data)
 
-    def serve(self, predictor: Predictor) -> Predictor:
-        """Wrap the trained model's predictor for serving (output perturbation, masking...)."""
+    def prepare(self, predictor: Predictor, members: Dataset, reference: Dataset | None, seed: int) -> Any:
+        """Fit what serving needs for one trained model (e.g. MemGuard's defender classifier); default: nothing.
+
+        Called by the model layer (where ``prepares`` is declared) once per model, target or shadow, and kept in memory: ``members`` is the
+        model's own training data (the defender knows it), ``reference`` its ``reference_size`` population
+        examples. A non-None result is passed to ``serve(predictor, prepared)``.
+        """
+        return None
+
+    def serve(self, predictor: Predictor, prepared: Any = None) -> Predictor:
+        """Wrap the trained model's predictor for serving (output perturbation, masking...).
+
+        ``prepared`` is what ``prepare`` fitted for this model; the harness passes it only when not None,
+        so ``serve(self, predictor)`` overrides keep working.
+        """
         return predictor
 
     def report(self, trained: "TrainedModel") -> dict[str, Any]:

@@ -198,6 +198,7 @@ class ShadowModel:
     module: Any
     train_seconds: float
     cached: bool
+    prepared: Any = None  # the defense's serving state for this model (``Defense.prepare``), shipped to attack workers
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

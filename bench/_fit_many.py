@@ -137,7 +137,7 @@ def fit_many(recipe: Recipe, data: Dataset, rows: list[np.ndarray], seeds: list[
     for m, model in enumerate(models):
         model.load_state_dict({k: params[k][m].detach().clone() for k in params}, strict=False)
         model.eval()
-        out.append(TrainedModel(model, seconds, {}))
+        out.append(TrainedModel(model, seconds, {}, fitted=np.unique(np.asarray(rows[m], dtype=np.int64))))
     return out
 
 

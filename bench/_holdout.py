@@ -1,4 +1,7 @@
-"""Seeded random splits of a training set, for defenses that hold part of it out. No torch here.
+"""Seeded random splits of a training set, and the defender's reference data, for defenses. No torch here.
+
+A defense whose members are scored never holds members out of training: its validation, reference or
+distillation data is ``require_reference(trainer, who)``, population data the harness draws for it.
 
 >>> import numpy as np
 >>> from bench import Dataset
@@ -16,7 +19,7 @@ import numpy as np
 
 from ._api import Dataset
 
-__all__ = ["hold_out", "random_parts"]
+__all__ = ["hold_out", "random_parts", "require_reference", "reference_count"]
 
 
 def random_parts(data: Dataset, sizes: Sequence[int], *, seed: int, salt: int) -> list[Dataset]:
@@ -39,3 +42,22 @@ def hold_out(data: Dataset, fraction: float, *, seed: int, salt: int, who: str =
         raise ValueError(f"{who}: holding out {fraction} of {len(data)} rows leaves nothing to train on; use a smaller fraction")
     held, rest = random_parts(data, [n, len(data) - n], seed=seed, salt=salt)
     return held, rest
+
+
+def reference_count(fraction: float, train_size: int, *, who: str) -> int:
+    """``fraction`` × ``train_size`` rounded, at least one: a defense's ``reference_size`` rule."""
+    if not float(fraction) > 0:
+        raise ValueError(f"{who}: the reference fraction must be > 0, got {fraction}")
+    return max(1, int(round(float(fraction) * int(train_size))))
+
+
+def require_reference(trainer: object, who: str) -> Dataset:
+    """The defender's population data on ``trainer.reference``, or a clear error where there is none."""
+    reference = getattr(trainer, "reference", None)
+    if reference is None or len(reference) == 0:
+        raise ValueError(
+            f"{who} trains with reference data from the population (trainer.reference), but the trainer has none: "
+            f"train it through the harness (ModelFactory draws Defense.reference_size population units), or set "
+            f"trainer.reference to data disjoint from the members"
+        )
+    return reference

@@ -1,9 +1,15 @@
 """The model layer: trains or loads the models of one (track, defense, seed), content-addressed, once each.
 
 A model's cache key is the sha256 of its spec: track (name, version, split), the recipe the defense trains
-with, the defense's ``training_identity()``, role, training units and seed. How the models train (one at a
-time, or stacked with ``bench.training.fit_many``) follows what the track and the defense *declare*
-(``Track.batchable``, ``Defense.changes_training``/``batchable``), never which methods they override.
+with, the defense's ``training_identity()``, role, training units, the defender's reference units (where the
+defense trains with any) and seed. How the models train (one at a time, or stacked with
+``bench.training.fit_many``) follows what the track and the defense *declare* (``Track.batchable``,
+``Defense.changes_training``/``batchable``), never which methods they override.
+
+A defense's reference data (``Defense.reference_size``) are population units outside the model's training set,
+drawn from the model's seed: the same rule for targets and shadows, never members. Each model's meta records
+the rows its trainer fitted (``fitted_rows``); serving state a defense fits per model (``Defense.prepare``, e.g.
+MemGuard's defender) is attached to the loaded meta as ``prepared`` and memoized in memory per model.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ._api import Dataset, Defense, PluginError
+from ._api import Dataset, Defense, PluginError, Predictor
+from ._trainer_protocol import ROW_FIELD
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._cache import ModelCache
     from ._track import Track
 
-__all__ = ["ModelFactory", "check_declarations", "batch_limit", "BATCH_ENV", "CPU_STACK_MAX_MACS"]
+__all__ = ["ModelFactory", "check_declarations", "batch_limit", "serve", "BATCH_ENV", "CPU_STACK_MAX_MACS"]
 
 BATCH_ENV = "PRIVBENCH_BATCHED_SHADOWS"
 # Multiply-accumulates of one model's minibatch step (≈ parameters × batch size) above which a CPU is
@@ -42,6 +49,11 @@ def batch_limit() -> int:
         return max(0, int(raw))
     except ValueError:
         return 0 if raw.lower() in ("off", "false", "no") else 32
+
+
+def serve(defense: Defense, predictor: Predictor, prepared: Any = None) -> Predictor:
+    """The served predictor of one model: ``defense.serve`` with what ``prepare`` fitted for it, if anything."""
+    return defense.serve(predictor) if prepared is None else defense.serve(predictor, prepared)
 
 
 def check_declarations(defense: Defense, recipe: Any) -> None:
@@ -65,8 +77,13 @@ def check_declarations(defense: Defense, recipe: Any) -> None:
 class ModelFactory:
     """Trains or loads the models of one (track, defense, seed), each exactly once (content-addressed)."""
 
+    # Serving state fitted per model (``Defense.prepare``), by (model key, defense identity): fitted once per process.
+    _prepared: dict[str, Any] = {}
+    PREPARED_MAX = 512
+
     def __init__(self, track: "Track", data: Dataset, split_sha256: str, defense: Defense, cache: "ModelCache", device: str = "cpu",
-                 progress: Callable[[str], Any] | None = None):
+                 progress: Callable[[str], Any] | None = None, population: np.ndarray | None = None):
+        """``population``: the units a defense's reference data is drawn from (disjoint from every model's pool)."""
         check_declarations(defense, getattr(track, "recipe", None))
         self.track = track
         self.data = data
@@ -75,6 +92,32 @@ class ModelFactory:
         self.cache = cache
         self.device = device
         self.progress = progress
+        self.population = None if population is None else np.sort(np.asarray(population, dtype=np.int64))
+
+    def reference_units(self, units: np.ndarray, seed: int) -> np.ndarray:
+        """The defender's reference units of the model trained on ``units``: ``Defense.reference_size`` of them
+        (at most what the population holds outside ``units``), drawn from the model's seed."""
+        want = int(self.defense.reference_size(len(units)))
+        if want <= 0:
+            return np.zeros(0, dtype=np.int64)
+        if self.population is None:
+            raise PluginError(f"defense {self.defense.name!r} needs {want} reference examples from the population, but the"
+                              " model layer was given no population units (ModelFactory(population=...))")
+        free = np.setdiff1d(self.population, np.asarray(units, dtype=np.int64))
+        if len(free) == 0:
+            raise PluginError(f"defense {self.defense.name!r} needs reference data, but the population has no unit outside the model's training set")
+        rng = np.random.default_rng([int(seed), 0x5EF])
+        return np.sort(rng.choice(free, min(want, len(free)), replace=False))
+
+    def _rows_data(self, units: np.ndarray) -> Dataset:
+        """The data of some units, each row carrying its row id (``ROW_FIELD``) so trainers can log what they fit."""
+        rows = np.asarray(self.track.training_rows(self.data, np.asarray(units)))
+        view = self.data[rows]
+        return Dataset(**{f: getattr(view, f) for f in view.fields if f != ROW_FIELD}, **{ROW_FIELD: rows})
+
+    def reference_data(self, units: np.ndarray, seed: int) -> Dataset | None:
+        ref = self.reference_units(units, seed)
+        return self._rows_data(ref) if len(ref) else None
 
     def recipe(self) -> Any:
         """The recipe the models train with (the track's, as the defense adapts it), or None for recipe-less tracks."""
@@ -88,10 +131,18 @@ class ModelFactory:
             "recipe": recipe.spec() if recipe is not None else None,
             "defense": self.defense.training_identity(),
             "role": role,
-            "units_sha256": hashlib.sha256(np.asarray(units, dtype=np.int64).tobytes()).hexdigest(),
+            "units_sha256": _sha(units),
             "n_units": int(len(units)),
             "seed": int(seed),
+            **self._reference_spec(units, seed),
         }
+
+    def _reference_spec(self, units: np.ndarray, seed: int) -> dict[str, Any]:
+        """The reference units a training defense trains with, in the cache key (none: the key stays as it was)."""
+        if not self.defense.changes_training:
+            return {}
+        ref = self.reference_units(units, seed)
+        return {"reference_sha256": _sha(ref), "n_reference": int(len(ref))} if len(ref) else {}
 
     def key(self, role: str, units: np.ndarray, seed: int) -> str:
         from ._cache import spec_key
@@ -107,9 +158,11 @@ class ModelFactory:
         with self.cache.lock(key):  # another worker training this model: wait, then load it
             hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
             if hit is not None:
-                return hit[0].to(self.device), hit[1], True
-            module, meta = self._train_one(role, units, seed, spec, key)
-        return module, meta, False
+                module, meta, cached = hit[0].to(self.device), hit[1], True
+            else:
+                (module, meta), cached = self._train_one(role, units, seed, spec, key), False
+        meta["prepared"] = self.prepare(module, meta, units, seed)
+        return module, meta, cached
 
     def get_many(self, role: str, units: list[np.ndarray], seeds: list[int]) -> list[Loaded]:
         """(module, meta, cached, seconds trained now) per (units, seed): cache hits loaded, misses trained together where possible."""
@@ -134,7 +187,26 @@ class ModelFactory:
                     t0 = time.perf_counter()
                     module, meta = self._train_one(role, units[i], seeds[i], spec, key)
                     out[i] = (module, meta, False, time.perf_counter() - t0)
+        for (module, meta, _, _), u, seed in zip(out, units, seeds):
+            meta["prepared"] = self.prepare(module, meta, u, seed)
         return out
+
+    def prepare(self, module: Any, meta: dict[str, Any], units: np.ndarray, seed: int) -> Any:
+        """What the defense fits for serving this model (``Defense.prepare``), fitted once per process and model.
+
+        The defense sees the model's own training data and its reference data; a shadow gets its own, as the
+        attacker would fit it."""
+        if not self.defense.prepares:
+            return None
+        ident = repr(sorted(self.defense.params.items()))
+        memo = f"{meta['key']}:{self.defense.name}:{self.defense.version}:{ident}"
+        if memo not in self._prepared:
+            members = self._rows_data(np.asarray(units))
+            prepared = self.defense.prepare(self.track.predictor(module), members, self.reference_data(units, seed), int(seed))
+            if len(self._prepared) >= self.PREPARED_MAX:
+                self._prepared.pop(next(iter(self._prepared)))
+            self._prepared[memo] = prepared
+        return self._prepared[memo]
 
     def batchable(self) -> bool:
         """Whether models of this (track, defense) train stacked (``bench.training.fit_many``).
@@ -158,13 +230,15 @@ class ModelFactory:
         return True
 
     def _train_one(self, role: str, units: np.ndarray, seed: int, spec: dict[str, Any], key: str) -> tuple[Any, dict[str, Any]]:
-        rows = self.track.training_rows(self.data, np.asarray(units))
+        reference = self.reference_data(units, seed) if self.defense.changes_training else None
+        extra = {"reference": reference} if reference is not None else {}  # tracks that override train() without it still train
         bar = self.progress(f"train {role}") if self.progress else None
         try:
-            trained = self.track.train(self.data[rows], self.defense, seed=seed, device=self.device, progress=bar)
+            trained = self.track.train(self._rows_data(units), self.defense, seed=seed, device=self.device, progress=bar, **extra)
         finally:
             _close(bar)
-        meta = {"spec": spec, "train_seconds": trained.train_seconds, "defense_report": self.defense.report(trained)}
+        meta = {"spec": spec, "train_seconds": trained.train_seconds, "defense_report": self.defense.report(trained),
+                "fitted_rows": _row_list(getattr(trained, "fitted", None))}
         module = getattr(trained.module, "_module", trained.module)  # unwrap e.g. Opacus' GradSampleModule
         self.cache.save(key, module, meta)
         meta["key"] = key
@@ -190,7 +264,8 @@ class ModelFactory:
             _close(bar)
         share = (time.perf_counter() - t0) / len(chunk)
         for (i, spec, key), tm in zip(chunk, trained):
-            meta = {"spec": spec, "train_seconds": tm.train_seconds, "defense_report": self.defense.report(tm), "batched": len(chunk)}
+            meta = {"spec": spec, "train_seconds": tm.train_seconds, "defense_report": self.defense.report(tm), "batched": len(chunk),
+                    "fitted_rows": _row_list(tm.fitted)}
             self.cache.save(key, tm.module, meta)
             meta["key"] = key
             out[i] = (tm.module, meta, False, share)
@@ -199,3 +274,12 @@ class ModelFactory:
 def _close(bar: Any) -> None:
     if bar is not None and hasattr(bar, "close"):
         bar.close()
+
+
+def _sha(units: np.ndarray) -> str:
+    return hashlib.sha256(np.asarray(units, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _row_list(rows: Any) -> list[int] | None:
+    """The fitted rows as the meta stores them (JSON): sorted unique ints, or None where the trainer logged none."""
+    return None if rows is None else np.unique(np.asarray(rows, dtype=np.int64)).tolist()

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._api import Candidates, Defense
+from ._api import Candidates, Defense, PluginError
 from ._context import BudgetLedger, ShadowModel, Shadows
 from ._evaluation import TargetRun, evaluate_targets
+from ._models import serve
 from ._pool_design import PoolDesign, draw_pool_design
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +44,7 @@ class PoolModel:
     key: str
     train_seconds: float
     report: dict[str, Any]
+    prepared: Any = None  # the defense's per-model serving state (``Defense.prepare``, e.g. MemGuard's defender)
 
 
 def design_for(track: "Track", data: Any, seed: int, n_models: int, split_seed: int) -> PoolDesign:
@@ -63,7 +65,14 @@ def train_pool_models(factory: Any, design: PoolDesign, seed: int) -> list[PoolM
     seeds = [model_seed(seed, m) for m in range(design.n_models)]
     out = []
     for m, (module, meta, _cached, _now) in enumerate(factory.get_many("model", units, seeds)):
-        out.append(PoolModel(m, module, meta["key"], float(meta["train_seconds"]), dict(meta.get("defense_report") or {})))
+        fitted = meta.get("fitted_rows")
+        if fitted is not None:  # every unit scored as a member must have been trained on (honest defenses)
+            rows = np.asarray(factory.track.training_rows(factory.data, units[m]))
+            missed = np.setdiff1d(rows, np.asarray(fitted))
+            if missed.size:
+                raise PluginError(f"defense {factory.defense.name!r} did not train model {m} on {missed.size} of its {rows.size} member rows"
+                                  " (e.g. row {int(missed[0])}); a defense's held-out data must come from trainer.reference, never the members")
+        out.append(PoolModel(m, module, meta["key"], float(meta["train_seconds"]), dict(meta.get("defense_report") or {}), meta.get("prepared")))
     return out
 
 
@@ -92,7 +101,7 @@ class PoolShadowSource:
         for m in chosen:
             ledger.charge_shadow(m.key, m.train_seconds, 0.0)
             module = copy.deepcopy(m.module)
-            models.append(ShadowModel(self._defense.serve(self._track.predictor(module)), module, m.train_seconds, True))
+            models.append(ShadowModel(serve(self._defense, self._track.predictor(module), m.prepared), module, m.train_seconds, True, m.prepared))
         # online or offline, the shadows are the same models: offline attacks use only their OUT side (LiRA §IV-C).
         return Shadows(models, self._keep[:n].copy(), self._pool, len(self._pool))
 
@@ -182,7 +191,7 @@ def pool_context(session: Any, cell: "Cell", attack: Any, defense: Defense, t: i
     source = PoolShadowSource(others, design.keep[[m.index for m in others]], pool, track, defense)
     split = design.split(t)
     ctx, ledger = session.context(cell, attack, defense, models[t].module, candidates=(pool, design.pool), split=split,
-                                  shadow_source=source, owner_note=f" (target {t})")
+                                  shadow_source=source, owner_note=f" (target {t})", prepared=models[t].prepared)
     return ctx, ledger, split
 
 
@@ -253,7 +262,7 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
     budget = track.budgets[cell.budget]
     split = design.split(t)
     try:
-        got = scenario_candidates(track, data, split, defense.serve(track.predictor(models[t].module)), seed=cell.seed * 1009 + t)
+        got = scenario_candidates(track, data, split, serve(defense, track.predictor(models[t].module), models[t].prepared), seed=cell.seed * 1009 + t)
         if got is None:
             return {}, {"status": "none", "sets": {}}
         extra, group = got
@@ -263,7 +272,7 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
         source = PoolShadowSource(others, keep, cands, track, defense)
         attack = session.registry.attack(cell.attack, **cell.attack_params)
         ctx, ledger = session.context(cell, attack, defense, models[t].module, candidates=(cands, None), split=split,
-                                      shadow_source=source, owner_note=f" (target {t}, scenarios)")
+                                      shadow_source=source, owner_note=f" (target {t}, scenarios)", prepared=models[t].prepared)
         status, error, output = session._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
         sets = {str(k): int((group == k).sum()) for k in sorted(set(group.tolist()))}
         if status != "ok":

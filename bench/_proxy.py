@@ -220,9 +220,12 @@ class RemoteShadowSource:
         got = self._channel.call("shadows", n=int(n), online=bool(online))
         models = []
         for m in got["models"]:
+            from ._models import serve
+
             module = _load_module(m["module"], self._device)
-            predictor = self._defense.serve(self._track.predictor(module))
-            models.append(ShadowModel(predictor, module, float(m["train_seconds"]), bool(m["cached"])))
+            prepared = _load_module(m["prepared"], "cpu") if m.get("prepared") is not None else None
+            predictor = serve(self._defense, self._track.predictor(module), prepared)
+            models.append(ShadowModel(predictor, module, float(m["train_seconds"]), bool(m["cached"]), prepared))
         return Shadows(models, np.asarray(got["inclusion"], dtype=bool), got["pool"], int(got["n_candidates"]))
 
 

@@ -76,12 +76,14 @@ class Session:
     def defense(self, cell: Cell) -> Defense:
         return self.registry.defense(cell.defense, **cell.defense_params)
 
-    def factory(self, cell: Cell, defense: Defense, split_sha256: str | None = None) -> Any:
+    def factory(self, cell: Cell, defense: Defense, split_sha256: str | None = None, population: Any = None) -> Any:
         from ._models import ModelFactory
 
         track, data, split = self.track(cell.track)
         progress = (lambda desc: self.progress.bar(f"{desc} [{cell.track}/{cell.defense}/seed{cell.seed}]")) if self.plan.progress else None
-        return ModelFactory(track, data, split_sha256 or split.sha256, defense, self.cache, self.device, progress)
+        # [honest defenses] defenses' reference data are population units, never members (ModelFactory.reference_units)
+        return ModelFactory(track, data, split_sha256 or split.sha256, defense, self.cache, self.device, progress,
+                            population=split.population if population is None else population)
 
     # -- LiRA's pool design (bench._pool_cell): M models per (track, defense, seed), T of them targets --------------
     def uses_pool(self, track: Any) -> bool:
@@ -109,7 +111,7 @@ class Session:
         if key not in self._pool_models:
             design = self.pool_design(cell)
             try:
-                self._pool_models[key] = train_pool_models(self.factory(cell, defense, design.pool_sha256), design, cell.seed)
+                self._pool_models[key] = train_pool_models(self.factory(cell, defense, design.pool_sha256, design.population), design, cell.seed)
             except Exception as exc:
                 self._pool_models[key] = exc
         got = self._pool_models[key]
@@ -190,7 +192,7 @@ class Session:
             return draft.fail("failed", target["error"]), None
         draft.trained(target["utility"], target["meta"].get("defense_report", {}))
 
-        ctx, ledger = self.context(cell, attack, defense, target["module"])
+        ctx, ledger = self.context(cell, attack, defense, target["module"], prepared=target["meta"].get("prepared"))  # [honest defenses]
         candidates = ctx.candidates
         status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
         draft.isolated(getattr(ctx, "isolation", None))
@@ -241,8 +243,10 @@ class Session:
         data_ext = Dataset.concat([data, Dataset(**{f: getattr(cands, f) for f in data.fields})])
         units = np.arange(len(data), len(data_ext))
         progress = (lambda desc: self.progress.bar(desc)) if self.plan.progress else None
-        factory = ModelFactory(track, data_ext, scenario_sha256(split.sha256, cands), defense, self.cache, self.device, progress)
-        ctx, ledger = self.context(cell, attack, defense, module, candidates=(cands, units), factory=factory, owner_note=" (scenarios)")
+        factory = ModelFactory(track, data_ext, scenario_sha256(split.sha256, cands), defense, self.cache, self.device, progress,
+                               population=split.population)  # [honest defenses]
+        ctx, ledger = self.context(cell, attack, defense, module, candidates=(cands, units), factory=factory, owner_note=" (scenarios)",
+                                   prepared=self.target(cell)["meta"].get("prepared"))  # [honest defenses]
         status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
         if status == "ok":
             try:
@@ -255,14 +259,16 @@ class Session:
         return fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold), note
 
     def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any, *, candidates: tuple[Any, np.ndarray | None] | None = None,
-                factory: Any = None, owner_note: str = "", split: Any = None, shadow_source: Any = None) -> tuple[Any, Any]:
+                factory: Any = None, owner_note: str = "", split: Any = None, shadow_source: Any = None, prepared: Any = None) -> tuple[Any, Any]:
         """The attack's context for a cell and its budget ledger; membership stays here, in the split.
 
         ``candidates`` (data, unit ids) and ``factory`` replace the cell's own for the scenario sets.
-        A white-box attack gets its own copy of the target: what it does to the weights stays in its cell."""
+        A white-box attack gets its own copy of the target: what it does to the weights stays in its cell.
+        ``prepared``: what the defense fitted to serve the target (``Defense.prepare``, e.g. MemGuard's defender)."""
         import copy
 
         from ._context import AttackContext, BudgetLedger, TargetOracle
+        from ._models import serve
         from ._shadows import ShadowSource
 
         if ThreatModel(attack.threat_model) >= ThreatModel.WHITEBOX:
@@ -275,7 +281,7 @@ class Session:
         ctx = AttackContext(
             candidates=cands,
             population=track.candidates(data, split.population),
-            target=TargetOracle(defense.serve(track.predictor(module)), module, attack.threat_model, ledger),
+            target=TargetOracle(serve(defense, track.predictor(module), prepared), module, attack.threat_model, ledger),  # [honest defenses]
             track=track.info(data, split),
             ledger=ledger,
             seed=cell.seed,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._context import BudgetLedger, ShadowModel, Shadows
-from ._models import ModelFactory
+from ._models import ModelFactory, serve
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._track import Track
@@ -57,8 +57,9 @@ class ShadowSource:
         models = []
         for module, meta, cached, trained_now in factory.get_many("shadow", [units[row] for row in keep], seeds):
             ledger.charge_shadow(meta["key"], float(meta["train_seconds"]), trained_now)
-            predictor = factory.defense.serve(self._track.predictor(module))
-            models.append(ShadowModel(predictor, module, float(meta["train_seconds"]), cached))
+            prepared = meta.get("prepared")  # the shadow's own serving state (e.g. MemGuard fitted on its own data)
+            predictor = serve(factory.defense, self._track.predictor(module), prepared)
+            models.append(ShadowModel(predictor, module, float(meta["train_seconds"]), cached, prepared))
         pool = self._track.candidates(factory.data, units)
         return Shadows(models, keep, pool, len(self._candidate_units) if online else 0)
 

@@ -178,15 +178,24 @@ class Track:
 
         return Trainer(recipe, input_shape=self.input_shape, num_classes=self.num_classes, seed=seed, device=device, progress=progress)
 
-    def train(self, data: Dataset, defense: Defense, seed: int, device: str = "cpu", progress: Any = None) -> "TrainedModel":
+    def train(self, data: Dataset, defense: Defense, seed: int, device: str = "cpu", progress: Any = None,
+              reference: Dataset | None = None) -> "TrainedModel":
         """Train one model on ``data`` under ``defense`` (the same code trains targets and shadows).
 
         A defense that declares ``changes_training = False`` shares the baseline's cached models, so it gets the
-        baseline's training, whatever it overrides: by construction, not by its good behaviour."""
+        baseline's training, whatever it overrides: by construction, not by its good behaviour. ``reference``
+        (population data, ``Defense.reference_size``) reaches the defense as ``trainer.reference``; the returned
+        model's ``fitted`` is the trainer's own log of the rows it fitted."""
         if not defense.changes_training:
-            return Defense.train(defense, self.trainer(self.recipe, seed, device, progress), data)
-        recipe = defense.adapt_recipe(self.recipe)
-        return defense.train(self.trainer(recipe, seed, device, progress), data)
+            trainer = self.trainer(self.recipe, seed, device, progress)
+            trained = Defense.train(defense, trainer, data)
+        else:
+            trainer = self.trainer(defense.adapt_recipe(self.recipe), seed, device, progress)
+            trainer.reference = reference
+            trained = defense.train(trainer, data)
+        fitted = getattr(trainer, "fitted_rows", None)
+        trained.fitted = fitted() if fitted is not None else None
+        return trained
 
     def build_module(self, defense: Defense) -> Any:
         """An untrained module of the right shape, into which cached weights are loaded."""

@@ -18,7 +18,7 @@ from torch import nn
 from ._api import Dataset
 from ._architectures import build_model
 from ._recipe import Recipe
-from ._trainer_protocol import EpochCallback, FitHooks, FitLoop, FitStep, ProgressCallback, TrainedModel
+from ._trainer_protocol import ROW_FIELD, EpochCallback, FitHooks, FitLoop, FitStep, ProgressCallback, TrainedModel
 
 __all__ = ["Trainer", "augment_batch", "default_device", "make_optimizer", "shuffled_batches"]
 
@@ -92,10 +92,20 @@ class Trainer:
         self.seed = int(seed)
         self.device = device
         self.progress = progress
+        self.reference: Dataset | None = None  # the defender's population data (``Defense.reference_size``)
+        self.fit_log: list[np.ndarray] = []  # the rows each ``fit`` trained on (``ROW_FIELD``), shared with reseeded copies
 
     def reseeded(self, seed: int) -> "Trainer":
-        """The same trainer with another seed (and no progress bar), e.g. for a defense's auxiliary model."""
-        return Trainer(self.recipe, input_shape=self.input_shape, num_classes=self.num_classes, seed=seed, device=self.device)
+        """The same trainer with another seed (and no progress bar), e.g. for a defense's auxiliary model.
+
+        It shares the reference data and the fit log: what an auxiliary model fits counts as fitted."""
+        other = Trainer(self.recipe, input_shape=self.input_shape, num_classes=self.num_classes, seed=seed, device=self.device)
+        other.reference, other.fit_log = self.reference, self.fit_log
+        return other
+
+    def fitted_rows(self) -> np.ndarray | None:
+        """Sorted unique rows fitted so far by this trainer and its reseeded copies (None: no fit saw row ids)."""
+        return np.unique(np.concatenate(self.fit_log)) if self.fit_log else None
 
     def build_model(self, recipe: Recipe | None = None) -> nn.Module:
         torch.manual_seed(self.seed)
@@ -121,6 +131,8 @@ class Trainer:
         """Train on ``data`` (or soft ``targets``, e.g. for distillation); ``hooks`` plug a defense into the loop."""
         r = recipe or self.recipe
         start = time.perf_counter()
+        if ROW_FIELD in data.fields:  # the trainer's own record of what it fits, whatever the defense says
+            self.fit_log.append(np.asarray(getattr(data, ROW_FIELD), dtype=np.int64))
         model = model if model is not None else self.build_model(r)
         torch.manual_seed(self.seed)  # dropout draws from the global generator
         gen = torch.Generator().manual_seed(self.seed)

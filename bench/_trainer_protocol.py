@@ -16,7 +16,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._api import Dataset
     from ._recipe import Recipe
 
-__all__ = ["TrainedModel", "FitLoop", "FitStep", "FitHooks", "ModelTrainer", "EpochCallback", "ProgressCallback"]
+__all__ = ["ROW_FIELD", "TrainedModel", "FitLoop", "FitStep", "FitHooks", "ModelTrainer", "EpochCallback", "ProgressCallback"]
+
+# The field the harness adds to the data it trains on: each example's row in the track's data. Trainers log it
+# for every ``fit`` (``TrainedModel.fitted``); a defense that derives new inputs from members carries it along.
+ROW_FIELD = "row"
 
 EpochCallback = Callable[[int, Any], "bool | None"]  # (epoch, model) -> True to stop training
 ProgressCallback = Callable[[int, int], None]  # (epochs done, epochs in all)
@@ -24,11 +28,16 @@ ProgressCallback = Callable[[int, int], None]  # (epochs done, epochs in all)
 
 @dataclass
 class TrainedModel:
-    """A fitted module plus what it cost and anything a defense wants recorded (``extras``)."""
+    """A fitted module plus what it cost and anything a defense wants recorded (``extras``).
+
+    ``fitted``: the dataset rows the trainer fitted as training inputs (every ``fit`` of the model's trainer
+    and its ``reseeded`` copies), set by the harness from the trainer's own log, not by the defense.
+    """
 
     module: Any
     train_seconds: float
     extras: dict[str, Any] = field(default_factory=dict)
+    fitted: Any = None
 
 
 @dataclass
@@ -96,6 +105,7 @@ class ModelTrainer(Protocol):
     device: str
     num_classes: int | None
     progress: ProgressCallback | None
+    reference: "Dataset | None"  # the defender's population data beside the members (``Defense.reference_size``)
 
     def build_model(self, recipe: "Recipe | None" = None) -> Any: ...
 

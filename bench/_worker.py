@@ -211,7 +211,12 @@ class _Serve:
         for m in shadows.models:
             buf = io.BytesIO()
             torch.save(m.module, buf)
-            models.append({"module": buf.getvalue(), "train_seconds": float(m.train_seconds), "cached": bool(m.cached)})
+            prepared = None
+            if m.prepared is not None:  # the defense's serving state (e.g. MemGuard's defender), same trusted direction
+                pbuf = io.BytesIO()
+                torch.save(m.prepared, pbuf)
+                prepared = pbuf.getvalue()
+            models.append({"module": buf.getvalue(), "train_seconds": float(m.train_seconds), "cached": bool(m.cached), "prepared": prepared})
         return {"models": models, "inclusion": np.asarray(shadows.inclusion, dtype=bool), "pool": shadows.pool, "n_candidates": int(shadows.n_candidates)}
 
     def _done(self, msg: dict[str, Any]) -> WorkerResult:

@@ -2,14 +2,15 @@
 
 A min-max game: an inference model h(f(x), y) learns to tell the classifier's training points from reference
 points, and the classifier f minimizes its loss plus ``alpha`` times h's gain on the training points,
-log h(f(x), y) (the paper's Eq. 7, the inner max over h being Eq. 5). The defender's reference set is
-``ref_fraction`` of the *training data*, held out from the classifier (the recipe's data only; no target
-non-members are used): those members are never trained on. Each classifier step follows ``k_steps``
+log h(f(x), y) (the paper's Eq. 7, the inner max over h being Eq. 5). The defender's reference set D' is
+population data the harness draws beside the training set (``ref_fraction`` × its size, ``trainer.reference``),
+disjoint from the members: every member is trained on (version 1 held 20 % of the members out as D' and was
+scored on them as members). Each classifier step follows ``k_steps``
 inference-model steps, after ``warmup_epochs`` of plain training. The game plugs into the trainer's loop
 (``FitHooks``): h's steps before each classifier step, h's gain added to the classifier's loss (``training_loss``).
 """
 
-from bench import Defense, FitHooks, hold_out, hookimpl
+from bench import Defense, FitHooks, hookimpl, reference_count, require_reference
 
 
 class _MinMax(FitHooks):
@@ -70,9 +71,12 @@ class _MinMax(FitHooks):
 
 class AdvReg(Defense):
     name = "advreg"
-    version = "1"
+    version = "2"  # 2: the reference set D' comes from the population, not from the members
     changes_training = True
     params = {"alpha": 1.0, "ref_fraction": 0.2, "k_steps": 1, "warmup_epochs": 2, "attack_lr": 1e-3}
+
+    def reference_size(self, train_size):
+        return reference_count(self.params["ref_fraction"], train_size, who="advreg")
 
     def train(self, trainer, data):
         import time
@@ -81,12 +85,12 @@ class AdvReg(Defense):
         from torch import nn
 
         start = time.perf_counter()
-        ref, train = hold_out(data, float(self.params["ref_fraction"]), seed=trainer.seed, salt=0xAD, who="advreg")
+        ref = require_reference(trainer, "advreg")
         model = trainer.build_model()
         k = trainer.num_classes
         attack = nn.Sequential(nn.Linear(2 * k, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1)).to(trainer.device)
         opt_h = torch.optim.Adam(attack.parameters(), lr=float(self.params["attack_lr"]))
-        trained = trainer.fit(train, model=model, hooks=_MinMax(attack, opt_h, ref, self.params, trainer))
+        trained = trainer.fit(data, model=model, hooks=_MinMax(attack, opt_h, ref, self.params, trainer))
         trained.train_seconds = time.perf_counter() - start
         trained.extras["n_reference"] = len(ref)
         return trained

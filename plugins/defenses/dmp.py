@@ -1,20 +1,27 @@
 """``dmp``: Distillation for Membership Privacy (Shejwalkar & Houmansadr, AAAI 2021).
 
-A teacher is trained on the private part of the data; the released student is trained only on a reference
-set, labelled with the teacher's softened predictions (temperature ``temperature``), so it never fits the
-private labels directly. The defender has no data outside the recipe's training set, so the reference set is
-``1 − private_fraction`` of it (its labels are discarded); the reference inputs the teacher is least sure about
-are not filtered here (the paper's low-entropy selection is skipped for simplicity).
+The paper's two models: an unprotected teacher θ_up trained on the private training data D_tr — *every member*,
+so the members a DMP-protected model is scored on are exactly the teacher's training set — and the released
+student θ_p, trained only on an unlabelled reference set X_ref labelled with the teacher's softened predictions
+softmax(θ_up(x)/T) (the paper's knowledge transfer), so it never fits the private labels directly. X_ref is
+population data the harness draws beside the training set (``reference_fraction`` × its size,
+``trainer.reference``), disjoint from the members. The paper keeps the reference points whose teacher
+predictions have the lowest entropy: ``keep_fraction`` of them (default 1.0 keeps all of them, i.e. the
+selection is off by default, as in version 1). Version 1 split the members in half (teacher-only, and student
+inputs) and was scored on all of them as members.
 """
 
-from bench import Dataset, Defense, TrainedModel, hold_out, hookimpl
+from bench import Defense, TrainedModel, hookimpl, reference_count, require_reference
 
 
 class DMP(Defense):
     name = "dmp"
-    version = "1"
+    version = "2"  # 2: teacher on every member, student on population reference data
     changes_training = True
-    params = {"private_fraction": 0.5, "temperature": 4.0}
+    params = {"reference_fraction": 0.5, "temperature": 4.0, "keep_fraction": 1.0}
+
+    def reference_size(self, train_size):
+        return reference_count(self.params["reference_fraction"], train_size, who="dmp")
 
     def train(self, trainer, data):
         import time
@@ -24,16 +31,34 @@ class DMP(Defense):
         from bench.training import predict_logits
 
         start = time.perf_counter()
-        private, reference = hold_out(data, float(self.params["private_fraction"]), seed=trainer.seed, salt=0xD3, who="dmp")
-        teacher = trainer.reseeded(trainer.seed + 7919).fit(private).module
-        z = predict_logits(teacher, reference.x) / float(self.params["temperature"])
-        z -= z.max(axis=1, keepdims=True)
-        soft = np.exp(z)
-        soft /= soft.sum(axis=1, keepdims=True)
-        # The student sees reference inputs and soft labels only (y kept for the Dataset's shape; fit uses `targets`).
-        student = trainer.fit(Dataset(x=reference.x, y=reference.y), targets=soft.astype(np.float32))
+        reference = require_reference(trainer, "dmp")
+        teacher = trainer.reseeded(trainer.seed + 7919).fit(data).module
+        soft = _softmax(predict_logits(teacher, reference.x) / float(self.params["temperature"]))
+        keep = _lowest_entropy(soft, float(self.params["keep_fraction"]))
+        # The student sees reference inputs and the teacher's soft labels only (fit uses ``targets``, not y).
+        student = trainer.fit(reference[keep], targets=soft[keep].astype(np.float32))
         teacher_acc = float((soft.argmax(1) == reference.y).mean())
-        return TrainedModel(student.module, time.perf_counter() - start, {"n_private": len(private), "n_reference": len(reference), "teacher_reference_accuracy": teacher_acc})
+        extras = {"n_private": len(data), "n_reference": int(len(keep)), "teacher_reference_accuracy": teacher_acc}
+        return TrainedModel(student.module, time.perf_counter() - start, extras)
+
+
+def _softmax(z):
+    import numpy as np
+
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _lowest_entropy(probs, fraction):
+    """Indices (in data order) of the ``fraction`` of rows whose predictions have the lowest entropy."""
+    import numpy as np
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"dmp: keep_fraction must be in (0, 1], not {fraction}")
+    entropy = -(probs * np.log(np.maximum(probs, 1e-12))).sum(axis=1)
+    n = max(1, int(round(fraction * len(probs))))
+    return np.sort(np.argsort(entropy, kind="stable")[:n])
 
 
 @hookimpl

@@ -3,21 +3,26 @@
 Two modes:
 
 * ``fraction`` set (e.g. 0.25): train for that fraction of the recipe's epochs (deterministic, no data held out);
-* ``fraction`` null (default): hold out ``val_fraction`` of the *training data* as a validation split (the recipe's
-  own data; no target non-members are used), train on the rest, keep the weights of the epoch with the lowest
-  validation loss and stop after ``patience`` epochs without improvement. The held-out members are never trained on.
+* ``fraction`` null (default): validate on population data the harness draws beside the training set
+  (``val_fraction`` × its size, ``trainer.reference``; disjoint from the members and from the target's
+  non-members), train on every member, keep the weights of the epoch with the lowest validation loss and stop
+  after ``patience`` epochs without improvement. (Version 1 held 10 % of the members out for validation and was
+  scored on them as members.)
 """
 
 import math
 
-from bench import Defense, FitHooks, TrainedModel, hold_out, hookimpl
+from bench import Defense, FitHooks, TrainedModel, hookimpl, reference_count, require_reference
 
 
 class EarlyStopping(Defense):
     name = "early-stopping"
-    version = "1"
+    version = "2"  # 2: validation data from the population, not from the members
     changes_training = True
     params = {"fraction": None, "patience": 3, "val_fraction": 0.1}
+
+    def reference_size(self, train_size):
+        return 0 if self.params["fraction"] is not None else reference_count(self.params["val_fraction"], train_size, who="early-stopping")
 
     def adapt_recipe(self, recipe):
         frac = self.params["fraction"]
@@ -33,9 +38,9 @@ class EarlyStopping(Defense):
         import time
 
         start = time.perf_counter()
-        val, fit_part = hold_out(data, float(self.params["val_fraction"]), seed=trainer.seed, salt=0xE5, who="early-stopping")
+        val = require_reference(trainer, "early-stopping")
         watch = _BestEpoch(val, int(self.params["patience"]))
-        trained = trainer.fit(fit_part, model=trainer.build_model(), hooks=watch)
+        trained = trainer.fit(data, model=trainer.build_model(), hooks=watch)
         trained.module.load_state_dict(watch.state)
         trained.module.eval()
         extras = {"best_epoch": watch.epoch + 1, "stopped_early": watch.stopped, "val_loss": round(watch.best_loss, 6), "n_validation": len(val)}

@@ -4,8 +4,11 @@ The defender trains its own membership classifier g on its own data, then turns 
 into an adversarial example for g (official code: github.com/jjy1994/MemGuard, ``defense_framework.py``).
 
 Phase 0 (defender's attack model). g is an MLP (256-128-64, ReLU, sigmoid) on the *sorted* confidence vector,
-trained on the model's outputs for some of its own training examples (members) and for reference data from the
-population (non-members) — never on the candidates it is scored on.
+trained on the model's outputs for its own training examples (members: the defender knows them) and for reference
+data from the population (non-members, ``Defense.reference_size``: as many as ``defender_members`` members,
+at most the training set's size), balanced by weights. The harness fits g once per model in ``prepare`` (target
+and shadows alike: each shadow gets a MemGuard fitted on its own training data, as the attacker would build it)
+and keeps it in memory; ``serve(predictor, g)`` wraps the model.
 
 Phase I (noise search, eq. 8–9 of the paper). For the sorted logits z₀ of a query, with p₀ = softmax(z₀):
     min_z  c₁·|h(z)| + c₂·ReLU(max_{j≠ŷ} z_j − z_ŷ) + c₃·‖softmax(z) − p₀‖₁,
@@ -164,23 +167,31 @@ class MemGuardPredictor(Predictor):
 
 class MemGuard(Defense):
     name = "memguard"
-    version = "2"  # 2: the paper's algorithm (1 was a clamp, now ``confidence-clamp``)
+    version = "3"  # 3: wired into the harness (defender fitted per model on its members vs population); 2: the paper's algorithm
     params = {"epsilon": 1.0, "defender_members": 1000, "defender_epochs": 400}
+    prepares = True  # serving needs the defender fitted per model (``prepare``)
 
-    def fit(self, predictor: Predictor, members, reference, seed: int = 0):
-        """Phase 0: the defender's classifier, from its own members and population reference data."""
+    def reference_size(self, train_size):
+        return min(int(self.params["defender_members"]), int(train_size))
+
+    def prepare(self, predictor: Predictor, members, reference, seed: int = 0):
+        """Phase 0: the defender's classifier g, from the model's own members and its population reference data."""
+        if reference is None or len(reference) == 0:
+            raise ValueError("memguard: the defender's classifier needs reference (non-member) data from the population")
         n = int(self.params["defender_members"])
         rng = np.random.default_rng([seed, 0x3E3])
         m = members[np.sort(rng.choice(len(members), min(n, len(members)), replace=False))]
-        r = reference[np.sort(rng.choice(len(reference), min(n, len(reference)), replace=False))]
-        return fit_defender(predictor.predict_scores(m.x), predictor.predict_scores(r.x), seed=seed,
+        return fit_defender(predictor.predict_scores(m.x), predictor.predict_scores(reference.x), seed=seed,
                             epochs=int(self.params["defender_epochs"]))
 
-    def defend(self, predictor: Predictor, defender) -> Predictor:
+    def serve(self, predictor: Predictor, prepared=None) -> Predictor:
+        if prepared is None:
+            raise ValueError("memguard serves a model only with its fitted defender classifier: the harness calls "
+                             "prepare(predictor, members, reference, seed) first and passes its result to serve")
         eps = float(self.params["epsilon"])
         if eps < 0:
             raise ValueError(f"memguard: the utility budget epsilon must be ≥ 0, got {eps}")
-        return MemGuardPredictor(predictor, defender, eps)
+        return MemGuardPredictor(predictor, prepared, eps)
 
 
 @hookimpl

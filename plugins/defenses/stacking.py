@@ -7,7 +7,7 @@ The released module is one ``stacked`` network (registered with ``bench.training
 caches and serves like any other target.
 """
 
-from bench import Dataset, Defense, TrainedModel, hookimpl, random_parts
+from bench import ROW_FIELD, Dataset, Defense, TrainedModel, hookimpl, random_parts
 
 ARCH = "stacked"
 
@@ -70,7 +70,9 @@ class Stacking(Defense):
             x = torch.as_tensor(np.asarray(meta_data.x, dtype=np.float32), device=trainer.device)
             feats = torch.cat([torch.softmax(b.eval()(x), dim=1) for b in model.bases], dim=1).cpu().numpy()
         # The second level is a plain classifier on feature vectors: no image augmentations there.
-        trainer.fit(Dataset(x=feats, y=meta_data.y), model=model.meta, recipe=base_recipe.replace(augment=()))
+        # Each row keeps its id (ROW_FIELD, where the harness set one): the combiner fits these members through their features.
+        ids = {ROW_FIELD: getattr(meta_data, ROW_FIELD)} if ROW_FIELD in meta_data.fields else {}
+        trainer.fit(Dataset(x=feats, y=meta_data.y, **ids), model=model.meta, recipe=base_recipe.replace(augment=()))
         model.eval()
         return TrainedModel(model, time.perf_counter() - start, {"part_sizes": sizes})
 

@@ -12,12 +12,16 @@ from bench.training import accuracy
 def env():
     session = make_session()
     track, data, split = session.track("synthetic-blobs")
-    return session, track, data[split.members], data[split.nonmembers]
+    return session, track, data[split.members], data[split.nonmembers], data[split.population]
 
 
 def train(env, name, seed=0, **params):
-    session, track, members, _ = env
-    return track.train(members, session.registry.defense(name, **params), seed=seed)
+    """Train on the members, with the defense's reference data from the population (as the harness draws it)."""
+    session, track, members, _, population = env
+    defense = session.registry.defense(name, **params)
+    n_ref = defense.reference_size(len(members))
+    reference = population[np.arange(n_ref)] if n_ref else None
+    return track.train(members, defense, seed=seed, reference=reference)
 
 
 def test_dpsgd_reaches_the_target_epsilon_and_returns_a_plain_module(env):
@@ -42,7 +46,7 @@ def test_dpsgd_record_reports_the_accountant_epsilon(env):
 
 
 def test_early_stopping_fraction_cuts_epochs(env):
-    session, track, _, _ = env
+    session, track, _, _, _ = env
     d = session.registry.defense("early-stopping", fraction=0.25)
     assert d.adapt_recipe(track.recipe).epochs == int(np.ceil(0.25 * track.recipe.epochs))
 
@@ -50,14 +54,14 @@ def test_early_stopping_fraction_cuts_epochs(env):
 def test_early_stopping_patience_keeps_the_best_validation_epoch(env):
     trained = train(env, "early-stopping", patience=2, val_fraction=0.2)
     ex = trained.extras
-    assert ex["n_validation"] == 40 and 1 <= ex["best_epoch"] <= 30
+    assert ex["n_validation"] == 40 and 1 <= ex["best_epoch"] <= 30  # 0.2 × 200 members, from the population
     assert ex["stopped_early"]  # blobs overfit well before 30 epochs: validation loss turns up
     assert not trained.module.training
 
 
 @pytest.mark.slow
-def test_advreg_holds_out_a_reference_set_and_changes_training(env):
-    _, _, members, nonmembers = env
+def test_advreg_trains_against_a_population_reference_set_and_changes_training(env):
+    _, _, members, nonmembers, _ = env
     plain = train(env, "advreg", alpha=0.0)
     adv = train(env, "advreg", alpha=3.0)
     assert adv.extras["n_reference"] == 40
@@ -77,10 +81,11 @@ def test_advreg_holds_out_a_reference_set_and_changes_training(env):
 
 @pytest.mark.slow
 def test_dmp_student_learns_soft_labels_from_a_teacher(env):
-    _, _, members, nonmembers = env
-    trained = train(env, "dmp", private_fraction=0.5, temperature=4.0)
+    _, _, members, nonmembers, _ = env
+    trained = train(env, "dmp", reference_fraction=0.5, temperature=4.0)
     ex = trained.extras
-    assert ex["n_private"] == 100 and ex["n_reference"] == 100 and ex["teacher_reference_accuracy"] > 0.4
+    # the teacher fits all 200 members; the student 100 population points labelled by it
+    assert ex["n_private"] == 200 and ex["n_reference"] == 100 and ex["teacher_reference_accuracy"] > 0.4
     plain = train(env, "none")
     from bench.training import predict_logits
 
@@ -96,7 +101,7 @@ def test_dmp_student_learns_soft_labels_from_a_teacher(env):
 
 @pytest.mark.slow
 def test_stacking_builds_two_first_level_models_and_a_combiner(env):
-    session, track, members, nonmembers = env
+    session, track, members, nonmembers, _ = env
     defense = session.registry.defense("stacking")
     trained = train(env, "stacking")
     module = trained.module
@@ -110,3 +115,10 @@ def test_stacking_builds_two_first_level_models_and_a_combiner(env):
     from bench.training import predict_logits
 
     assert np.allclose(predict_logits(fresh, x), predict_logits(module, x))
+
+
+@pytest.mark.parametrize("name", ["advreg", "dmp", "early-stopping"])
+def test_a_defense_without_population_reference_data_refuses_to_hold_members_out(env, name):
+    session, track, members, _, _ = env
+    with pytest.raises(ValueError, match=f"{name} trains with reference data from the population"):
+        track.train(members, session.registry.defense(name), seed=0)
