@@ -71,7 +71,7 @@ def train_pool_models(factory: Any, design: PoolDesign, seed: int) -> list[PoolM
             missed = np.setdiff1d(rows, np.asarray(fitted))
             if missed.size:
                 raise PluginError(f"defense {factory.defense.name!r} did not train model {m} on {missed.size} of its {rows.size} member rows"
-                                  " (e.g. row {int(missed[0])}); a defense's held-out data must come from trainer.reference, never the members")
+                                  f" (e.g. row {int(missed[0])}); a defense's held-out data must come from trainer.reference, never the members")
         out.append(PoolModel(m, module, meta["key"], float(meta["train_seconds"]), dict(meta.get("defense_report") or {}), meta.get("prepared")))
     return out
 
