@@ -14,11 +14,13 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._record import Record
 from ._submission import check_name
 
 __all__ = ["name_problems", "run_id_problems", "budget_problems", "provenance_problems", "plugin_problems", "non_finite",
-           "link_problems", "REQUIRED_PROVENANCE"]
+           "link_problems", "REQUIRED_PROVENANCE", "PoolTruth"]
 
 REQUIRED_PROVENANCE = ("privbench_version", "python", "torch", "device")
 MAX_OVERRIDE_SETS = 1 << 16
@@ -170,3 +172,25 @@ def link_problems(paper: str | None, code: str | None) -> list[str]:
     """Paper and code links are http(s) URLs (a ``javascript:`` link is never published)."""
     return [f"{what} link {url!r} is not an http(s) URL" for what, url in (("paper", paper), ("code", code))
             if url is not None and not re.match(r"^https?://[^\s\"'<>]+$", url)]
+
+
+class PoolTruth:
+    """A pool-design cell's ground truth, recomputed from the track and the record's seed, tier size and targets."""
+
+    def __init__(self, design: Any, n_targets: int):
+        self.sha256 = design.sha256
+        self.n_targets = int(n_targets)
+        self.per_target = len(design.pool)
+        self._truth = np.concatenate([design.keep[t] for t in range(self.n_targets)])
+        self.candidates = np.tile(np.asarray(design.pool), self.n_targets)
+
+    def is_member(self) -> np.ndarray:
+        return self._truth.copy()
+
+    @classmethod
+    def of(cls, track: Any, tracks: Any, rec: Record) -> "PoolTruth":
+        from ._pool_cell import design_for
+
+        data = tracks.data(track)
+        design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed)
+        return cls(design, int(rec.design["targets"]))

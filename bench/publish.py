@@ -31,7 +31,7 @@ import numpy as np
 from ._entry import load_entries
 from ._io import read_jsonl
 from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, link_problems, name_problems, non_finite, plugin_problems,
-                              provenance_problems, run_id_problems)
+                              PoolTruth, provenance_problems, run_id_problems)
 from ._record import Record, RecordError
 from ._submission import Header, SubmissionError, cell_line, write_submission
 
@@ -114,33 +114,11 @@ def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
     if str(rec.track.version) != str(track.version):
         problems.append(f"track version is {rec.track.version!r}, the installed {track.name!r} is version {track.version!r}")
     if rec.design is not None:  # LiRA's pool design: the truth is each target's half of the recomputed pool
-        split = _PoolTruth.of(track, tracks, rec)
+        split = PoolTruth.of(track, tracks, rec)
     if rec.track.split_sha256 != split.sha256:
         problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
         return problems, track, None
     return problems, track, split
-
-
-class _PoolTruth:
-    """A pool-design cell's ground truth, recomputed from the track and the record's seed, tier size and targets."""
-
-    def __init__(self, design: Any, n_targets: int):
-        self.sha256 = design.sha256
-        self.n_targets = int(n_targets)
-        self.per_target = len(design.pool)
-        self._truth = np.concatenate([design.keep[t] for t in range(self.n_targets)])
-        self.candidates = np.tile(np.asarray(design.pool), self.n_targets)
-
-    def is_member(self) -> np.ndarray:
-        return self._truth.copy()
-
-    @classmethod
-    def of(cls, track: Any, tracks: "_Tracks", rec: Record) -> "_PoolTruth":
-        from ._pool_cell import design_for
-
-        data = tracks.data(track)
-        design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed)
-        return cls(design, int(rec.design["targets"]))
 
 
 def _scores(rec: Record, base: Path, split: Any) -> tuple[list[str], dict[str, np.ndarray] | None]:
@@ -164,7 +142,7 @@ def _scores(rec: Record, base: Path, split: Any) -> tuple[list[str], dict[str, n
     if "candidate_units" in arrays and not np.array_equal(np.asarray(arrays["candidate_units"]), np.asarray(split.candidates)):
         out.append(f"scores file {path.name}: candidate_units are not the split's candidates")
     kept = {k: arrays[k] for k in ("target", "scenario_scores", "scenario_set", "scenario_target") if k in arrays}
-    if isinstance(split, _PoolTruth) and "target" in kept and not np.array_equal(np.asarray(kept["target"]),
+    if isinstance(split, PoolTruth) and "target" in kept and not np.array_equal(np.asarray(kept["target"]),
                                                                                    np.repeat(np.arange(split.n_targets), split.per_target)):
         out.append(f"scores file {path.name}: target indices are not the cell's {split.n_targets} targets in order")
     return out, {"scores": scores, "is_member": truth, **kept}
@@ -215,7 +193,7 @@ def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], d
     problems += found
     if split is not None:
         problems += run_id_problems(rec, str(track.version), split.sha256)
-        problems += budget_problems(rec, track, split.per_target if isinstance(split, _PoolTruth) else len(split.candidates))
+        problems += budget_problems(rec, track, split.per_target if isinstance(split, PoolTruth) else len(split.candidates))
     from ._records import _version
 
     problems += provenance_problems(rec, _version("privbench"))
