@@ -90,6 +90,28 @@ def test_patching_the_metrics_in_the_worker_changes_nothing_here(cheat_session):
     assert rec["status"] == "ok" and rec["metrics"]["auc"] <= 0.6
 
 
+@pytest.mark.slow
+def test_runs_score_in_worker_processes_by_default_and_bench_testing_in_threads(tmp_path, session_cache):
+    from bench._runner import Session
+
+    plan = Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=["none"], seeds=[0], out_dir=str(tmp_path / "out"),
+                cache_dir=str(session_cache), device="cpu", progress=False, scenarios=False)
+    assert plan.isolation is None
+    (rec,) = run_plan(plan, session=Session(plan))
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["isolation"]["mode"] == "process"
+    assert run_cell("loss", session=make_session(cache_dir=session_cache))["isolation"]["mode"] == "thread"
+
+
+def test_worker_openmp_threads_sleep_while_they_wait(monkeypatch):
+    from bench._sandbox import worker_env
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert worker_env("/home")["OMP_WAIT_POLICY"] == "PASSIVE"  # spinning threads starve a loaded machine's cores
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert worker_env("/home")["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's choice is kept
+
+
 class Hang(Attack):
     name = "hang"
 
