@@ -25,6 +25,8 @@ from bench.executors import LocalExecutor
 ray = pytest.importorskip("ray", reason="the ray extra is part of .[dev]")  # installed in CI through the dev extra
 
 RAY = str(Path(sys.executable).with_name("ray"))
+# A virtual environment that reaches Ray through another one's site-packages has no `ray` script of its own.
+_RAY_CLI = [RAY] if Path(RAY).exists() else [sys.executable, "-c", "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"]
 
 
 def _free_port() -> int:
@@ -48,7 +50,7 @@ def _start(args, log, head):
     if head:
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=80000000", "--disable-usage-stats", "--block"]
-    cmd = [RAY] if head else [sys.executable, "-c", _WORKER_LAUNCHER]
+    cmd = _RAY_CLI if head else [sys.executable, "-c", _WORKER_LAUNCHER]
     return subprocess.Popen([*cmd, "start", *args, *common], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 

@@ -1,5 +1,6 @@
 """Attacks in their own process (bench._worker): same numbers as in-process, the harness enforces, a crash costs one cell."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,25 @@ def test_a_timing_query_crosses_to_the_harness():
     proxy = TargetProxy(Channel(), ThreatModel.TIMING, {}, "cpu")
     out = proxy.timings(np.zeros((3, 2)))
     assert out.shape == (3,) and sent[0][0] == "query" and sent[0][1]["name"] == "timings"
+
+
+@pytest.mark.slow
+def test_an_interrupted_official_run_resumes_on_its_split_without_losing_a_finished_cell(tmp_path):
+    plan = Plan(tracks=["synthetic-blobs"], attacks=["loss", "honest-coin", "cheat-exit"], defenses=["none"], seeds=[0],
+                out_dir=str(tmp_path / "out"), plugin_files=[CHEATERS], official=True, progress=False, scenarios=False, timeout_grace=0.5)
+
+    def interrupt(record):
+        raise KeyboardInterrupt  # Ctrl-C (or a killed harness) right after the first cell is written
+
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, on_record=interrupt)
+    first = [json.loads(line) for line in (Path(plan.out_dir) / "results.jsonl").read_text().splitlines()]
+    assert len(first) == 1 and first[0]["attack"]["name"] == "loss" and first[0]["status"] == "ok"
+    ran = []
+    records = run_plan(Plan(**{**plan.as_dict(), "split_seed": None}), on_record=lambda r: ran.append(r["attack"]["name"]))
+    assert ran == ["honest-coin", "cheat-exit"]  # the finished cell is kept, not re-run
+    by = {r["attack"]["name"]: r for r in records}
+    assert by["loss"] == first[0]
+    assert by["cheat-exit"]["status"] == "failed" and by["honest-coin"]["status"] == "ok"  # os._exit costs only its cell
+    assert {r["track"]["split_seed"] for r in records} == {first[0]["track"]["split_seed"]}  # the same private split
+    assert {r["track"]["split_sha256"] for r in records} == {first[0]["track"]["split_sha256"]}
