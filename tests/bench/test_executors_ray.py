@@ -55,10 +55,11 @@ def _start(args, log, head):
 
 
 def _forget_cached_token():
-    try:  # Ray caches the token it loaded once per process (Ray >= 2.5x); older Rays have no token auth
-        from ray._raylet import AuthenticationTokenLoader
+    try:  # Ray caches the token and the auth mode it read once per process (Ray >= 2.5x); older Rays have no token auth
+        from ray._raylet import AuthenticationTokenLoader, Config
     except ImportError:
         return
+    Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
 
 
@@ -96,9 +97,11 @@ def cluster(tmp_path, monkeypatch):
     token = Path(short) / "auth_token"
     token.write_text(uuid.uuid4().hex)
     token.chmod(0o600)
-    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE"):
-        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    # Token auth named for every process: `ray start` turns it on when it finds a token (the stale one, before), while
+    # a connecting driver reads RAY_AUTH_MODE once and stays 'disabled' -> InvalidAuthToken.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
     _forget_cached_token()
     try:
         procs["head"] = _start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={short}"], open(logs / "head.log", "w"), head=True)
