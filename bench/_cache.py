@@ -3,6 +3,13 @@
 Writes go to a temporary file and are renamed into place, weights before metadata, so an interrupted
 or concurrent writer never leaves a half-written entry that looks complete. A corrupt entry is
 reported by path, moved aside and retrained.
+
+Every entry is checked against its key before it is loaded: the metadata's ``spec`` must hash to the key
+it is stored under, and ``integrity`` (written by :meth:`ModelCache.save`) holds the weights' sha256 and a
+digest of the key and the rest of the metadata. Another model's files copied into a key's slot, weights
+swapped, or an edited ``train_seconds`` (what shadow models are charged) are refused with a warning and
+retrained, never loaded silently. (A digest anyone can recompute catches accidents and edits, not a forger
+with write access to the cache: official runs train from a private cold cache.)
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 from ._io import atomic_write
 
-__all__ = ["ModelCache", "spec_key", "default_cache_dir", "CACHE_ENV", "parse_age"]
+__all__ = ["ModelCache", "spec_key", "entry_mismatch", "default_cache_dir", "CACHE_ENV", "parse_age"]
 
 CACHE_ENV = "PRIVBENCH_CACHE_DIR"
 
@@ -74,14 +81,21 @@ class ModelCache:
             self.misses += 1
             return None
         try:
-            from safetensors.torch import load_file
+            from safetensors.torch import load as load_bytes
 
             meta = json.loads(meta_path.read_text())
-            module = build_module()
-            module.load_state_dict(load_file(str(weights)))
-            module.eval()
+            blob = weights.read_bytes()
+            mismatch = entry_mismatch(key, meta, blob)
+            if mismatch is None:
+                module = build_module()
+                module.load_state_dict(load_bytes(blob))
+                module.eval()
         except Exception as exc:
             self._quarantine(key, exc)
+            self.misses += 1
+            return None
+        if mismatch is not None:
+            self._quarantine(key, None, f"model cache entry {weights} does not match its key: {mismatch}")
             self.misses += 1
             return None
         self.hits += 1
@@ -92,23 +106,25 @@ class ModelCache:
         return module, meta
 
     def save(self, key: str, module: Any, meta: dict[str, Any]) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
+        if "spec" in meta and spec_key(meta["spec"]) != key:
+            raise ValueError(f"refusing to cache a model under key {key[:12]}…: its spec hashes to {spec_key(meta['spec'])[:12]}…")
         weights, meta_path = self._paths(key)
-        state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-        atomic_write(weights, lambda tmp: save_file(state, tmp))
-        meta = {**meta, "key": key, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        blob = save({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
+        atomic_write(weights, lambda tmp: Path(tmp).write_bytes(blob))
+        meta = {k: v for k, v in meta.items() if k != INTEGRITY}
+        meta.update(key=key, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        meta[INTEGRITY] = {"weights_sha256": hashlib.sha256(blob).hexdigest(), "meta_sha256": _meta_digest(key, meta)}
         atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
 
-    def _quarantine(self, key: str, exc: BaseException) -> None:
+    def _quarantine(self, key: str, exc: BaseException | None, message: str | None = None) -> None:
         weights, meta_path = self._paths(key)
         for p in (weights, meta_path):
             if p.exists():
                 os.replace(p, p.with_name(p.name + ".corrupt"))
-        warnings.warn(
-            f"corrupt model cache entry {weights} ({type(exc).__name__}: {exc}); moved aside as *.corrupt, retraining",
-            RuntimeWarning,
-        )
+        why = message or f"corrupt model cache entry {weights} ({type(exc).__name__}: {exc})"
+        warnings.warn(f"{why}; moved aside as *.corrupt, retraining", RuntimeWarning)
 
     def entries(self) -> list[dict[str, Any]]:
         out = []
@@ -172,6 +188,32 @@ class ModelCache:
                 d["bytes"] += e["bytes"]
         other = sum(p.stat().st_size for p in (self.root / "models").glob("*/*") if not p.name.endswith((".json", ".safetensors"))) if (self.root / "models").exists() else 0
         return {"root": str(self.root), **total, "debris_bytes": other, "groups": [{"track": t, "role": r, **v} for (t, r), v in sorted(groups.items())]}
+
+
+INTEGRITY = "integrity"
+
+
+def _meta_digest(key: str, meta: dict[str, Any]) -> str:
+    body = {k: v for k, v in meta.items() if k != INTEGRITY}
+    return hashlib.sha256(json.dumps({"key": key, "meta": body}, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def entry_mismatch(key: str, meta: Any, weights: bytes) -> str | None:
+    """Why a stored entry is not the model of ``key`` (None when it is): spec, key, weights and metadata digests."""
+    if not isinstance(meta, dict):
+        return "its metadata is not a JSON object"
+    if "spec" in meta and spec_key(meta["spec"]) != key:
+        return f"its spec hashes to {spec_key(meta['spec'])[:12]}… (another model's entry copied here?)"
+    if meta.get("key") != key:
+        return f"its metadata names key {str(meta.get('key'))[:12]}…"
+    check = meta.get(INTEGRITY)
+    if not isinstance(check, dict):
+        return "it has no integrity digests (written by an older privbench, or edited)"
+    if check.get("weights_sha256") != hashlib.sha256(weights).hexdigest():
+        return "its weights are not the ones saved with it"
+    if check.get("meta_sha256") != _meta_digest(key, meta):
+        return "its metadata was edited after it was saved (e.g. train_seconds)"
+    return None
 
 
 def _unheld(path: Path) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 from ._api import Budget, BudgetExceeded, Candidates, Predictor, ThreatModel, ThreatModelViolation, TrackInfo
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._cost import TrainingCost
     from ._shadows import ShadowSource
 
 __all__ = ["AttackContext", "TargetOracle", "ShadowModel", "Shadows", "BudgetLedger", "BudgetView"]
@@ -31,7 +32,11 @@ class BudgetLedger:
         self.max_queries = int(budget.queries_per_candidate * n_candidates)
         self.queries = 0
         self.shadow_keys: set[str] = set()
-        self.shadow_seconds = 0.0  # recorded training cost of the shadows used
+        self.shadow_seconds = 0.0  # what the shadows used are charged: reference seconds of their cost (else recorded)
+        self.shadow_recorded_seconds = 0.0  # their recorded wall-clock training time, reported beside
+        self.shadow_steps = 0
+        self.shadow_flops = 0.0
+        self.device = "cpu"  # the reference device kind shadows are charged on (set by the harness)
         self._training_wall = 0.0  # wall time spent training shadows now (already in elapsed time)
         self._start = time.perf_counter()
         self._lock = threading.Lock()
@@ -63,7 +68,9 @@ class BudgetLedger:
                 )
             self.queries += n
 
-    def charge_shadow(self, key: str, recorded_seconds: float, trained_now_seconds: float) -> None:
+    def charge_shadow(self, key: str, recorded_seconds: float, trained_now_seconds: float, cost: "TrainingCost | None" = None) -> None:
+        """Charge one shadow model once: its machine-independent ``cost`` (steps, model FLOPs) at the reference
+        device's rate, or, for a model trained without a recipe, its recorded seconds."""
         with self._lock:
             self._training_wall += trained_now_seconds
             if key in self.shadow_keys:
@@ -73,7 +80,13 @@ class BudgetLedger:
                     f"{self.owner} asked for more than the {self.budget.max_shadows} shadow models of the {self.budget.tier!r} budget"
                 )
             self.shadow_keys.add(key)
-            self.shadow_seconds += recorded_seconds
+            self.shadow_recorded_seconds += recorded_seconds
+            if cost is None:
+                self.shadow_seconds += recorded_seconds
+            else:
+                self.shadow_seconds += cost.reference_seconds(self.device)
+                self.shadow_steps += cost.steps
+                self.shadow_flops += cost.flops
         self.check()
 
     def reserve_shadows(self, keys: list[str]) -> None:
@@ -86,7 +99,11 @@ class BudgetLedger:
             )
 
     def used(self) -> dict[str, float]:
-        return {"queries": self.queries, "shadow_models": len(self.shadow_keys), "device_seconds": round(self.device_seconds(), 3)}
+        """``device_seconds`` (charged: the attack's own time plus its shadows' reference cost) and, beside it,
+        the machine-independent shadow cost (``shadow_steps``, ``shadow_flops``) and their recorded seconds."""
+        return {"queries": self.queries, "shadow_models": len(self.shadow_keys), "device_seconds": round(self.device_seconds(), 3),
+                "shadow_steps": self.shadow_steps, "shadow_flops": float(self.shadow_flops),
+                "shadow_seconds_charged": round(self.shadow_seconds, 3), "shadow_seconds_recorded": round(self.shadow_recorded_seconds, 3)}
 
 
 class BudgetView:

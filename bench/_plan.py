@@ -46,8 +46,8 @@ class Plan:
     timeout_grace: float = 30.0
     progress: bool = True
     scenarios: bool = True  # score OOD / neighbour non-members for attacks that set a threshold
-    # "process": score() in a sandboxed worker (bench._worker); "thread": in this process. None: "process" for an
-    # official run, else "thread" (the default until every first-party attack passes the worker parity test).
+    # "process": score() in a sandboxed worker (bench._worker); "thread": in this process, for bench.testing's unit
+    # tests only (make_session's default). None: "process".
     isolation: str | None = None
     sandbox: str | None = None  # auto | bwrap | nobody | off (default: $PRIVBENCH_SANDBOX, else auto)
     official: bool = False  # split seed drawn at run time, private cold cache (bench._official)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._api import Candidates, Defense, PluginError
 from ._context import BudgetLedger, ShadowModel, Shadows
+from ._cost import training_cost
 from ._evaluation import TargetRun, evaluate_targets
 from ._models import serve
 from ._pool_design import PoolDesign, draw_pool_design
@@ -45,6 +46,8 @@ class PoolModel:
     train_seconds: float
     report: dict[str, Any]
     prepared: Any = None  # the defense's per-model serving state (``Defense.prepare``, e.g. MemGuard's defender)
+    cost: Any = None  # machine-independent training cost (``bench._cost``), what a shadow is charged
+    device: str = "cpu"
 
 
 def design_for(track: "Track", data: Any, seed: int, n_models: int, split_seed: int) -> PoolDesign:
@@ -72,7 +75,8 @@ def train_pool_models(factory: Any, design: PoolDesign, seed: int) -> list[PoolM
             if missed.size:
                 raise PluginError(f"defense {factory.defense.name!r} did not train model {m} on {missed.size} of its {rows.size} member rows"
                                   f" (e.g. row {int(missed[0])}); a defense's held-out data must come from trainer.reference, never the members")
-        out.append(PoolModel(m, module, meta["key"], float(meta["train_seconds"]), dict(meta.get("defense_report") or {}), meta.get("prepared")))
+        out.append(PoolModel(m, module, meta["key"], float(meta["train_seconds"]), dict(meta.get("defense_report") or {}),
+                             meta.get("prepared"), training_cost(meta.get("spec"), module), str(factory.device)))
     return out
 
 
@@ -99,7 +103,8 @@ class PoolShadowSource:
         ledger.reserve_shadows([m.key for m in chosen])
         models = []
         for m in chosen:
-            ledger.charge_shadow(m.key, m.train_seconds, 0.0)
+            ledger.device = m.device
+            ledger.charge_shadow(m.key, m.train_seconds, 0.0, m.cost)
             module = copy.deepcopy(m.module)
             models.append(ShadowModel(serve(self._defense, self._track.predictor(module), m.prepared), module, m.train_seconds, True, m.prepared))
         # online or offline, the shadows are the same models: offline attacks use only their OUT side (LiRA §IV-C).

@@ -292,7 +292,7 @@ class Session:
 
     def _score(self, attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, *, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
         """Run ``attack.score(ctx)`` in a worker process (``isolation="process"``) or, for unit tests, a thread."""
-        if self.plan.isolation in ("process", None) and self.plan.official or self.plan.isolation == "process":
+        if self.plan.isolation in ("process", None) or self.plan.official:
             return self._score_in_worker(attack, ctx, ledger, cell, defense)
         if self.plan.isolation not in ("thread", None):
             return "failed", f"unknown isolation {self.plan.isolation!r}; expected 'process' or 'thread'", None

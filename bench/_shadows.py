@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._context import BudgetLedger, ShadowModel, Shadows
+from ._cost import training_cost
 from ._models import ModelFactory, serve
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +57,8 @@ class ShadowSource:
         ledger.reserve_shadows([factory.key("shadow", units[row], seed) for row, seed in zip(keep, seeds)])
         models = []
         for module, meta, cached, trained_now in factory.get_many("shadow", [units[row] for row in keep], seeds):
-            ledger.charge_shadow(meta["key"], float(meta["train_seconds"]), trained_now)
+            ledger.device = factory.device
+            ledger.charge_shadow(meta["key"], float(meta["train_seconds"]), trained_now, training_cost(meta.get("spec"), module))
             prepared = meta.get("prepared")  # the shadow's own serving state (e.g. MemGuard fitted on its own data)
             predictor = serve(factory.defense, self._track.predictor(module), prepared)
             models.append(ShadowModel(predictor, module, float(meta["train_seconds"]), cached, prepared))

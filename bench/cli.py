@@ -47,8 +47,8 @@ from ._cli_run import check_sets, exit_status, load_tracks, names as _names, par
 @click.option("--scenarios/--no-scenarios", default=True, show_default=True,
               help="Also score OOD and neighbour non-members (fpr_ood, fpr_neighbours) for attacks that set a threshold.")
 @click.option("--isolation", type=click.Choice(["process", "thread"]), default=None,
-              help="Where attacks run: a (sandboxed) worker process, or a thread of the harness (default: thread; "
-                   "process for --official).")
+              help="Where attacks run: a (sandboxed) worker process (the default), or a thread of the harness "
+                   "(plugin development; never for --official).")
 @click.option("--sandbox", type=click.Choice(["auto", "bwrap", "nobody", "off"]), default=None,
               help="How the worker is sandboxed (default: $PRIVBENCH_SANDBOX, else the strongest that works here).")
 @click.option("--official", is_flag=True, help="Official run: split seed drawn at run time, models from a private cold cache in OUT/.official/.")
@@ -91,7 +91,7 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
         tracks=track_names, attacks=attack_names, defenses=defense_names, seeds=list(range(seeds)), budget=budget,
         out_dir=out_dir, params=params, data_dir=data_dir, device=device, cache_dir=cache_dir,
         plugin_files=list(plugin_files), retry_failed=retry_failed, progress=progress, scenarios=scenarios,
-        isolation=isolation or ("process" if official else "thread"), sandbox=sandbox, official=official, targets=targets,
+        isolation=isolation or "process", sandbox=sandbox, official=official, targets=targets,
     )
     if official and (isolation == "thread" or cache_dir):
         raise click.BadParameter("an official run trains from its own cold cache in worker processes: drop --isolation thread and --cache-dir", param_hint="--official")

@@ -5,10 +5,17 @@ task when the cluster has GPUs) and streams each result back, as it finishes, in
 ``results.jsonl``. A task whose worker or node dies is retried elsewhere (``max_retries``); finished
 cells are already written. Every node needs privbench (and the plugins the run uses) installed.
 Ray is imported only when a run uses this executor.
+
+Without an address the harness starts a local cluster of its own, which listens on loopback only and
+keeps its state private: a fresh authentication token and Ray's temporary folder in a ``0700`` folder
+of its own (``RAY_AUTH_TOKEN_PATH``, ``_temp_dir``), so whatever an earlier Ray run left in the user's
+home (a stale ``~/.ray/auth_token`` failed every later cluster with ``InvalidAuthToken``) is neither
+read nor overwritten.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Iterable, Iterator
 
 from ._markers import hookimpl
@@ -43,13 +50,17 @@ class RayExecutor(Executor):
             import ray
         except ImportError:
             raise RuntimeError("the ray executor needs Ray: pip install 'privbench[ray]'") from None
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"address": self.address, "log_to_driver": False, "include_dashboard": False} if self.address else {"include_dashboard": False}
-            host = (self.address or "").rsplit(":", 1)[0]
-            if host in _LOOPBACK:
-                # A loopback cluster: keep the driver on loopback too (Ray would pick the external interface).
-                kwargs["_node_ip_address"] = "127.0.0.1"
-            ray.init(**kwargs)
+        if ray.is_initialized():
+            return ray
+        if not self.address and not os.environ.get("RAY_ADDRESS"):
+            _start_local_cluster(ray)
+            return ray
+        kwargs: dict[str, Any] = {"address": self.address, "log_to_driver": False, "include_dashboard": False}
+        host = (self.address or "").rsplit(":", 1)[0]
+        if host in _LOOPBACK:
+            # A loopback cluster: keep the driver on loopback too (Ray would pick the external interface).
+            kwargs["_node_ip_address"] = "127.0.0.1"
+        ray.init(**kwargs)
         return ray
 
     def map(self, job: Callable[[Any], Any], cells: Iterable[Any]) -> Iterator[Any]:
@@ -74,6 +85,39 @@ class RayExecutor(Executor):
                         raise
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                     yield job.failed(cell, f"ray task failed after {self.max_retries} retries: {type(exc).__name__}: {first}"), None
+
+
+def _start_local_cluster(ray: Any) -> None:
+    """A local cluster on loopback only, with its own token and temporary folder (nothing read from ``~/.ray``)."""
+    import atexit
+    import shutil
+    import tempfile
+    import uuid
+
+    from ray._private import ray_constants
+
+    private = tempfile.mkdtemp(prefix="pbray-", dir="/tmp" if os.path.isdir("/tmp") else None)  # Ray's socket paths: < 107 bytes
+    token = os.path.join(private, "auth_token")
+    with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(uuid.uuid4().hex)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = token  # this driver and every process of the cluster (they inherit it)
+    try:  # the token this process loaded before (Ray caches it) is not this cluster's
+        from ray._raylet import AuthenticationTokenLoader
+
+        AuthenticationTokenLoader.instance().reset_cache()
+    except (ImportError, AttributeError):  # a Ray without token authentication
+        pass
+    # Ray's own switch: keep 127.0.0.1 as given (else it substitutes the external interface and listens there).
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+    def cleanup() -> None:
+        if ray.is_initialized():
+            ray.shutdown()
+        shutil.rmtree(private, ignore_errors=True)
+
+    atexit.register(cleanup)
+    ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=os.path.join(private, "ray"))
 
 
 @hookimpl

@@ -90,12 +90,15 @@ def close_sessions() -> None:
 
 
 def make_session(*, registry: Any = None, cache_dir: str | os.PathLike[str] | None = None, out_dir: str | None = None, **plan: Any) -> ScratchSession:
-    """A :class:`ScratchSession` with entry-point plugins (or ``registry``), CPU, no progress bars, no scenarios.
+    """A :class:`ScratchSession` with entry-point plugins (or ``registry``), CPU, no progress bars, no scenarios, and
+    attacks scored in a harness thread (``isolation="thread"``; pass ``isolation="process"`` to run them as a run does).
 
     Without ``cache_dir`` (``out_dir``) the model cache (run folder) is a temporary folder that the session
     removes when it is closed (``with make_session() as s:`` or ``s.close()``) or garbage-collected."""
     root = None if cache_dir is not None and out_dir is not None else tempfile.mkdtemp(prefix="privbench-test-")
-    defaults: dict[str, Any] = {"tracks": [], "attacks": [], "defenses": ["none"], "seeds": [0], "device": "cpu", "progress": False, "scenarios": False}
+    # Unit tests score in a harness thread (the only place that path is for); isolation="process" as a run does.
+    defaults: dict[str, Any] = {"tracks": [], "attacks": [], "defenses": ["none"], "seeds": [0], "device": "cpu", "progress": False, "scenarios": False,
+                                "isolation": "thread"}
     p = Plan(**{**defaults, **plan, "cache_dir": str(cache_dir) if cache_dir is not None else os.path.join(str(root), "cache"),
                 "out_dir": str(out_dir) if out_dir is not None else os.path.join(str(root), "run")})
     session = ScratchSession(p, registry=registry)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from bench.executors import LocalExecutor
 ray = pytest.importorskip("ray", reason="the ray extra is part of .[dev]")  # installed in CI through the dev extra
 
 RAY = str(Path(sys.executable).with_name("ray"))
+# A virtual environment that reaches Ray through another one's site-packages has no `ray` script of its own.
+_RAY_CLI = [RAY] if Path(RAY).exists() else [sys.executable, "-c", "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"]
 
 
 def _free_port() -> int:
@@ -47,8 +50,17 @@ def _start(args, log, head):
     if head:
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=80000000", "--disable-usage-stats", "--block"]
-    cmd = [RAY] if head else [sys.executable, "-c", _WORKER_LAUNCHER]
+    cmd = _RAY_CLI if head else [sys.executable, "-c", _WORKER_LAUNCHER]
     return subprocess.Popen([*cmd, "start", *args, *common], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _forget_cached_token():
+    try:  # Ray caches the token and the auth mode it read once per process (Ray >= 2.5x); older Rays have no token auth
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _kill(proc):
@@ -76,6 +88,21 @@ def cluster(tmp_path, monkeypatch):
     logs.mkdir()
     procs = {}
     short = tempfile.mkdtemp(prefix="pbray-", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
+    # What an earlier Ray run leaves in the home folder must not matter: a stale token there made this test fail
+    # with InvalidAuthToken. The cluster and the driver share a token of their own, in the cluster's folder.
+    home = tmp_path / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("token-of-an-earlier-ray-run")
+    monkeypatch.setenv("HOME", str(home))
+    token = Path(short) / "auth_token"
+    token.write_text(uuid.uuid4().hex)
+    token.chmod(0o600)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    # Token auth named for every process: `ray start` turns it on when it finds a token (the stale one, before), while
+    # a connecting driver reads RAY_AUTH_MODE once and stays 'disabled' -> InvalidAuthToken.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    _forget_cached_token()
     try:
         procs["head"] = _start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={short}"], open(logs / "head.log", "w"), head=True)
         time.sleep(3)
@@ -96,6 +123,7 @@ def cluster(tmp_path, monkeypatch):
             if name in procs:
                 _kill(procs[name])
         shutil.rmtree(short, ignore_errors=True)
+        _forget_cached_token()
 
 
 def _plan(tmp_path, name, cache):
@@ -154,3 +182,55 @@ def test_ray_is_an_executor_plugin_registered_by_name_and_imports_ray_only_to_ru
     out = sp.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False"]  # discovery and the executor's import leave Ray alone
+
+
+def _listening(psutil):
+    """(process, ip, port) of every listening TCP socket and bound UDP socket of this process and its descendants."""
+    me = psutil.Process()
+    out = []
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            for c in proc.net_connections(kind="inet"):
+                if c.status == psutil.CONN_LISTEN or (c.type == socket.SOCK_DGRAM and c.laddr):
+                    out.append((proc.name(), c.laddr.ip, c.laddr.port))
+        except psutil.Error:  # a process that ended meanwhile
+            pass
+    return out
+
+
+def _loopback(ip):
+    import ipaddress
+
+    addr = ipaddress.ip_address(ip.split("%")[0])
+    return addr.is_loopback or getattr(addr, "ipv4_mapped", None) is not None and addr.ipv4_mapped.is_loopback
+
+
+@pytest.mark.slow
+def test_a_local_cluster_listens_on_loopback_only_and_ignores_a_stale_home_token(tmp_path, monkeypatch):
+    psutil = pytest.importorskip("psutil", reason="psutil is part of .[dev]")
+    from ray._private import ray_constants
+
+    from bench.executors_ray import RayExecutor
+
+    home = tmp_path / "home"
+    (home / ".ray").mkdir(parents=True)
+    stale = home / ".ray" / "auth_token"
+    stale.write_text("token-of-an-earlier-ray-run")  # what made the cluster test fail with InvalidAuthToken
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE", ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR):
+        monkeypatch.delenv(var, raising=False)  # restored after the test: the executor sets some for its cluster
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", ray_constants.ENABLE_RAY_CLUSTER)
+    assert not ray.is_initialized()
+    plan = Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=["none"], seeds=[0, 1], budget="smoke",
+                out_dir=str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"), device="cpu", progress=False, scenarios=False)
+    seen = []
+    try:
+        records = run_plan(plan, session=Session(plan), executor=RayExecutor(), on_record=lambda r: seen.extend(_listening(psutil)))
+    finally:
+        ray.shutdown()
+        _forget_cached_token()
+    assert [r["status"] for r in records] == ["ok", "ok"], [r["error"] for r in records]
+    names = {name for name, _, _ in seen}
+    assert "raylet" in names and "gcs_server" in names, seen  # the look reached the cluster's own processes
+    assert [s for s in seen if not _loopback(s[1])] == []
+    assert stale.read_text() == "token-of-an-earlier-ray-run"  # neither used nor overwritten

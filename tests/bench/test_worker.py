@@ -1,5 +1,6 @@
 """Attacks in their own process (bench._worker): same numbers as in-process, the harness enforces, a crash costs one cell."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,28 @@ def test_patching_the_metrics_in_the_worker_changes_nothing_here(cheat_session):
     assert run_cell("cheat-patch-metrics", session=cheat_session)["status"] == "ok"
     rec = run_cell("cheat-private", session=cheat_session)  # a coin flip here: no private path reaches the split
     assert rec["status"] == "ok" and rec["metrics"]["auc"] <= 0.6
+
+
+@pytest.mark.slow
+def test_runs_score_in_worker_processes_by_default_and_bench_testing_in_threads(tmp_path, session_cache):
+    from bench._runner import Session
+
+    plan = Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=["none"], seeds=[0], out_dir=str(tmp_path / "out"),
+                cache_dir=str(session_cache), device="cpu", progress=False, scenarios=False)
+    assert plan.isolation is None
+    (rec,) = run_plan(plan, session=Session(plan))
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["isolation"]["mode"] == "process"
+    assert run_cell("loss", session=make_session(cache_dir=session_cache))["isolation"]["mode"] == "thread"
+
+
+def test_worker_openmp_threads_sleep_while_they_wait(monkeypatch):
+    from bench._sandbox import worker_env
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert worker_env("/home")["OMP_WAIT_POLICY"] == "PASSIVE"  # spinning threads starve a loaded machine's cores
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert worker_env("/home")["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's choice is kept
 
 
 class Hang(Attack):
@@ -229,3 +252,25 @@ def test_a_timing_query_crosses_to_the_harness():
     proxy = TargetProxy(Channel(), ThreatModel.TIMING, {}, "cpu")
     out = proxy.timings(np.zeros((3, 2)))
     assert out.shape == (3,) and sent[0][0] == "query" and sent[0][1]["name"] == "timings"
+
+
+@pytest.mark.slow
+def test_an_interrupted_official_run_resumes_on_its_split_without_losing_a_finished_cell(tmp_path):
+    plan = Plan(tracks=["synthetic-blobs"], attacks=["loss", "honest-coin", "cheat-exit"], defenses=["none"], seeds=[0],
+                out_dir=str(tmp_path / "out"), plugin_files=[CHEATERS], official=True, progress=False, scenarios=False, timeout_grace=0.5)
+
+    def interrupt(record):
+        raise KeyboardInterrupt  # Ctrl-C (or a killed harness) right after the first cell is written
+
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, on_record=interrupt)
+    first = [json.loads(line) for line in (Path(plan.out_dir) / "results.jsonl").read_text().splitlines()]
+    assert len(first) == 1 and first[0]["attack"]["name"] == "loss" and first[0]["status"] == "ok"
+    ran = []
+    records = run_plan(Plan(**{**plan.as_dict(), "split_seed": None}), on_record=lambda r: ran.append(r["attack"]["name"]))
+    assert ran == ["honest-coin", "cheat-exit"]  # the finished cell is kept, not re-run
+    by = {r["attack"]["name"]: r for r in records}
+    assert by["loss"] == first[0]
+    assert by["cheat-exit"]["status"] == "failed" and by["honest-coin"]["status"] == "ok"  # os._exit costs only its cell
+    assert {r["track"]["split_seed"] for r in records} == {first[0]["track"]["split_seed"]}  # the same private split
+    assert {r["track"]["split_sha256"] for r in records} == {first[0]["track"]["split_sha256"]}
