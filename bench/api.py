@@ -223,6 +223,8 @@ def _run(track_names: list[str], custom: dict[str, list[Any]], external: dict[st
             from .executors import LocalExecutor
 
             executor = LocalExecutor(slots=1)
+            if plan.isolation is None and not plan.official:  # a worker could not rebuild this process's objects
+                plan.isolation = "thread"
         records = run_plan(plan, session=session, executor=executor)
     except BaseException:
         if temporary:
