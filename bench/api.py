@@ -121,7 +121,10 @@ class Results:
         rec = self.record(cell, **where)
         if not rec.scores_file:
             raise LookupError(f"cell {rec.label()} has no per-candidate scores (status {rec.status}{': ' + rec.error if rec.error else ''})")
-        with np.load(self.run_dir / rec.scores_file) as z:
+        path = (self.run_dir / rec.scores_file).resolve()
+        if not path.is_relative_to(self.run_dir.resolve()):
+            raise LookupError(f"cell {rec.label()}: scores file {rec.scores_file!r} is outside the run folder {self.run_dir}")
+        with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
         return CellScores(rec.run_id, arrays.pop("scores"), arrays.pop("is_member").astype(bool), arrays.pop("candidate_units"), arrays)
 
