@@ -64,8 +64,9 @@ def load_cells(run_dir: str | os.PathLike[str]) -> tuple[list[Record], list[Cell
             continue
         with np.load(path) as z:
             arrays = {k: np.asarray(z[k]) for k in z.files}
-        if "scores" not in arrays or "is_member" not in arrays:
-            continue
+        if "scores" not in arrays or "is_member" not in arrays or arrays["scores"].shape != arrays["is_member"].shape \
+                or arrays["scores"].ndim != 1 or arrays.get("candidate_units", arrays["scores"]).shape != arrays["scores"].shape:
+            continue  # not a cell's arrays as the runner writes them (a crafted or damaged file): left out, not a crash
         exports = {k: arrays[k].astype(float) for k in EXPORTS if k in arrays and arrays[k].shape == arrays["scores"].shape}
         units = arrays.get("candidate_units", np.arange(len(arrays["scores"])))
         cells.append(CellScores(rec, arrays["scores"].astype(float).ravel(), arrays["is_member"].astype(bool).ravel(), units, exports))

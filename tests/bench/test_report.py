@@ -184,8 +184,11 @@ def test_a_crafted_record_cannot_point_the_report_outside_the_run(tmp_path):
     outside = tmp_path / "secret.npz"
     np.savez(outside, scores=np.arange(4.0), is_member=np.array([1, 0, 1, 0]))
     ResultsWriter(run).append(make_record("loss", "none", 5, track="digits", tier="smoke", run_id="x").replace(scores_file="../secret.npz"))
+    bad = ResultsWriter(run).save_scores("y", {"scores": np.arange(5.0), "is_member": np.array([True, False])})  # lengths disagree
+    ResultsWriter(run).append(make_record("loss", "none", 6, track="digits", tier="smoke", run_id="y").replace(scores_file=bad))
     records, cells = load_cells(run)
-    assert any(r.run_id == "x" for r in records) and not any(c.record.run_id == "x" for c in cells)
+    assert any(r.run_id == "x" for r in records) and not any(c.record.run_id in ("x", "y") for c in cells)
+    assert build_report(run, tmp_path / "out").exists()
     from bench import Results
 
     with pytest.raises(LookupError, match="outside the run folder"):
