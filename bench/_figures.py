@@ -88,7 +88,7 @@ def _plt() -> Any:
 
 def _save(fig: Any, stem: Path, svg: bool) -> list[str]:
     """Write ``stem.png`` (and ``stem.svg``) without timestamps; returns the file names written."""
-    names = [stem.with_suffix(".png")] + ([stem.with_suffix(".svg")] if svg else [])
+    names = [stem.with_name(stem.name + ".png")] + ([stem.with_name(stem.name + ".svg")] if svg else [])  # not with_suffix: "eps-1.0" and "eps-1.5" would both become "eps-1.png"
     for p in names:
         fig.savefig(p, metadata={"Software": None} if p.suffix == ".png" else {"Date": None}, bbox_inches="tight")
     _plt().close(fig)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["run", "audit_model", "Results", "CellScores", "RocCurve"]
 
-IDENTITY = ("track", "defense", "attack", "seed", "budget", "status")
+IDENTITY = ("track", "defense", "defense_params", "attack", "attack_params", "seed", "budget", "status")  # params: "k=v, ..." ("" for none)
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,9 @@ class Results:
         run_id = cell if isinstance(cell, str) else getattr(cell, "run_id", None)
         if cell is not None and run_id is None:
             raise TypeError(f"pick a cell by run id, Record or to_pandas() row, not {type(cell).__name__}")
-        unknown = sorted(set(where) - {"track", "defense", "attack", "seed", "budget"})
+        unknown = sorted(set(where) - (set(IDENTITY) - {"status"}))
         if unknown:
-            raise TypeError(f"unknown field(s) {', '.join(unknown)}; pick by track, defense, attack, seed or budget")
+            raise TypeError(f"unknown field(s) {', '.join(unknown)}; pick by {', '.join(k for k in IDENTITY if k != 'status')}")
         found = [r for r in self.records if (run_id is None or r.run_id == run_id) and all(_field(r, k) == v for k, v in where.items())]
         if len(found) != 1:
             what = ", ".join([f"run_id={run_id!r}"] * (run_id is not None) + [f"{k}={v!r}" for k, v in where.items()]) or "no filter"
@@ -121,7 +121,10 @@ class Results:
         rec = self.record(cell, **where)
         if not rec.scores_file:
             raise LookupError(f"cell {rec.label()} has no per-candidate scores (status {rec.status}{': ' + rec.error if rec.error else ''})")
-        with np.load(self.run_dir / rec.scores_file) as z:
+        path = (self.run_dir / rec.scores_file).resolve()
+        if not path.is_relative_to(self.run_dir.resolve()):
+            raise LookupError(f"cell {rec.label()}: scores file {rec.scores_file!r} is outside the run folder {self.run_dir}")
+        with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
         return CellScores(rec.run_id, arrays.pop("scores"), arrays.pop("is_member").astype(bool), arrays.pop("candidate_units"), arrays)
 
@@ -148,8 +151,11 @@ _TAIL = ("train_accuracy", "test_accuracy", "error", "run_id")
 
 
 def _field(record: Record, key: str) -> Any:
-    return {"track": record.track.name, "defense": record.defense.name, "attack": record.attack.name,
-            "seed": record.seed, "budget": record.budget.tier}[key]
+    from .aggregate import params_text
+
+    return {"track": record.track.name, "defense": record.defense.name, "attack": record.attack.name, "seed": record.seed,
+            "budget": record.budget.tier, "defense_params": params_text(record.defense.params),
+            "attack_params": params_text(record.attack.params)}[key]
 
 
 def _row(r: Record) -> dict[str, Any]:

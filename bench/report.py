@@ -59,12 +59,14 @@ def load_cells(run_dir: str | os.PathLike[str]) -> tuple[list[Record], list[Cell
         raise FileNotFoundError(f"{run}: no result records (results.jsonl); run `privbench run --out {run}` first")
     cells = []
     for rec in records:
-        if not (rec.ok and rec.scores_file and (run / rec.scores_file).exists()):
+        path = (run / rec.scores_file).resolve() if rec.ok and rec.scores_file else None
+        if path is None or not path.is_relative_to(run.resolve()) or not path.exists():  # a crafted record may not point outside the run
             continue
-        with np.load(run / rec.scores_file) as z:
+        with np.load(path) as z:
             arrays = {k: np.asarray(z[k]) for k in z.files}
-        if "scores" not in arrays or "is_member" not in arrays:
-            continue
+        if "scores" not in arrays or "is_member" not in arrays or arrays["scores"].shape != arrays["is_member"].shape \
+                or arrays["scores"].ndim != 1 or arrays.get("candidate_units", arrays["scores"]).shape != arrays["scores"].shape:
+            continue  # not a cell's arrays as the runner writes them (a crafted or damaged file): left out, not a crash
         exports = {k: arrays[k].astype(float) for k in EXPORTS if k in arrays and arrays[k].shape == arrays["scores"].shape}
         units = arrays.get("candidate_units", np.arange(len(arrays["scores"])))
         cells.append(CellScores(rec, arrays["scores"].astype(float).ravel(), arrays["is_member"].astype(bool).ravel(), units, exports))

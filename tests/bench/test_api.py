@@ -152,3 +152,19 @@ def test_audit_refuses_bad_indices_and_population():
         bench.audit_model(None, x, y, [3, 10], recipe=RECIPE)
     with pytest.raises(ValueError, match="population must be a share"):
         bench.audit_model(None, x, y, [1, 2], recipe=RECIPE, population=1.5)
+
+
+def test_to_pandas_tells_apart_cells_that_differ_only_in_parameters(tmp_path):
+    """A sweep (l2 c=1 and c=2, lira with 4 and 8 shadows) gives rows one can group by: the params are columns."""
+    from bench._records import ResultsWriter
+    from bench.testing import make_record
+
+    writer = ResultsWriter(tmp_path)
+    for i, (c, n) in enumerate([(1, 4), (2, 4), (1, 8)]):
+        writer.append(make_record({"name": "lira", "params": {"n_shadows": n}}, {"name": "l2", "params": {"c": c}}, 0, track="digits",
+                                  tier="smoke", run_id=f"p{i}", metrics={"auc": 0.6}))
+    res = bench.Results.load(tmp_path)
+    df = res.to_pandas()
+    assert list(df.columns[:5]) == ["track", "defense", "defense_params", "attack", "attack_params"]
+    assert sorted(zip(df.defense_params, df.attack_params)) == [("c=1", "n_shadows=4"), ("c=1", "n_shadows=8"), ("c=2", "n_shadows=4")]
+    assert res.record(defense_params="c=2").run_id == "p1"

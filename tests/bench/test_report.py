@@ -160,3 +160,36 @@ def test_report_and_site_read_records_only():
             "bad = sorted(m for m in ('bench._runner', 'bench.verify', 'torch') if m in sys.modules); assert not bad, bad")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_figures_of_params_differing_after_a_dot_do_not_overwrite_each_other(tmp_path):
+    """epsilon=1.0 and epsilon=1.5 slug to "...epsilon-1.0"/"...-1.5": the figure names keep the whole slug."""
+    writer = ResultsWriter(tmp_path / "run")
+    rng = np.random.default_rng(5)
+    for i, eps in enumerate((1.0, 1.5)):
+        member = rng.permutation(np.arange(200) < 100)
+        run_id = f"e{i}"
+        rec = make_record("loss", {"name": "dpsgd", "params": {"epsilon": eps}}, 0, track="digits", tier="smoke", run_id=run_id,
+                          metrics={"auc": 0.6, "tpr@0.1%fpr": 0.01, "tpr@1%fpr": 0.05}, utility={"test_accuracy": 0.9})
+        writer.append(rec.replace(scores_file=writer.save_scores(run_id, {"scores": rng.normal(size=200) + member, "is_member": member})))
+    page = build_report(tmp_path / "run", tmp_path / "out")
+    roc_pngs = sorted(p.name for p in (tmp_path / "out" / "figures").glob("roc-*.png"))
+    assert len(roc_pngs) == 2, roc_pngs
+    html = page.read_text()
+    assert all(f"figures/{n}" in html for n in roc_pngs)
+
+
+def test_a_crafted_record_cannot_point_the_report_outside_the_run(tmp_path):
+    run = _fake_run(tmp_path / "run", np.random.default_rng(6), attack_names=("loss",), defenses=("none",))
+    outside = tmp_path / "secret.npz"
+    np.savez(outside, scores=np.arange(4.0), is_member=np.array([1, 0, 1, 0]))
+    ResultsWriter(run).append(make_record("loss", "none", 5, track="digits", tier="smoke", run_id="x").replace(scores_file="../secret.npz"))
+    bad = ResultsWriter(run).save_scores("y", {"scores": np.arange(5.0), "is_member": np.array([True, False])})  # lengths disagree
+    ResultsWriter(run).append(make_record("loss", "none", 6, track="digits", tier="smoke", run_id="y").replace(scores_file=bad))
+    records, cells = load_cells(run)
+    assert any(r.run_id == "x" for r in records) and not any(c.record.run_id in ("x", "y") for c in cells)
+    assert build_report(run, tmp_path / "out").exists()
+    from bench import Results
+
+    with pytest.raises(LookupError, match="outside the run folder"):
+        Results.load(run).scores("x")
