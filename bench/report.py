@@ -9,8 +9,8 @@ exports such as LiRA's ``memorization`` and ``lira_gap``); it never runs anythin
 - the score histograms of members and non-members, per attack;
 - the most exposed examples: the members the strongest attack scores highest, with the share of non-members
   they out-score and the per-example exports where an attack saved them. The records and score files hold
-  candidate *unit ids*, not the inputs, so the report lists ids and numbers (no images: reading the track's data
-  would make the report depend on the track's loader, not on the run's records).
+  candidate *unit ids*, not the inputs; where the track's plugin is installed and its inputs are images, the
+  report reads them through the plugin and shows a thumbnail beside each id (else ids and numbers only).
 
 Per (track, tier): the privacy–utility frontier (error bars, Pareto line, no label on the data). Figures are written
 as PNG and SVG under ``OUT/figures/``; the page links each PNG to its SVG.
@@ -108,7 +108,8 @@ def _exposed(cells: list[CellScores], top: int) -> list[dict[str, Any]]:
         for i in np.flatnonzero(c.is_member):
             rows.append((c.scores[i], c, i, np.searchsorted(neg, c.scores[i], side="left") / max(len(neg), 1)))
     rows.sort(key=lambda t: (-t[3], -t[0]))
-    return [{"seed": c.record.seed, "unit": int(c.units[i]), "score": f"{s:.4g}", "beats": f"{100 * b:.1f}%"} for s, c, i, b in rows[:top]]
+    return [{"seed": c.record.seed, "unit": int(c.units[i]), "score": f"{s:.4g}", "beats": f"{100 * b:.1f}%", "image": None}
+            for s, c, i, b in rows[:top]]
 
 
 def _memorized(cells: list[CellScores], top: int) -> tuple[list[str], list[dict[str, Any]]]:
@@ -132,6 +133,45 @@ def _memorized(cells: list[CellScores], top: int) -> tuple[list[str], list[dict[
     return names, out
 
 
+def _track_images(track: str) -> Any:
+    """The track's inputs as images (N, C, H, W), read through its installed plugin; None if it has none or fails."""
+    if track not in _IMAGES:
+        try:
+            from ._plugins import load_plugins
+
+            t = load_plugins()[1].track(track)
+            data = t.load()
+            x = getattr(data, "x", None)
+            _IMAGES[track] = x if x is not None and np.ndim(x) == 4 and np.shape(x)[1] in (1, 3) else None
+        except Exception:  # no plugin or no data here: the table keeps the ids
+            _IMAGES[track] = None
+    return _IMAGES[track]
+
+
+_IMAGES: dict[str, Any] = {}
+
+
+def _thumbnails(track: str, rows: list[dict[str, Any]], stem: Path) -> None:
+    """A small PNG of each exposed example (``row["image"]``, a path relative to the report) where the track has images."""
+    images = _track_images(track) if rows else None
+    if images is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    for k, row in enumerate(rows):
+        unit = int(row["unit"])
+        if not 0 <= unit < len(images):
+            continue
+        img = np.asarray(images[unit], dtype=np.float32)
+        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
+        path = stem.parent / f"{stem.name}-{k}.png"
+        plt.imsave(path, img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0)), cmap="gray" if img.shape[0] == 1 else None)
+        row["image"] = f"figures/{path.name}"
+
+
 def _defense_section(key: tuple, records: list[Record], cells: list[CellScores], figs: Path, top: int) -> dict[str, Any]:
     track, tier, defense, params = key
     slug = _slug(track, tier, defense, params)
@@ -153,6 +193,7 @@ def _defense_section(key: tuple, records: list[Record], cells: list[CellScores],
     strongest = section["table"][0]["attack"]
     section["strongest"] = strongest
     section["exposed"] = _exposed(by_attack.get(strongest, []), top)
+    _thumbnails(track, section["exposed"], figs / f"exposed-{slug}")
     section["export_names"], section["memorized"] = _memorized(cells, top)
     return section
 

@@ -193,3 +193,15 @@ def test_a_crafted_record_cannot_point_the_report_outside_the_run(tmp_path):
 
     with pytest.raises(LookupError, match="outside the run folder"):
         Results.load(run).scores("x")
+
+
+def test_exposed_examples_show_the_tracks_images(tmp_path):
+    from bench.report import build_report
+
+    run = _fake_run(tmp_path / "run", np.random.default_rng(5), attack_names=("loss",), defenses=("none",))
+    page = build_report(run, tmp_path / "out", top=3)
+    html = page.read_text()
+    thumbs = sorted((tmp_path / "out" / "figures").glob("exposed-*.png"))
+    assert len(thumbs) == 3  # digits is installed: each exposed member's own 8×8 image, read through the track plugin
+    for t in thumbs:
+        assert f'src="figures/{t.name}"' in html
