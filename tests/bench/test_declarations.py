@@ -1,5 +1,6 @@
 """A defense cannot smuggle a training change past its declaration, and an attack cannot overwrite the truth."""
 
+import types
 import numpy as np
 import pytest
 
@@ -29,7 +30,7 @@ def test_a_baseline_declaring_defense_gets_the_baseline_training_whatever_it_ove
     class Trainer:
         def fit(self, data, **kw):
             calls.append(len(data))
-            return "model"
+            return types.SimpleNamespace()  # a TrainedModel stand-in (the track records its fitted rows on it)
 
     class T(Track):
         name = "t"
