@@ -1,6 +1,7 @@
 """A defense cannot smuggle a training change past its declaration, and an attack cannot overwrite the truth."""
 
 import types
+
 import numpy as np
 import pytest
 
