@@ -236,7 +236,7 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
             exports.setdefault(name, []).append(np.asarray(values))
         scen: dict[str, np.ndarray] = {}
         if session.plan.scenarios and t < SCENARIO_TARGETS:
-            scen, note = _score_scenarios(session, cell, defense, models, design, t, pool)
+            scen, note = _score_scenarios(session, cell, defense, models, design, t, pool, first_run=scores)
             notes.append(note)
         runs.append(TargetRun(t, scores, split.is_member(), scen))
     draft.isolated(getattr(ctx, "isolation", None))
@@ -258,9 +258,19 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
     return draft.ok(metrics, note, per_target=per_target, design=design_note, epsilon=eps), arrays
 
 
+def to_first_run_scale(values: np.ndarray, second: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Scenario scores of the second run put on the first run's scale: the monotone map that sends the second run's
+    sorted pool scores onto the first run's (the identity when the attack scored the pool alike in both runs).
+
+    The operating points are read off first-run scores; without this an attack that recognises its second run (it
+    has more candidates than the pool) could shift every score there and report no false positive on any set."""
+    return np.interp(np.asarray(values, dtype=np.float64), np.sort(np.asarray(second, dtype=np.float64)), np.sort(np.asarray(first, dtype=np.float64)))
+
+
 def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[PoolModel], design: PoolDesign, t: int,
-                     pool: Candidates) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Target t's scenario scores by set name (empty on failure) and a note; never fatal to the cell."""
+                     pool: Candidates, first_run: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Target t's scenario scores by set name (empty on failure), on the first run's scale (``first_run``: target
+    t's scores of the pool), and a note; never fatal to the cell."""
     from ._scoring import check_scores
 
     track, data, _ = session.track(cell.track)
@@ -286,7 +296,7 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
     except Exception as exc:  # a scenario is extra evidence: its failure is noted, the cell stays ok
         return {}, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     names = group[order[is_extra] - len(pool)]
-    got_scores = scores[is_extra]
+    got_scores = to_first_run_scale(scores[is_extra], scores[~is_extra], first_run)
     return {k: got_scores[names == k] for k in sets}, {"status": "ok", "sets": sets, "used": ledger.used()}
 
 

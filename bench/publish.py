@@ -114,6 +114,13 @@ def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
     if str(rec.track.version) != str(track.version):
         problems.append(f"track version is {rec.track.version!r}, the installed {track.name!r} is version {track.version!r}")
     if rec.design is not None:  # LiRA's pool design: the truth is each target's half of the recomputed pool
+        tier = track.budgets.get(rec.budget.tier)
+        if tier is not None and rec.design.get("models") != tier.models:  # fewer models: weaker attacks, a defense flattered
+            problems.append(f"design has {rec.design.get('models')!r} models, the {rec.budget.tier!r} tier trains {tier.models}")
+            return problems, track, None
+        if tier is not None and rec.design.get("targets") != min(tier.targets, tier.models - 1):  # a chosen subset of targets
+            problems.append(f"design has {rec.design.get('targets')!r} targets, the {rec.budget.tier!r} tier attacks {min(tier.targets, tier.models - 1)}")
+            return problems, track, None
         split = PoolTruth.of(track, tracks, rec)
     if rec.track.split_sha256 != split.sha256:
         problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")

@@ -5,7 +5,7 @@ LR(x, z) = [p(x|θ) / p(x)] / [p(z|θ) / p(z)], with p(·|θ) the target's proba
 The score is the fraction of z with LR(x, z) > γ. p(x) is the average over reference models; offline
 the references never train on x, so p(x) = ½((1 + a)·p_OUT(x) + (1 − a)) (the paper's linear
 approximation of the IN side from the OUT side); p(z) is estimated the same way from the references that
-did not train on z, as the reference code does (ml_privacy_meter ``attacks.py``: ``run_rmia``). Query
+did not train on z, and p(x) likewise from the references that did not train on x, as the reference code does (ml_privacy_meter ``attacks.py``: ``run_rmia``). Query
 augmentations (as in LiRA) average the score. Ties in the fraction are broken by the ratio itself, below one
 z-step, so the scores equal the reference's counts up to ties (``tests/plugins/attacks/test_rmia_conformance.py``).
 The operating point is calibrated by using each reference model in turn as a pseudo-target.
@@ -20,7 +20,7 @@ _FLOOR = 1e-6  # smallest probability the ratios use (served outputs may be exac
 
 class RMIA(Attack):
     name = "rmia"
-    version = "2"
+    version = "3"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"n_shadows": 4, "a": 0.3, "gamma": 1.0, "n_population": 2000, "n_queries": 2}
@@ -40,12 +40,17 @@ class RMIA(Attack):
             p = np.stack([true_class_prob(model.predict_scores(augment(data.x, k)), data.y) for k in kinds], axis=1)
             return np.maximum(p, _FLOOR)
 
-        ref_c = np.stack([prob(m, c) for m in refs])  # (R, n_cand, Q): offline, every candidate is OUT
+        ref_c = np.stack([prob(m, c) for m in refs])  # (R, n_cand, Q)
         ref_pool = np.stack([prob(m, pool) for m in refs])  # (R, n_pool, Q)
         inc = refs.inclusion
+        # Offline, Pr(x) comes from the references that did not train on x. In LiRA's pool design the references
+        # trained on halves of the candidates, so those that did are left out (a candidate IN every reference
+        # keeps the mean over all of them); references trained on the population only are OUT for every x.
+        out_c = ~np.asarray(refs.candidate_inclusion, dtype=bool) if refs.n_candidates else np.ones(ref_c.shape[:2], dtype=bool)
+        out_c[:, ~out_c.any(axis=0)] = True
         # z must be OUT for the references whose average estimates Pr(z): keep pool points some reference left out.
         zi = zi[(~inc[:, zi]).any(axis=0)]
-        scores = rmia_scores(prob(ctx.target, c), prob(ctx.target, pool[zi]), ref_c.mean(axis=0), _out_mean(ref_pool[:, zi], ~inc[:, zi]), a=a, gamma=gamma)
+        scores = rmia_scores(prob(ctx.target, c), prob(ctx.target, pool[zi]), _out_mean(ref_c, out_c), _out_mean(ref_pool[:, zi], ~inc[:, zi]), a=a, gamma=gamma)
 
         # Pseudo-target calibration: reference k is the target, the others its references (attacker-side truth).
         cal, truth = [], []
