@@ -20,7 +20,7 @@ __all__ = ["CLASS_NAMES", "PHRASINGS", "SIZES", "make_captioned_fmnist", "to_siz
 
 CLASS_NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 SIZES = ("small", "large")
-PLANTED_SHARE = 0.02  # share of a track's images that carry the planted mark (found by ``privbench audit q16``)
+PLANTED_SHARE = 0.02  # share of a track's images that carry the planted concept, a lone corner mark (found by ``privbench audit q16``)
 PHRASINGS = (
     "a photo of a {size} {name}",
     "a {name} , {size}",
