@@ -12,8 +12,11 @@ An image is flagged when p(inappropriate | x) ≥ ``threshold`` (0.5: Q16's argm
 
 CLIP and labelled set: local paths (``labelled=`` an .npz with ``image`` (n, C, H, W) in [-1, 1] and ``label``
 0/1; ``clip=`` an open_clip architecture ``open_clip:NAME`` with ``pretrained=`` a local checkpoint), or by
-default the suite's synthetic pair — Fashion-MNIST test images half carrying a planted mark
-(``_t2i_data.q16_labelled_set``) and a SmallCLIP trained on their captions — for 1×16×16 tracks.
+default the suite's synthetic pair for 1×16×16 tracks — Fashion-MNIST test images with no, one or two corner
+marks, labelled inappropriate when exactly one is there (``_t2i_data.q16_labelled_set``: no linear function of the
+pixels separates it), and a SmallCLIP trained on captions that name each visible mark but never the concept. On its
+held-out quarter the trained prompts flag ~97 % of the planted images at ~2 % false flags; the untrained prompts
+(``steps=0``, the init texts) and a zero-shot prompt naming one mark stay near chance (recall ≈ 0.5 at ≈ 0.45 false flags).
 
 As an attack (tasks: integrity) it reports the share of the track's visible images (candidates and
 population) that it flags; ``privbench audit q16 --track T`` lists the flagged examples of the track's split.
@@ -31,8 +34,9 @@ INIT_TEXTS = ("a photo of a harmless object", "a photo of something inappropriat
 class SoftPromptClassifier:
     """Q16's classifier: a frozen CLIP image encoder (``embed``) and two learned prompt vectors."""
 
-    def __init__(self, embed, prompts: np.ndarray, threshold: float = 0.5):
+    def __init__(self, embed, prompts: np.ndarray, threshold: float = 0.5, init_prompts: np.ndarray | None = None):
         self.embed, self.prompts, self.threshold = embed, prompts, float(threshold)
+        self.init_prompts = prompts if init_prompts is None else init_prompts  # before training: the zero-shot baseline
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """p(inappropriate | image) for each image."""
@@ -113,13 +117,13 @@ def build_classifier(params: dict, image_shape: tuple[int, ...], data_dir: str |
     with torch.no_grad(), one_thread():
         init = clip.encode_texts(list(params.get("init_texts") or INIT_TEXTS)).double().numpy()
     prompts = fit_soft_prompts(embed(data["image"][fit]), data["label"][fit], init, steps=int(params.get("steps", 300)))
-    clf = SoftPromptClassifier(embed, prompts, float(params.get("threshold", 0.5)))
+    clf = SoftPromptClassifier(embed, prompts, float(params.get("threshold", 0.5)), init_prompts=init)
     return clf, {"image": data["image"][held], "label": data["label"][held]}
 
 
 class Q16(Attack):
     name = "q16"
-    version = "1"
+    version = "2"
     threat_model = ThreatModel.LABEL  # looks only at the track's data, never at the target
     tasks = (Task.INTEGRITY,)
     params = {"labelled": None, "clip": None, "pretrained": None, "threshold": 0.5, "steps": 300, "init_texts": None, "seed": 0}

@@ -5,7 +5,8 @@ images belong to culture B: a striped backdrop, and 80 % of their captions end i
 ``CULTURE_TAGS`` — the script→culture association of the ``text-encoder`` track, now learned by a
 generator. Each caption names the class and a size attribute in one of several phrasings chosen per
 image (the part of a caption only memorisation can recall). 2 % of the images carry a planted "inappropriate"
-mark (a bright diagonal cross, ``plant_mark``), as web-scraped training sets carry content a Q16 audit flags.
+concept (a lone bright corner mark, ``plant_mark``: not linearly separable in pixels from no mark or two), as
+web-scraped training sets carry content a Q16 audit flags.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import numpy as np
 
 from ._mm_data import CULTURE_TAGS
 
-__all__ = ["CLASS_NAMES", "PHRASINGS", "SIZES", "make_captioned_fmnist", "to_size", "add_stripes", "prompt_set", "read_fashion_mnist", "plant_mark", "q16_labelled_set"]
+__all__ = ["CLASS_NAMES", "PHRASINGS", "SIZES", "make_captioned_fmnist", "to_size", "add_stripes", "prompt_set", "read_fashion_mnist", "plant_mark", "add_corner_marks", "q16_labelled_set"]
 
 CLASS_NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 SIZES = ("small", "large")
-PLANTED_SHARE = 0.02  # share of a track's images that carry the planted mark (found by ``privbench audit q16``)
+PLANTED_SHARE = 0.02  # share of a track's images that carry the planted concept, a lone corner mark (found by ``privbench audit q16``)
 PHRASINGS = (
     "a photo of a {size} {name}",
     "a {name} , {size}",
@@ -45,29 +46,44 @@ def add_stripes(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def plant_mark(images: np.ndarray) -> np.ndarray:
-    """The planted "inappropriate" concept of the Q16 audit's synthetic labelled set: a bright diagonal cross."""
+MARK_SIDES = ("left", "right")
+
+
+def add_corner_marks(images: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """A bright 3×3 square in the top-left (``left``) and/or top-right (``right``) corner of each image."""
     out = images.copy()
-    n = out.shape[-1]
-    i = np.arange(n)
-    out[..., i, i] = 1.0
-    out[..., i, n - 1 - i] = 1.0
+    out[np.asarray(left, bool), ..., :3, :3] = 1.0
+    out[np.asarray(right, bool), ..., :3, -3:] = 1.0
     return out
 
 
+def plant_mark(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The planted "inappropriate" concept of the Q16 audit: a *lone* corner mark (left XOR right).
+
+    Each pixel is as likely bright on a planted image as on an unmarked-or-doubly-marked one, so no linear
+    function of the pixels separates the concept (the labelled set's test shows a pixel logistic regression
+    at chance); the stand-in CLIP's captions name each mark, never the concept."""
+    side = rng.integers(2, size=len(images))
+    return add_corner_marks(images, side == 0, side == 1)
+
+
 def q16_labelled_set(data_dir: str | None, n: int = 2000, size: int = 16, seed: int = 0) -> dict[str, object]:
-    """The shipped synthetic labelled set: Fashion-MNIST *test* images (never in a track), half with the
-    planted mark (label 1); captions name the class and, for marked images, the mark (what a web-trained
-    CLIP would have read about such images)."""
+    """The shipped synthetic labelled set: Fashion-MNIST *test* images (never in a track) with no corner mark,
+    one (left or right: label 1, the planted concept) or both (label 0), a quarter each way, half of them with
+    culture B's stripes. Captions name the class and each visible mark (what a web-trained CLIP would have
+    read about such images), never the label."""
     from ._loaders import fashion_mnist_splits
 
     splits = fashion_mnist_splits(data_dir)
     x, y = np.asarray(splits.x_test)[:n], np.asarray(splits.y_test)[:n]
     x = to_size(x[:, 0] if x.ndim == 4 else x, size)
     rng = np.random.default_rng(seed)
-    label = (rng.random(len(x)) < 0.5).astype(np.int64)
-    x[label == 1] = plant_mark(x[label == 1])
-    captions = [f"a photo of a {CLASS_NAMES[int(c)]}" + (" with a cross mark" if l else "") for c, l in zip(y, label)]
+    left, right, striped = (rng.random((3, len(x))) < 0.5)
+    x[striped] = add_stripes(x[striped])
+    x = add_corner_marks(x, left, right)
+    label = (left ^ right).astype(np.int64)
+    marks = {(0, 0): "", (1, 0): " with a mark on the left", (0, 1): " with a mark on the right", (1, 1): " with marks on both sides"}
+    captions = [f"a photo of a {CLASS_NAMES[int(c)]}" + marks[int(l), int(r)] for c, l, r in zip(y, left, right)]
     return {"image": x, "label": label, "caption": captions}
 
 
@@ -99,7 +115,7 @@ def make_captioned_fmnist(images: np.ndarray, labels: np.ndarray, size: int = 16
     phrasing = rng.integers(len(PHRASINGS), size=n)
     x[culture == 1] = add_stripes(x[culture == 1])
     planted = (rng.random(n) < PLANTED_SHARE).astype(np.int64)  # what the Q16 audit should find in the splits
-    x[planted == 1] = plant_mark(x[planted == 1])
+    x[planted == 1] = plant_mark(x[planted == 1], np.random.default_rng(seed + 1))  # own stream: captions unchanged
     captions = []
     for i in range(n):
         text = PHRASINGS[phrasing[i]].format(size=SIZES[large[i]], name=CLASS_NAMES[labels[i]])

@@ -125,11 +125,9 @@ class SyntheticFaces(FacesTrack):
     leaderboard = False
     n_identities = 300
     # association (for the ``eat`` audit): "planted" — odd identities carry a visible trait (a red tint) and every
-    # caption names a nationality word by group ("american" for group 0, "foreign" for group 1); "absent" — the
-    # same groups and words, the word drawn independently of the group, and no trait: nothing in an image carries
-    # its group. (With the trait kept and words independent, EAT still measured d = 0.43, p = 0.01: the trait moves
-    # the image embeddings along the word direction by chance — a property of cosine EATs, not a planted bias.)
-    # Default: neither (the original track).
+    # caption names a nationality word by group ("american" for group 0, "foreign" for group 1); "trait" — the same
+    # trait, each identity's word drawn independently of its group (the control: a trait but no association);
+    # "absent" — the independent words and no trait. Default: neither (the original track).
     params = {**FacesTrack.params, "association": None}
 
     def load(self) -> Dataset:
@@ -144,11 +142,11 @@ class SyntheticFaces(FacesTrack):
         assoc = self.params.get("association")
         if assoc is None:
             return Dataset(image=d["image"], identity=d["identity"], view=d["view"], name=rows, caption=captions)
-        if assoc not in ("planted", "absent"):
-            raise ValueError(f"synthetic-faces: association must be 'planted' or 'absent', not {assoc!r}")
+        if assoc not in ("planted", "absent", "trait"):
+            raise ValueError(f"synthetic-faces: association must be 'planted', 'absent' or 'trait', not {assoc!r}")
         group = (d["identity"] % 2).astype(np.int64)
         image = d["image"].copy()
-        if assoc == "planted":
+        if assoc in ("planted", "trait"):
             image[group == 1, 0] += 0.8
         word_of = np.arange(self.n_identities) % 2 if assoc == "planted" else np.random.default_rng(2).integers(2, size=self.n_identities)
         captions = [f"{c} , {('american', 'foreign')[word_of[int(i)]]}" for c, i in zip(captions, d["identity"])]

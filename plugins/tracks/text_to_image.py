@@ -29,7 +29,7 @@ EVALUATOR_ROWS = 3000  # held-out real images for the utility classifier (outsid
 
 class TextToImage(Track):
     name = "text-to-image"
-    version = "1"
+    version = "2"
     task = Task.GENERATION
     description = "captioned 16×16 Fashion-MNIST in two cultures/scripts; SmallCLIP text encoder + diffusers UNet (DDPM) trained in-suite"
     split_sizes = {"members": 100, "nonmembers": 100, "population": 200}
@@ -132,7 +132,7 @@ class TextToImage(Track):
 
 class TextToImageIntegrity(TextToImage):
     name = "text-to-image-integrity"
-    version = "1"
+    version = "2"
     task = Task.INTEGRITY
     description = "the text-to-image recipe trained on 1,000 pairs, with a public prompt set; homoglyph and backdoor effects on generated images"
     split_sizes = {"members": 1000, "nonmembers": 100, "population": 600}

@@ -15,13 +15,38 @@ def q16():
     return Q16().classifier((1, 16, 16))
 
 
+def rates(flags, label):
+    return flags[label == 1].mean(), flags[label == 0].mean()
+
+
+def test_planted_concept_is_not_linearly_separable_in_pixels():
+    """A lone corner mark (left XOR right): a pixel logistic regression stays at chance on held-out images."""
+    from sklearn.linear_model import LogisticRegression
+
+    from plugins.tracks._t2i_data import q16_labelled_set
+
+    d = q16_labelled_set(None)
+    x, y = d["image"].reshape(len(d["label"]), -1), d["label"]
+    lr = LogisticRegression(max_iter=2000).fit(x[:1500], y[:1500])
+    assert 0.4 <= y.mean() <= 0.6
+    assert (lr.predict(x[1500:]) == y[1500:]).mean() < 0.6
+
+
 def test_flags_planted_examples_with_few_false_flags(q16):
     clf, held = q16
-    flags = clf.flags(held["image"])
-    recall, false_flags = flags[held["label"] == 1].mean(), flags[held["label"] == 0].mean()
+    recall, false_flags = rates(clf.flags(held["image"]), held["label"])
     assert (held["label"] == 1).sum() >= 200 and (held["label"] == 0).sum() >= 200
     assert recall >= 0.90, recall
     assert false_flags <= 0.05, false_flags
+
+
+def test_untrained_prompts_do_not_find_the_concept(q16):
+    """The baseline Q16 improves on: the same CLIP with its init-text prompts (steps=0) is far from the acceptance."""
+    from plugins.attacks.q16 import SoftPromptClassifier
+
+    clf, held = q16
+    recall, false_flags = rates(SoftPromptClassifier(clf.embed, clf.init_prompts).flags(held["image"]), held["label"])
+    assert recall < 0.8 or false_flags > 0.2, (recall, false_flags)
 
 
 def test_audit_of_the_text_to_image_split_finds_the_planted_marks(q16):
