@@ -79,8 +79,9 @@ def test_runner_records_scenario_fprs_for_threshold_attacks():
     assert record["status"] == "ok" and record["scenarios"]["status"] == "ok"
     assert 0 <= m["fpr_neighbours"] <= 1 and len(m["fpr_neighbours_ci"]) == 2
     assert 0 <= m["fpr_nonmembers"] <= 1
-    # synthetic-blobs has no OOD source: only the neighbour sets.
-    assert "fpr_ood" not in m and record["scenarios"]["sets"] == {"neighbours": 200, "shifted": 200}
+    # synthetic-blobs has no OOD source: the neighbour sets and samples of a model fitted on the population.
+    assert "fpr_ood" not in m and record["scenarios"]["sets"] == {"neighbours": 200, "shifted": 200, "generated": 200}
+    assert 0 <= m["fpr_generated"] <= 1
 
 
 def test_list_attacks_json_shows_every_attack_with_threat_model():
