@@ -97,9 +97,26 @@ def test_a_hand_written_verification_file_does_not_mark_the_entry(committed):
     assert not entry.verified, "a copy of the entry itself is not an official reproduction"
 
 
+@pytest.fixture
+def fresh(tmp_path):
+    """A digits/smoke submission made now with the installed harness (LiRA's pool design): the committed boards are
+    of track version 1 (one target per cell) until they are republished, and verify reproduces with the installed
+    track, so it reproduces this one."""
+    from bench._runner import run_plan
+    from bench.publish import submit
+    from bench.testing import make_session
+
+    with make_session(tracks=["digits"], attacks=["confidence"], defenses=["none"], seeds=[0], budget="smoke",
+                      out_dir=str(tmp_path / "run"), scenarios=False) as session:
+        (rec,) = run_plan(session.plan, session=session)
+    sub = submit([tmp_path / "run"], tmp_path / "lb")
+    assert sub.problems == [], sub.problems
+    return sub.written[0], rec
+
+
 @pytest.mark.slow
-def test_verify_retrains_a_committed_entry_and_agrees_then_a_tampered_one_disagrees(committed, tmp_path):
-    path, rec = committed
+def test_verify_retrains_an_entry_and_agrees_then_a_tampered_one_disagrees(fresh, tmp_path):
+    path, rec = fresh
     before = path.read_bytes()
     res = CliRunner().invoke(cli, ["leaderboard", "verify", str(path), "--cell", rec.run_id[:12], "--device", "cpu"])
     assert res.exit_code == 0, res.output
@@ -111,7 +128,7 @@ def test_verify_retrains_a_committed_entry_and_agrees_then_a_tampered_one_disagr
     assert new["official"] is True and isinstance(new["track"]["split_seed"], int)
     assert new["track"]["split_sha256"] != rec.track.split_sha256, "a fresh split"
     assert new["isolation"]["mode"] == "process" and data["wall_seconds"] > 0
-    print(f"verify of digits/cpu confidence/none seed0 took {data['wall_seconds']} s")
+    print(f"verify of digits/smoke confidence/none seed0 took {data['wall_seconds']} s")
     entry = next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id)
     assert entry.verified and entry.verification["hardware"]
     assert "verified 1/" in render_readme(rows_from_records(entry_records(path.parents[2])))
@@ -121,7 +138,7 @@ def test_verify_retrains_a_committed_entry_and_agrees_then_a_tampered_one_disagr
     cell = json.loads(lines[i])
     cell["record"]["metrics"]["tpr@0.1%fpr"] = 0.5
     lines[i] = json.dumps(cell)
-    tampered = tmp_path / "tampered" / "digits" / "cpu" / path.name
+    tampered = tmp_path / "tampered" / "digits" / "smoke" / path.name
     tampered.parent.mkdir(parents=True)
     tampered.write_text("\n".join(lines) + "\n")
     res = CliRunner().invoke(cli, ["leaderboard", "verify", str(tampered), "--cell", rec.run_id[:12], "--device", "cpu"])
