@@ -1,12 +1,15 @@
 """A third-party plugin package, written and pip-installed as a user would, runs through the CLI."""
 
-import pytest
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from bench.testing import COINFLIP_PLUGIN as DESIGN_EXAMPLE
 
@@ -33,7 +36,17 @@ def test_pip_installed_coinflip_is_listed_and_runs_at_chance(tmp_path, session_c
         coinflip = "privbench_coinflip.plugin"
         """
     ))
-    site = tmp_path / "site"
+    # Installed where any user can read it, as a venv's site-packages is: where bwrap is unavailable (e.g. a checkout
+    # under /tmp, which bwrap's /tmp hides) the worker runs as `nobody`, which cannot read pytest's 0700 tmp_path.
+    site = Path(tempfile.mkdtemp(prefix="privbench-site-", dir="/tmp"))  # not the test tmp dir: pytest-of-root is 0700
+    site.chmod(0o755)
+    try:
+        _install_and_run(pkg, site, tmp_path, session_cache)
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
+
+
+def _install_and_run(pkg, site, tmp_path, session_cache):
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(pkg)],
                          capture_output=True, text=True, timeout=300)
     assert pip.returncode == 0, pip.stderr
