@@ -13,7 +13,9 @@ from bench._record import AttackRef, DefenseRef, TrackRef
 from bench.testing import make_record
 
 REPO = Path(__file__).resolve().parents[2]
-COMMITTED = sorted((REPO / "leaderboards").glob("*/*/*.json"))
+# The committed records, in the submission files (one JSONL per submission: a header line, then a line per cell).
+COMMITTED = [(path, i) for path in sorted((REPO / "leaderboards").glob("*/*/*.jsonl"))
+             for i in range(1, len(path.read_text().splitlines()))]
 
 
 def _draft(run_id="r1"):
@@ -53,9 +55,10 @@ def test_failed_cells_keep_no_metrics_and_a_status_outside_the_list_is_refused()
         _draft().fail("done", None)
 
 
-@pytest.mark.parametrize("path", COMMITTED[:: max(1, len(COMMITTED) // 40)], ids=lambda p: p.name[:40])
-def test_committed_v1_records_migrate_losslessly(path):
-    data = json.loads(path.read_text())["record"]
+@pytest.mark.parametrize("path, line", COMMITTED[:: max(1, len(COMMITTED) // 40)], ids=lambda x: x.name[:20] if hasattr(x, "name") else str(x))
+def test_committed_v1_records_migrate_losslessly(path, line):
+    assert len(COMMITTED) >= 700  # the committed boards' cells (789 when migrated)
+    data = json.loads(path.read_text().splitlines()[line])["record"]
     assert data["schema_version"] == 1
     rec = Record.from_dict(data, str(path))
     assert rec.schema_version == 2
