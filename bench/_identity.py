@@ -39,9 +39,10 @@ def cell_identity(session: Any, cell: Any) -> dict[str, Any]:
     return ident
 
 
-def plugin_provenance(session: Any, cell: Any, track: Any) -> dict[str, Any]:
-    """Distribution, distribution version and plugin version of the cell's track, attack and defense."""
-    ident = cell_identity(session, cell)
+def plugin_provenance(session: Any, cell: Any, track: Any, ident: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Distribution, distribution version and plugin version of the cell's track, attack and defense
+    (from the cell's identity, computed once by the caller where it has it)."""
+    ident = ident if ident is not None else cell_identity(session, cell)
     out = {k: {x: ident[k].get(x) for x in ("distribution", "dist_version", "version")} for k in ("attack", "defense")}
     try:
         info = session.registry.get("tracks", cell.track).plugin

@@ -179,7 +179,7 @@ class Session:
         draft.resolved(attack, defense)
         from ._identity import plugin_provenance
 
-        draft.plugins = plugin_provenance(self, cell, track)
+        draft.plugins = plugin_provenance(self, cell, track, draft.identity)
         if not attack.supports(track.task):
             return draft.fail("failed", f"attack {attack.name!r} does not support task {Task(track.task).value!r} of track {track.name!r}"), None
         if self.uses_pool(track):
@@ -329,10 +329,10 @@ class Session:
             except PluginError:
                 return None
 
-        identity = self.identity(cell)
+        identity, sha = self.identity(cell), self.split_sha256(cell)
         draft = RecordDraft(
-            run_id(cell, track.version, self.split_sha256(cell), identity),
-            TrackRef(track.name, track.version, self.split_sha256(cell), Task(track.task).value),
+            run_id(cell, track.version, sha, identity),
+            TrackRef(track.name, track.version, sha, Task(track.task).value),
             AttackRef(cell.attack, dict(cell.attack_params), plugin("attacks", cell.attack)),
             DefenseRef(cell.defense, dict(cell.defense_params), plugin("defenses", cell.defense), adaptive_shadows=True),
             cell.seed, cell.budget, self.device,
