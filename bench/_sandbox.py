@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "SANDBOX_ENV", "NOBODY"]
+__all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "private_scratch", "SANDBOX_ENV", "NOBODY", "SCRATCH_ROOTS"]
 
 SANDBOX_ENV = "PRIVBENCH_SANDBOX"
 NOBODY = 65534
@@ -109,6 +109,55 @@ def _lock(path: str) -> None:
             os.chmod(path, st.st_mode & 0o700)
     except FileNotFoundError:
         pass
+
+
+SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")  # the world-writable folders a cell could leave a file in
+_CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
+_MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 32, 4096, 16384
+
+
+def private_scratch(keep: Iterable[str]) -> bool:
+    """In one cell's child of the zygote: fresh, empty ``/tmp``, ``/var/tmp`` and ``/dev/shm`` that die with it.
+
+    The zygote's children share its view of the filesystem, so without this an attack's run against one target
+    could leave a file that its run against the next target reads. On the pool design that is membership itself:
+    target 1's shadows include target 2, with its inclusion row. A new user and mount namespace (unprivileged: it
+    maps only the cell's own uid) lets the child mount tmpfs over each folder; folders in ``keep`` (code the cell
+    imports from there) are bound back read-only, through descriptors opened before they were covered. Returns
+    whether it worked (the record says so); the kernel may refuse nested user namespaces.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    roots = [r for r in SCRATCH_ROOTS if os.path.isdir(r) and not os.path.islink(r)]
+    real = {os.path.realpath(p) for p in keep}
+    kept = sorted(p for p in real if os.path.isdir(p) and _under(p, roots))
+    fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept}  # still reachable once the roots are covered
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS):
+            return False
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+        for root in roots:
+            if libc.mount(b"tmpfs", root.encode(), b"tmpfs", 0, b"mode=1777"):
+                return False
+        for path, fd in fds.items():
+            os.makedirs(path, exist_ok=True)
+            if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None):
+                return False
+            libc.mount(None, path.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)  # may be refused: already read-only under bwrap
+    except OSError:
+        return False
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    try:  # re-resolve the working folder: a cwd under a root still pointed into the zygote's shared one
+        os.chdir(os.getcwd())
+    except OSError:
+        os.chdir("/")
+    return True
 
 
 def python_paths() -> list[str]:

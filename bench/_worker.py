@@ -84,7 +84,8 @@ def run_attack(job: AttackJob, workers: WorkerPool, *, grace: float = 30.0) -> W
     """Run ``job.attack.score`` in a fresh worker; the record's status, error and output come back."""
     pid, conn = workers.fork()
     try:
-        conn.send_bytes(encode(_init_message(job)))
+        # scratch: a sandboxed cell gets its own /tmp, /var/tmp and /dev/shm (nothing carries from one target to the next)
+        conn.send_bytes(encode({**_init_message(job), "scratch": workers.isolation()["sandboxed"]}))
         return _Serve(job, workers, pid, conn, grace).loop()
     finally:
         conn.close()
@@ -119,6 +120,7 @@ class _Serve:
         self.limit = job.budget.device_seconds * 1.1 + grace
         self.deadline = time.monotonic() + CELL_STARTUP_SECONDS
         self.started = False
+        self.private_tmp: bool | None = None
         self.violation: str | None = None
         self.refused_budget: str | None = None
         self.name = job.attack.name
@@ -141,6 +143,7 @@ class _Serve:
                 return self._result("failed", f"attack {self.name!r}'s worker sent a malformed message ({type(exc).__name__}: {exc}); it was killed")
             if op == "ready" and not self.started:  # once: a second "ready" would reset the attack's clock
                 self.started = True
+                self.private_tmp = msg.get("private_tmp")
                 self.deadline = time.monotonic() + self.limit
                 self.job.ledger._start = time.perf_counter()  # the worker's start-up is not the attack's time
             elif op in ("query", "charge", "module", "shadows"):
@@ -247,4 +250,7 @@ class _Serve:
         return self._result("failed", f"attack {self.name!r}'s worker process ended without returning scores ({how}: os._exit, a crash or a signal); only this cell is affected")
 
     def _result(self, status: str, error: str | None) -> WorkerResult:
-        return WorkerResult(status, error, isolation=self.workers.isolation())
+        isolation = self.workers.isolation()
+        if isolation["sandboxed"]:  # whether the cell had its own scratch folders (False: the kernel refused)
+            isolation["private_tmp"] = bool(self.private_tmp)
+        return WorkerResult(status, error, isolation=isolation)

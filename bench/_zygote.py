@@ -126,13 +126,23 @@ def run_cell(fd: int) -> None:
     conn = Connection(fd)
     init = decode(conn.recv_bytes())
     try:
+        # first, while the child is still one thread (the kernel refuses a new user namespace to a threaded process)
+        private = _private_scratch(init) if init.get("scratch") else None
         attack, ctx = _build(init, conn)
-        conn.send_bytes(encode({"op": "ready"}))
+        conn.send_bytes(encode({"op": "ready", "private_tmp": private}))
         output = attack.score(ctx)
         reply = {"op": "done", "output": _plain(output, attack.name, len(ctx.candidates)), "threshold": ctx.threshold, "exports": dict(ctx.exports)}
         conn.send_bytes(encode(reply))
     except BaseException as exc:  # noqa: BLE001 - an attack's error is its cell's record, whatever it is
         conn.send_bytes(encode({"op": "raised", "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(limit=-4)}))
+
+
+def _private_scratch(init: dict[str, Any]) -> bool:
+    """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back."""
+    from ._sandbox import private_scratch
+
+    files = [*init["plugin_files"], *(init[k].get("file") or "" for k in ("attack", "track", "defense"))]
+    return private_scratch([*sys.path, *(os.path.dirname(os.path.abspath(f)) for f in files if f)])
 
 
 def _plain(output: Any, name: str, n: int) -> Any:

@@ -48,7 +48,7 @@ def test_a_sandboxed_attack_cannot_read_the_cache_or_the_run_folder_or_reach_loc
             secret.write_text("membership")
             s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox=kind, isolation="process")
             rec = run_cell("probe-sandbox", session=s, attack_params={"path": str(secret), "folder": str(out), "port": port})
-            assert rec["isolation"] == {"mode": "process", "sandbox": kind, "sandboxed": True}
+            assert rec["isolation"] == {"mode": "process", "sandbox": kind, "sandboxed": True, "private_tmp": True}
             assert "file=denied" in rec["error"] and "folder=denied" in rec["error"] and "socket=denied" in rec["error"], (kind, rec["error"])
             # The same probe unsandboxed reaches all three: the test would notice a probe that cannot.
             s = make_session(cache_dir=cache, out_dir=str(out), plugin_files=[CHEATERS], sandbox="off", isolation="process")

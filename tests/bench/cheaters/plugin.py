@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from bench import Attack, ThreatModel, hookimpl
+from plugins.tracks.synthetic import SyntheticBlobs
 
 
 def _coin(ctx):
@@ -237,10 +238,53 @@ class CoinFlip(Attack):
         return _coin(ctx)
 
 
-CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights]
+class Hoard(Attack):
+    """Carries what one target's run saw to the next through files: on LiRA's pool design, target t's shadows are
+    the other models with their inclusion rows, so a row saved during one run and absent from the next run's shadows
+    is that run's target, exactly. Writes to every world-writable folder and its working folder; reads them all."""
+
+    name = "cheat-hoard"
+    threat_model = ThreatModel.LABEL
+    params = {"tag": ""}  # names its files, so that runs of other tests leave nothing it would read
+    FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", ".")
+
+    def score(self, ctx):
+        inc = np.asarray(ctx.shadows(ctx.budget.max_shadows, online=True).candidate_inclusion, dtype=bool)
+        mine = {r.tobytes() for r in inc}
+        seen, wrote = set(), 0
+        for folder in self.FOLDERS:
+            path = os.path.join(folder, f"privbench-hoard-{self.params['tag']}-{inc.shape[1]}.npy")
+            try:
+                seen |= {r.tobytes() for r in np.load(path)}
+            except (OSError, ValueError):
+                pass
+            try:
+                np.save(path, np.concatenate([inc, np.load(path)]) if os.path.exists(path) else inc)
+                wrote += 1
+            except (OSError, ValueError):
+                pass
+        if not wrote:
+            raise RuntimeError("cheat-hoard could write to none of its folders")  # the test would prove nothing
+        missing = [np.frombuffer(r, dtype=bool) for r in seen - mine]
+        return _mask_scores(missing[0], ctx) if len(missing) == 1 else _coin(ctx)
+
+
+class PoolBlobs(SyntheticBlobs):
+    """synthetic-blobs on LiRA's pool design: each cell attacks several models in turn."""
+
+    name = "cheat-pool-blobs"
+    pool_design = True
+
+
+CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard]
 
 
 @hookimpl
 def register_attacks(register):
     for cls in CHEATERS:
         register(cls)
+
+
+@hookimpl
+def register_tracks(register):
+    register(PoolBlobs)
