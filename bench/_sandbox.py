@@ -181,8 +181,18 @@ def worker_env(home: str) -> dict[str, str]:
 
 
 def keep_paths() -> list[str]:
-    """Folders the worker's interpreter must be able to read."""
-    return [*python_paths(), sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    """Folders the worker's interpreter must be able to read: its import path, the interpreter, and the sources
+    that an editable install maps from outside the import path (``pip install -e`` of a checkout under /tmp)."""
+    return [*python_paths(), *_source_roots(), sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+
+
+def _source_roots() -> list[str]:
+    roots = {str(Path(__file__).resolve().parents[1])}  # the folder holding this package
+    for name, module in list(sys.modules.items()):
+        mapping = getattr(module, "MAPPING", None)  # setuptools' editable finders: top-level name -> source folder
+        if name.startswith("__editable__") and isinstance(mapping, dict):
+            roots |= {str(Path(p).resolve().parent) for p in mapping.values() if isinstance(p, str)}
+    return sorted(roots)
 
 
 @functools.lru_cache(maxsize=None)

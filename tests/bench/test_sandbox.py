@@ -1,11 +1,13 @@
 """The worker's sandbox (bench._sandbox): no cache, run folder or network for a sandboxed attack."""
 
+import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
-from bench._sandbox import Sandbox, _works, detect
+from bench._sandbox import Sandbox, _works, detect, keep_paths
 from bench.testing import make_session, run_cell
 
 CHEATERS = str(Path(__file__).parent / "cheaters" / "plugin.py")
@@ -57,3 +59,13 @@ def test_a_sandboxed_attack_cannot_read_the_cache_or_the_run_folder_or_reach_loc
             assert "file=read:membership" in rec["error"] and "folder=listed" in rec["error"] and "socket=connected" in rec["error"], rec["error"]
     finally:
         server.close()
+
+
+def test_the_worker_keeps_the_harness_sources_even_off_its_import_path(monkeypatch):
+    # An editable install maps `bench` from its checkout through a finder, not sys.path: a checkout under /tmp
+    # (hidden by bwrap) must still be bound back, or the sandbox probe fails and the run falls back to `nobody`.
+    import bench
+
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.getcwd())])
+    root = str(Path(bench.__file__).resolve().parents[1])
+    assert root in keep_paths()
