@@ -21,6 +21,7 @@ Re-running a cell is :mod:`bench.verify`'s job; publishing never runs one.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,8 +184,11 @@ def _metric_problems(rec: Record, arrays: dict[str, np.ndarray]) -> tuple[list[s
         if key in rec.metrics and _differs(rec.metrics[key], value):
             problems.append(f"metric {key!r} is {rec.metrics[key]!r} in the record, the harness computes {value!r} "
                             "from the scores against the track's split")
-    if not isinstance(rec.utility.test_accuracy, (int, float)):
+    acc = rec.utility.test_accuracy
+    if not isinstance(acc, (int, float)):
         problems.append("utility.test_accuracy is missing")
+    elif not 0.0 <= acc <= 1.0:
+        problems.append(f"utility.test_accuracy is {acc!r}, not a fraction between 0 and 1")
     return problems, computed, sorted(set(rec.metrics) - set(computed))
 
 
@@ -272,6 +276,9 @@ def _collect(results: Iterable[str | os.PathLike[str]], tracks: _Tracks, sub: Su
     """The publishable cell lines of every results file, by (track, tier); problems and notes go to ``sub``."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     seen: set[str] = set()
+    # Test accuracy is the models', not the attack's: every cell on the same models must report the same one. The scores
+    # cannot recompute it (verify retrains and does); this catches one cell's edited utility against its neighbours'.
+    utility: dict[tuple[Any, ...], tuple[float, str]] = {}
     for res in results:
         p = Path(res)
         file = p / "results.jsonl" if p.is_dir() else p
@@ -283,11 +290,25 @@ def _collect(results: Iterable[str | os.PathLike[str]], tracks: _Tracks, sub: Su
             if rec.run_id in seen:
                 problems.append("this cell is already in the submission (from another results file)")
             seen.add(rec.run_id)
+            problems += _utility_problems(rec, utility)
             sub.problems += [Problem(f"{file.name}:{i} ({rec.label()})", m) for m in problems]
             sub.notes += notes
             if line is not None and not problems:
                 groups.setdefault((rec.track.name, rec.budget.tier), []).append(line)
     return groups
+
+
+def _utility_problems(rec: Record, utility: dict[tuple[Any, ...], tuple[float, str]]) -> list[str]:
+    acc = rec.utility.test_accuracy
+    if not isinstance(acc, (int, float)):
+        return []
+    models = (rec.track.name, rec.track.version, rec.track.split_sha256, rec.defense.name, json.dumps(rec.defense.params, sort_keys=True),
+              rec.seed, rec.budget.tier)
+    first = utility.setdefault(models, (float(acc), rec.label()))
+    if abs(first[0] - float(acc)) > 1e-9:
+        return [f"utility.test_accuracy is {acc!r}, but {first[1]} reports {first[0]!r} for the same models (same track, split,"
+                " defense and seed): test accuracy belongs to the models, not the attack"]
+    return []
 
 
 def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], Any], sub: Submission) -> dict[tuple[str, str], list[str]]:

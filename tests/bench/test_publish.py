@@ -294,3 +294,32 @@ def test_a_real_runs_records_are_published_with_the_harness_metrics(tmp_path):
     np.savez(scores, **arrays)
     sub = submit([tmp_path / "run"], tmp_path / "lb3")
     assert any("is_member disagrees" in p.message for p in sub.problems), sub.problems
+
+
+def _twin_run(run_dir, tmp_path, accuracy):
+    """The run folder plus a 'confidence' cell on seed 0's models (same scores), reporting ``accuracy``."""
+    import copy
+
+    from bench._plan import Cell, run_id
+    from bench._plugins import load_plugins
+
+    out = tmp_path / f"twin-{accuracy}"
+    shutil.copytree(run_dir, out)
+    recs = _records(run_dir)
+    twin = copy.deepcopy(recs[0])
+    attack = load_plugins(())[1].get("attacks", "confidence")
+    twin["attack"] = {"name": "confidence", "params": dict(attack.obj.params), "plugin": attack.plugin.name, "version": attack.obj.version}
+    twin["run_id"] = run_id(Cell("digits", "none", "confidence", 0, "smoke"), recs[0]["track"]["version"], recs[0]["track"]["split_sha256"])
+    shutil.copy(out / recs[0]["scores_file"], out / "scores" / f"{twin['run_id']}.npz")
+    twin["scores_file"] = f"scores/{twin['run_id']}.npz"
+    twin["utility"]["test_accuracy"] = accuracy
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*recs, twin]))
+    return out / "results.jsonl"
+
+
+def test_cells_on_the_same_models_must_report_the_same_test_accuracy(run_dir, tmp_path):
+    # The scores cannot recompute test accuracy (verify retrains and does), but it is the models', not the attack's:
+    # one cell's edited accuracy disagrees with its neighbours' on the same models.
+    assert submit([_twin_run(run_dir, tmp_path, 0.93)], tmp_path / "ok").problems == []
+    _refused(_twin_run(run_dir, tmp_path, 0.99), tmp_path / "lb", "reports 0.93 for the same models")
+    _refused(_variant(run_dir, tmp_path, lambda r: r["utility"].update(test_accuracy=1.5)), tmp_path / "lb2", "not a fraction between 0 and 1")
