@@ -27,7 +27,8 @@ def _rec(auc=0.60, tpr=0.02, acc=0.95, **parts):
 
 def _official(**kw):
     rec = _rec(**kw)
-    return rec.replace(official=True, track=rec.track.__class__(**{**dict(rec.track), "split_sha256": "b" * 64, "split_seed": 7}))
+    return rec.replace(official=True, track=rec.track.__class__(**{**dict(rec.track), "split_sha256": "b" * 64, "split_seed": 7}),
+                       isolation={"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": True})
 
 
 def test_agreement_is_the_overlap_of_the_entrys_intervals_with_the_reproductions():
@@ -56,6 +57,10 @@ def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
     assert "does not agree" in accepted_verification(published, forged)
     other = _official().replace(attack=published.attack.__class__("loss", {"calibration_shadows": 9}))
     assert "attack" in accepted_verification(published, {**good, "record": other.to_dict()})
+    # `verify --sandbox off`: the submitter's attack could read the drawn split seed (or the cold cache) and reproduce
+    # its own forged numbers; such a reproduction vouches for nothing
+    for box in ({"mode": "process", "sandbox": None, "sandboxed": False}, None, {"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": False}):
+        assert "sandboxed" in accepted_verification(published, {**good, "record": _official().replace(isolation=box).to_dict()})
 
 
 @pytest.fixture
