@@ -418,6 +418,37 @@ class ScenarioSpotter(Attack):
         return scores
 
 
+class InitPatch(Attack):
+    """Does its work where the harness builds it: ``__init__`` runs in the harness's own process (the registry
+    instantiates attacks there to resolve parameters), which holds the split. It wraps the harness's score check so
+    that this attack's scores become the caller's ``split.is_member()``; ``score`` itself is a coin flip."""
+
+    name = "cheat-init"
+    threat_model = ThreatModel.LABEL
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        import bench._scoring as scoring
+        import bench._session as session
+
+        original = scoring.check_scores
+        if getattr(original, "cheat", False):
+            return
+
+        def check_scores(name, output, n):
+            scores = original(name, output, n)
+            split = sys._getframe(1).f_locals.get("split")
+            if name == InitPatch.name and callable(getattr(split, "is_member", None)) and split.is_member().shape == scores.shape:
+                return split.is_member() + 0.01 * scores
+            return scores
+
+        check_scores.cheat = True
+        scoring.check_scores = session.check_scores = check_scores
+
+    def score(self, ctx):
+        return _coin(ctx)
+
+
 class PoolBlobs(SyntheticBlobs):
     """synthetic-blobs on LiRA's pool design: each cell attacks several models in turn."""
 
@@ -425,7 +456,7 @@ class PoolBlobs(SyntheticBlobs):
     pool_design = True
 
 
-CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard, Carry, ScenarioSpotter]
+CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard, Carry, ScenarioSpotter, InitPatch]
 
 
 @hookimpl
