@@ -128,8 +128,9 @@ def run_cell(fd: int) -> None:
     try:
         # first, while the child is still one thread (the kernel refuses a new user namespace to a threaded process)
         private = _private_scratch(init, conn) if init.get("scratch") else None
-        attack, ctx = _build(init, conn)
+        # the attack's clock starts here: its module (a --plugin file) and its __init__ run on it, not for free before
         conn.send_bytes(encode({"op": "ready", "private_tmp": private}))
+        attack, ctx = _build(init, conn)
         output = attack.score(ctx)
         reply = {"op": "done", "output": _plain(output, attack.name, len(ctx.candidates)), "threshold": ctx.threshold, "exports": dict(ctx.exports)}
         conn.send_bytes(encode(reply))

@@ -72,6 +72,14 @@ def test_queries_are_charged_by_their_real_length(cheat_session):
     assert "asked the target for" in rec["error"] and "over the 'smoke' budget" in rec["error"]
 
 
+def test_what_an_attack_does_before_score_is_on_its_clock(cheat_session):
+    # cheat-free-init sleeps 2 s in __init__ in the worker (training models on the public data, say): before the
+    # clock started only once its context was built, that time was free (charged about 0.1 s)
+    rec = run_cell("cheat-free-init", session=cheat_session)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["budget"]["used"]["device_seconds"] >= 1.9, rec["budget"]["used"]
+
+
 def test_a_label_attack_cannot_reach_scores_through_the_proxy(cheat_session):
     rec = run_cell("cheat-proxy", session=cheat_session)
     assert rec["status"] == "failed"

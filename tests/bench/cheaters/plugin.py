@@ -449,6 +449,25 @@ class InitPatch(Attack):
         return _coin(ctx)
 
 
+class FreeInit(Attack):
+    """Spends ``seconds`` in ``__init__`` (reference models trained on the public data, say): in the worker that ran
+    before the attack's clock started, so it was never charged."""
+
+    name = "cheat-free-init"
+    threat_model = ThreatModel.LABEL
+    params = {"seconds": 2.0}
+
+    def __init__(self, **params):
+        import time
+
+        super().__init__(**params)
+        if getattr(getattr(sys.modules["__main__"], "__spec__", None), "name", None) == "bench._zygote":  # in the worker only
+            time.sleep(float(self.params["seconds"]))
+
+    def score(self, ctx):
+        return _coin(ctx)
+
+
 class PoolBlobs(SyntheticBlobs):
     """synthetic-blobs on LiRA's pool design: each cell attacks several models in turn."""
 
@@ -456,7 +475,7 @@ class PoolBlobs(SyntheticBlobs):
     pool_design = True
 
 
-CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard, Carry, ScenarioSpotter, InitPatch]
+CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard, Carry, ScenarioSpotter, InitPatch, FreeInit]
 
 
 @hookimpl
