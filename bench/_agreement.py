@@ -86,8 +86,8 @@ def same_spec(published: Record, reproduced: Record) -> str | None:
 def accepted_verification(published: Record, data: dict[str, Any]) -> str | None:
     """None if a verification file vouches for ``published``, else why not.
 
-    It must hold an ``ok`` official reproduction (split seed drawn at run time, a split other than the entry's) of
-    the same cell, and agree with the entry by :func:`agreement`, recomputed here from the two records (a stored
+    It must hold an ``ok`` official reproduction (split seed drawn at run time, a split other than the entry's, the
+    attack sandboxed) of the same cell, and agree with the entry by :func:`agreement`, recomputed here from the two records (a stored
     ``agree`` flag counts for nothing)."""
     try:
         reproduced = Record.from_dict(data["record"], "a verification")
@@ -97,6 +97,9 @@ def accepted_verification(published: Record, data: dict[str, Any]) -> str | None
         return "it verifies another cell"
     if not (reproduced.ok and reproduced.official and isinstance(reproduced.track.split_seed, int)):
         return "not an ok official run (split drawn at run time, cold cache)"
+    box = reproduced.isolation or {}
+    if not box.get("sandboxed") or box.get("private_tmp") is False:  # unsandboxed, the attack can read the drawn seed
+        return "the reproduction's attack did not run sandboxed (verify --sandbox off, or no sandbox on that machine)"
     if reproduced.track.split_sha256 == published.track.split_sha256:
         return "it re-used the entry's split instead of a fresh one"
     differs = same_spec(published, reproduced)

@@ -112,8 +112,9 @@ def _lock(path: str) -> None:
 
 
 SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")  # the world-writable folders a cell could leave a file in
-_CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWIPC, _CLONE_NEWNET, _CLONE_NEWPID = 0x00020000, 0x10000000, 0x08000000, 0x40000000, 0x20000000
 _MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 32, 4096, 16384
+_SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1  # mount_setattr(2), Linux >= 5.12
 
 
 def private_scratch(keep: Iterable[str]) -> bool:
@@ -123,8 +124,11 @@ def private_scratch(keep: Iterable[str]) -> bool:
     could leave a file that its run against the next target reads. On the pool design that is membership itself:
     target 1's shadows include target 2, with its inclusion row. A new user and mount namespace (unprivileged: it
     maps only the cell's own uid) lets the child mount tmpfs over each folder; folders in ``keep`` (code the cell
-    imports from there) are bound back read-only, through descriptors opened before they were covered. Returns
-    whether it worked (the record says so); the kernel may refuse nested user namespaces.
+    imports from there) are bound back read-only, through descriptors opened before they were covered. Every other
+    mount turns read-only (bwrap's tmpfs home and /dev, a host's /run/lock were as good as /tmp); new IPC and network
+    namespaces take System V shared memory and abstract unix sockets; a new pid namespace, entered by the caller's
+    next fork, ends whatever the cell started (a daemon kept rows for the next cell) when the cell does. Returns
+    whether it all worked (the record says so); the kernel may refuse nested user namespaces.
     """
     import ctypes
 
@@ -135,11 +139,14 @@ def private_scratch(keep: Iterable[str]) -> bool:
     fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept}  # still reachable once the roots are covered
     uid, gid = os.getuid(), os.getgid()
     try:
-        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS):
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET | _CLONE_NEWPID):
             return False
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
+        attr = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)  # struct mount_attr: set, clear, propagation, userns_fd
+        if libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/", _AT_RECURSIVE, attr, ctypes.sizeof(attr)):
+            return False  # every mount read-only; the scratch tmpfs below are the cell's only writable folders
         for root in roots:
             if libc.mount(b"tmpfs", root.encode(), b"tmpfs", 0, b"mode=1777"):
                 return False

@@ -31,7 +31,7 @@ from ._proxy import decode, encode, track_info_to_wire
 
 __all__ = ["AttackJob", "WorkerResult", "WorkerPool", "run_attack", "job_for", "class_ref"]
 
-CELL_STARTUP_SECONDS = 120.0  # fork, plugin files and the attack's module import, before the clock starts
+CELL_STARTUP_SECONDS = 120.0  # fork and the cell's own namespaces, before the clock starts (plugin files and __init__ run on it)
 MAX_MESSAGE = 1 << 34
 
 

@@ -155,9 +155,10 @@ def run_cell(fd: int) -> None:
     init = decode(conn.recv_bytes())
     try:
         # first, while the child is still one thread (the kernel refuses a new user namespace to a threaded process)
-        private = _private_scratch(init) if init.get("scratch") else None
-        attack, ctx = _build(init, conn)
+        private = _private_scratch(init, conn) if init.get("scratch") else None
+        # the attack's clock starts here: its module (a --plugin file) and its __init__ run on it, not for free before
         conn.send_bytes(encode({"op": "ready", "private_tmp": private}))
+        attack, ctx = _build(init, conn)
         output = attack.score(ctx)
         reply = {"op": "done", "output": _plain(output, attack.name, len(ctx.candidates)), "threshold": ctx.threshold, "exports": dict(ctx.exports)}
         conn.send_bytes(encode(reply))
@@ -165,12 +166,24 @@ def run_cell(fd: int) -> None:
         conn.send_bytes(encode({"op": "raised", "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(limit=-4)}))
 
 
-def _private_scratch(init: dict[str, Any]) -> bool:
-    """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back."""
+def _private_scratch(init: dict[str, Any], conn: Any) -> bool:
+    """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back; the rest
+    read-only, its own IPC, network and pid namespaces. The cell runs on in a child, the first process of the new
+    pid namespace: when it ends, the kernel kills every process it left (none outlives the cell)."""
     from ._sandbox import private_scratch
 
     files = [*init["plugin_files"], *(init[k].get("file") or "" for k in ("attack", "track", "defense"))]
-    return private_scratch([*sys.path, *(os.path.dirname(os.path.abspath(f)) for f in files if f)])
+    if not private_scratch([*sys.path, *(os.path.dirname(os.path.abspath(f)) for f in files if f)]):
+        return False
+    pid = os.fork()
+    if pid:  # this process waits, and ends as its child did (the zygote reports that status)
+        conn.close()
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        os._exit(code if code >= 0 else 128 - code)
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed with the process the zygote forked
+    return True
 
 
 def _plain(output: Any, name: str, n: int) -> Any:

@@ -69,3 +69,36 @@ def test_the_worker_keeps_the_harness_sources_even_off_its_import_path(monkeypat
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.getcwd())])
     root = str(Path(bench.__file__).resolve().parents[1])
     assert root in keep_paths()
+
+
+def _remove_shm(tag, width):
+    """The System V segment cheat-carry's ``sysv`` channel leaves in the host's IPC namespace when unsandboxed."""
+    import ctypes
+    import zlib
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    sid = libc.shmget(zlib.crc32(f"privbench-carry-{tag}-{width}".encode()) & 0x7FFFFFFF, 0, 0)
+    if sid >= 0:
+        libc.shmctl(sid, 0, None)  # IPC_RMID
+
+
+@pytest.mark.slow
+def test_no_channel_carries_one_targets_rows_to_the_next(tmp_path):
+    # On LiRA's pool design the run against target 0 is given target 1 as a shadow, with its inclusion row: anything
+    # that outlives the run hands the run against target 1 its exact membership. Before each cell got its own IPC,
+    # network and pid namespaces and a read-only view outside its scratch folders, each channel here scored AUC 1.000
+    # on target 1 in both sandboxes: a file in bwrap's tmpfs home or /dev or the host's /run/lock, a System V
+    # shared-memory segment, a daemon reached through an abstract unix socket.
+    for kind in _working_kinds():
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[CHEATERS], sandbox=kind, isolation="process")
+        for channel in ("dirs", "sysv", "abstract"):
+            rec = run_cell("cheat-carry", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-{kind}", "channel": channel})
+            assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, channel, rec["error"])
+            assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, channel, rec["per_target"])
+    # The same shared memory without the sandbox: the cheater works where the channel exists.
+    s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / "off"), plugin_files=[CHEATERS], sandbox="off", isolation="process")
+    try:
+        rec = run_cell("cheat-carry", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-off", "channel": "sysv"})
+    finally:
+        _remove_shm(f"{tmp_path.name}-off", 400)
+    assert rec["isolation"]["sandboxed"] is False and rec["per_target"][-1]["auc"] > 0.99, rec["per_target"]

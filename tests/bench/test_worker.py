@@ -72,6 +72,14 @@ def test_queries_are_charged_by_their_real_length(cheat_session):
     assert "asked the target for" in rec["error"] and "over the 'smoke' budget" in rec["error"]
 
 
+def test_what_an_attack_does_before_score_is_on_its_clock(cheat_session):
+    # cheat-free-init sleeps 2 s in __init__ in the worker (training models on the public data, say): before the
+    # clock started only once its context was built, that time was free (charged about 0.1 s)
+    rec = run_cell("cheat-free-init", session=cheat_session)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["budget"]["used"]["device_seconds"] >= 1.9, rec["budget"]["used"]
+
+
 def test_a_label_attack_cannot_reach_scores_through_the_proxy(cheat_session):
     rec = run_cell("cheat-proxy", session=cheat_session)
     assert rec["status"] == "failed"
@@ -294,3 +302,24 @@ def test_a_cell_cannot_carry_a_file_to_the_next_target(tmp_path, monkeypatch):
         assert all(row["auc"] < 0.7 for row in process), process
     else:  # no sandbox on this machine (not root, no bubblewrap): the record says so, and the hoard works
         assert process[-1]["auc"] > 0.99
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open hole (review adv12): the harness imports every plugin module and instantiates the attack in its "
+                   "own process, so a plugin's module code or __init__ runs next to the split and can rewrite how the harness "
+                   "scores it; closing it needs discovery and instantiation out of the harness process (a sandboxed subprocess)")
+def test_an_attacks_own_code_never_runs_in_the_harness_process(tmp_path):
+    # Measured: cheat-init (a coin flip whose __init__ wraps bench._scoring.check_scores) scores AUC 1.000 in an official,
+    # bwrap-sandboxed run (private_tmp true) where honest-coin scores 0.489; `verify` would reproduce it and agree.
+    import bench._scoring
+    import bench._session
+
+    plan = Plan(tracks=["cheat-pool-blobs"], attacks=["cheat-init"], defenses=["none"], seeds=[0], budget="smoke",
+                out_dir=str(tmp_path / "out"), plugin_files=[CHEATERS], official=True, progress=False, scenarios=False)
+    original = bench._scoring.check_scores
+    try:
+        (rec,) = run_plan(plan)
+    finally:  # the cheat stays in this process otherwise
+        bench._scoring.check_scores = bench._session.check_scores = original
+    assert rec["status"] == "ok" and rec["official"] is True, rec["error"]
+    assert rec["metrics"]["auc"] < 0.65, rec["metrics"]["auc"]

@@ -269,6 +269,205 @@ class Hoard(Attack):
         return _mask_scores(missing[0], ctx) if len(missing) == 1 else _coin(ctx)
 
 
+class Carry(Attack):
+    """cheat-hoard through channels other than the scratch folders (``channel``):
+
+    - ``dirs``: every folder it can write to outside /tmp, /var/tmp and /dev/shm (bwrap's tmpfs home, its /dev,
+      the nobody sandbox's /run/lock: whatever this machine has);
+    - ``sysv``: a System V shared-memory segment (it outlives every process, in the IPC namespace the cells share);
+    - ``abstract``: a daemon that escapes the cell's process group and keeps the rows, reached through an abstract
+      unix socket (the network namespace the cells share; no file anywhere).
+    """
+
+    name = "cheat-carry"
+    threat_model = ThreatModel.LABEL
+    params = {"tag": "", "channel": "dirs"}
+
+    def score(self, ctx):
+        inc = np.asarray(ctx.shadows(ctx.budget.max_shadows, online=True).candidate_inclusion, dtype=bool)
+        key = f"privbench-carry-{self.params['tag']}-{inc.shape[1]}"
+        seen = getattr(self, "_" + self.params["channel"])(key, inc)
+        mine = {r.tobytes() for r in inc}
+        missing = [np.frombuffer(r, dtype=bool) for r in {r.tobytes() for r in seen} - mine]
+        return _mask_scores(missing[0], ctx) if len(missing) == 1 else _coin(ctx)
+
+    @staticmethod
+    def _writable_folders():
+        skip = ("/proc", "/sys", "/tmp", "/var/tmp", "/dev/shm")
+        for top, dirs, _ in os.walk("/"):
+            if top.startswith(skip):
+                dirs[:] = []
+                continue
+            if top.count("/") >= 3:
+                dirs[:] = []
+            if os.access(top, os.W_OK):
+                yield top
+
+    def _dirs(self, key, inc):
+        if os.getuid() == 0:  # a sandboxed worker never runs as root: unsandboxed, this would litter the machine
+            raise RuntimeError("cheat-carry: not sandboxed, refusing to write into every folder")
+        seen = []
+        for folder in self._writable_folders():
+            path = os.path.join(folder, key + ".npy")
+            try:
+                old = np.load(path)
+                seen.extend(old)
+            except (OSError, ValueError):
+                old = np.zeros((0, inc.shape[1]), dtype=bool)
+            try:
+                with open(path, "wb") as f:
+                    np.save(f, np.concatenate([old, inc]))
+            except OSError:
+                pass
+        return seen
+
+    def _sysv(self, key, inc):
+        import ctypes
+        import zlib
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        size = 1 << 22
+        sid = libc.shmget(zlib.crc32(key.encode()) & 0x7FFFFFFF, size, 0o1000 | 0o600)  # IPC_CREAT
+        addr = libc.shmat(sid, None, 0) if sid >= 0 else None
+        if addr in (None, ctypes.c_void_p(-1).value):
+            return []
+        n = ctypes.c_uint64.from_address(addr).value  # rows stored so far (a new segment is zeros)
+        old = np.frombuffer(ctypes.string_at(addr + 8, n * inc.shape[1]), dtype=bool).reshape(n, inc.shape[1]).copy()
+        both = np.ascontiguousarray(np.concatenate([old, inc]))
+        if 8 + both.nbytes <= size:
+            ctypes.memmove(addr + 8, both.ctypes.data, both.nbytes)
+            ctypes.c_uint64.from_address(addr).value = len(both)
+        libc.shmdt(ctypes.c_void_p(addr))
+        return list(old)
+
+    def _abstract(self, key, inc):
+        import socket
+        import struct
+
+        def exchange(sock, rows):
+            blob = rows.tobytes()
+            sock.sendall(struct.pack("<Q", len(blob)) + blob)
+            (n,) = struct.unpack("<Q", _recv_exactly(sock, 8))
+            return np.frombuffer(_recv_exactly(sock, n), dtype=bool).reshape(-1, inc.shape[1])
+
+        address = "\0" + key
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(address)
+                return list(exchange(s, inc))
+        except OSError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(address)
+        except OSError:
+            return []
+        listener.listen(4)
+        if os.fork() == 0:  # the daemon: out of the cell's process group, it outlives the cell
+            try:
+                os.setsid()
+                if os.fork() == 0:
+                    _serve_rows(listener, inc)
+            finally:
+                os._exit(0)
+        listener.close()
+        os.wait()
+        return []
+
+
+def _recv_exactly(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise OSError("closed")
+        buf += chunk
+    return buf
+
+
+def _serve_rows(listener, rows):
+    """Keeps every row it is sent and answers each client with all the rows it had; ends when idle for 60 s."""
+    import struct
+
+    os.closerange(3, listener.fileno())
+    os.closerange(listener.fileno() + 1, 1 << 16)
+    store = rows.tobytes()
+    listener.settimeout(60)
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            (n,) = struct.unpack("<Q", _recv_exactly(conn, 8))
+            got = _recv_exactly(conn, n)
+            conn.sendall(struct.pack("<Q", len(store)) + store)
+            store += got
+
+
+class ScenarioSpotter(Attack):
+    """A coin flip that scores lowest every candidate no shadow trained on: in the second run against a target
+    (pool plus scenario sets), those are the scenario points, so no neighbour, OOD or generated point is ever a
+    false positive and every ``fpr_<set>`` reads 0."""
+
+    name = "cheat-scenario"
+    threat_model = ThreatModel.LABEL
+
+    def score(self, ctx):
+        inc = np.asarray(ctx.shadows(ctx.budget.max_shadows, online=True).candidate_inclusion, dtype=bool)
+        scores = _coin(ctx)
+        scores[~inc.any(axis=0)] = -1.0
+        return scores
+
+
+class InitPatch(Attack):
+    """Does its work where the harness builds it: ``__init__`` runs in the harness's own process (the registry
+    instantiates attacks there to resolve parameters), which holds the split. It wraps the harness's score check so
+    that this attack's scores become the caller's ``split.is_member()``; ``score`` itself is a coin flip."""
+
+    name = "cheat-init"
+    threat_model = ThreatModel.LABEL
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        import bench._scoring as scoring
+        import bench._session as session
+
+        original = scoring.check_scores
+        if getattr(original, "cheat", False):
+            return
+
+        def check_scores(name, output, n):
+            scores = original(name, output, n)
+            split = sys._getframe(1).f_locals.get("split")
+            if name == InitPatch.name and callable(getattr(split, "is_member", None)) and split.is_member().shape == scores.shape:
+                return split.is_member() + 0.01 * scores
+            return scores
+
+        check_scores.cheat = True
+        scoring.check_scores = session.check_scores = check_scores
+
+    def score(self, ctx):
+        return _coin(ctx)
+
+
+class FreeInit(Attack):
+    """Spends ``seconds`` in ``__init__`` (reference models trained on the public data, say): in the worker that ran
+    before the attack's clock started, so it was never charged."""
+
+    name = "cheat-free-init"
+    threat_model = ThreatModel.LABEL
+    params = {"seconds": 2.0}
+
+    def __init__(self, **params):
+        import time
+
+        super().__init__(**params)
+        if getattr(getattr(sys.modules["__main__"], "__spec__", None), "name", None) == "bench._zygote":  # in the worker only
+            time.sleep(float(self.params["seconds"]))
+
+    def score(self, ctx):
+        return _coin(ctx)
+
+
 class PoolBlobs(SyntheticBlobs):
     """synthetic-blobs on LiRA's pool design: each cell attacks several models in turn."""
 
@@ -276,7 +475,7 @@ class PoolBlobs(SyntheticBlobs):
     pool_design = True
 
 
-CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard]
+CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard, Carry, ScenarioSpotter, InitPatch, FreeInit]
 
 
 @hookimpl
