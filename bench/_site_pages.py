@@ -90,10 +90,9 @@ def boards(items: list[tuple[Record, Any]], rows: list[dict[str, Any]], catalog:
 
 
 def _status(row: dict[str, Any]) -> tuple[str, bool]:
-    n = len(row["seeds"])
-    if row["verified"] and row["verified"] == n:
-        return "verified", True
-    return (f"verified {row['verified']}/{n}", True) if row["verified"] else ("self-reported", False)
+    from .site import trust_status
+
+    return trust_status(row), bool(row["verified"])
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from ._entry import Entry, load_entries
 from ._metric_specs import HEADLINE, UTILITY, metric_spec
 from ._record import Record
 
-__all__ = ["Row", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "README"]
+__all__ = ["Row", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "README", "trust_status"]
 
 README = "README.md"
 _HEADER = (
@@ -31,6 +31,8 @@ _HEADER = (
     "Submit with `privbench leaderboard submit RESULTS.jsonl`, re-run a cell with `privbench leaderboard verify ENTRY`.\n\n"
     "Each metric is the mean over seeds, in brackets the mean of the seeds' 95% intervals. Queries and device-seconds\n"
     "are per cell (mean over seeds). *verified* rows were re-run by `verify` on the hardware named in the entry.\n"
+    "The status also says how the submitter's own runs ran: *sandboxed* (the attack in a sandboxed worker process) and\n"
+    "*official* (on a split drawn at run time, which the attack never saw); a count such as 1/3 is per seed.\n"
 )
 Item = tuple[Record, Optional[Entry]]
 
@@ -64,6 +66,7 @@ def _row(gid: str, members: list[Item]) -> Row:
         devices=sorted({str(r.provenance.device) for r in recs}),
         ranked=all(agg.within_tier(r) for r in recs),
         verified=len(verified), verified_on=sorted({v.get("hardware", "") for v in verified}),
+        sandboxed=sum(bool((r.isolation or {}).get("sandboxed")) for r in recs), official=sum(bool(r.official) for r in recs),
         test_accuracy=agg.mean(r.utility.test_accuracy for r in recs),
         queries=agg.mean(r.budget.used.get("queries") for r in recs),
         device_seconds=agg.mean(r.budget.used.get("device_seconds") for r in recs),
@@ -93,11 +96,18 @@ def tables(rows: list[Row]) -> list[tuple[str, str, list[Row], list[Row]]]:
     return out
 
 
-def _status(row: Row) -> str:
+def trust_status(row: Row) -> str:
+    """Verified or self-reported, then how the submitter's own runs ran: sandboxed worker, official split."""
     n = len(row["seeds"])
     if row["verified"] == n:
-        return "verified"
-    return f"verified {row['verified']}/{n}" if row["verified"] else "self-reported"
+        text = "verified"
+    else:
+        text = f"verified {row['verified']}/{n}" if row["verified"] else "self-reported"
+    return ", ".join([text, *(_count(row.get(k, 0), n, k) for k in ("sandboxed", "official"))])
+
+
+def _count(k: int, n: int, what: str) -> str:
+    return what if k == n else f"{what} {k}/{n}" if k else f"not {what}"
 
 
 def _cells(row: Row) -> dict[str, tuple[str, float | None]]:
@@ -114,7 +124,7 @@ def _cells(row: Row) -> dict[str, tuple[str, float | None]]:
         "queries": (f"{row['queries']:,.0f}" if row["queries"] is not None else "—", row["queries"]),
         "device-s": (f"{row['device_seconds']:.1f}" if row["device_seconds"] is not None else "—", row["device_seconds"]),
         "device": (", ".join(row["devices"]), None),
-        "status": (_status(row), float(row["verified"])),
+        "status": (trust_status(row), float(row["verified"])),
     }
 
 

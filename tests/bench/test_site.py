@@ -149,3 +149,13 @@ def test_leaderboard_table_html_is_one_escaped_page(tmp_path):
     rows = rows_from_records(_hostile_items())
     page = render_html(rows)
     assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 1 and "&lt;script&gt;" in page and "<script>window" not in page
+
+
+def test_the_status_says_whether_the_submitters_runs_were_sandboxed_and_official():
+    from bench.site import Row, trust_status
+
+    assert trust_status(Row(seeds=[0, 1], verified=0, sandboxed=2, official=1)) == "self-reported, sandboxed, official 1/2"
+    assert trust_status(Row(seeds=[0, 1], verified=2, sandboxed=0, official=0)) == "verified, not sandboxed, not official"
+    # the committed boards (track version 1) were run before workers were sandboxed: every row says so
+    rows = rows_from_records(entry_records("leaderboards"))
+    assert rows and all("not sandboxed" in trust_status(r) for r in rows)
