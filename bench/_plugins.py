@@ -52,12 +52,16 @@ class PluginManager:
     def _disabled(self) -> set[str]:
         return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
 
-    def load_entry_points(self) -> None:
+    def load_entry_points(self, distributions: Iterable[str] | None = None) -> None:
+        """Import every installed plugin (``distributions``: only those of these distributions)."""
         disabled = self._disabled()
+        only = None if distributions is None else set(distributions)
         for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
             if ep.name in disabled or ep.name in self.plugins:
                 continue
             dist = getattr(ep, "dist", None)
+            if only is not None and (dist.metadata["Name"] if dist else None) not in only:
+                continue
             info = PluginInfo(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)
             self.plugins[ep.name] = info
             try:
@@ -265,13 +269,15 @@ def _executor_registration(args: tuple, info: PluginInfo) -> tuple[str, Any]:
     return name, obj
 
 
-def load_plugins(files: Iterable[str | os.PathLike[str]] = (), *, entry_points: bool = True, strict: bool = True) -> tuple[PluginManager, Registry]:
+def load_plugins(files: Iterable[str | os.PathLike[str]] = (), *, entry_points: bool = True, strict: bool = True,
+                 distributions: Iterable[str] | None = None) -> tuple[PluginManager, Registry]:
     """Discover installed plugins (and local plugin files) and return the manager and registry.
 
-    ``strict=False`` keeps going on duplicate names (see :meth:`PluginManager.registry`)."""
+    ``strict=False`` keeps going on duplicate names (see :meth:`PluginManager.registry`); ``distributions``: import
+    only the entry points of these distributions (the attack worker's zygote preloads privbench's own alone)."""
     manager = PluginManager()
     if entry_points:
-        manager.load_entry_points()
+        manager.load_entry_points(distributions)
     for f in files:
         manager.load_file(f)
     return manager, manager.registry(strict=strict)

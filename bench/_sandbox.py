@@ -136,11 +136,13 @@ def private_scratch(keep: Iterable[str]) -> bool:
     roots = [r for r in SCRATCH_ROOTS if os.path.isdir(r) and not os.path.islink(r)]
     real = {os.path.realpath(p) for p in keep}
     kept = sorted(p for p in real if os.path.isdir(p) and _under(p, roots))
-    fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept}  # still reachable once the roots are covered
+    fds: dict[str, int] = {}
     uid, gid = os.getuid(), os.getgid()
     try:
         if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET | _CLONE_NEWPID):
             return False
+        # opened in the new mount namespace (a bind's source must be one of its mounts), before the roots are covered
+        fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept}
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)

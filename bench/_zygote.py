@@ -41,10 +41,14 @@ def _preload() -> None:
     from ._plugins import load_plugins
 
     global _REGISTRY
-    _REGISTRY = load_plugins()[1]  # every entry point's module imported once: each cell's child inherits the registry
+    # privbench's own plugins, imported once: each cell's child inherits them. Another distribution's code is imported
+    # only in a cell's child, after its sandbox is set up (_resolve): imported here, it could rewrite the zygote's fork
+    # and isolation code for every cell after it.
+    _REGISTRY = load_plugins(distributions=FIRST_PARTY)[1]
 
 
 _REGISTRY: Any = None
+FIRST_PARTY = ("privbench",)
 
 
 def _warm_torch() -> None:

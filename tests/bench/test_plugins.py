@@ -271,3 +271,16 @@ def test_an_executor_without_map_is_reported():
     with pytest.warns(RuntimeWarning, match=r"nomap-plugin.*no map\(job, cells\) method"):
         registry = manager.registry()
     assert manager.plugins["nomap-plugin"].broken and "nomap" not in registry.names("executors")
+
+
+def test_loading_only_some_distributions_imports_no_other_plugin():
+    # The attack worker's zygote preloads privbench's own plugins only: another distribution's code runs in a cell's
+    # child after its sandbox is set up, never in the process every cell is forked from.
+    from bench._plugins import load_plugins
+    from bench._zygote import FIRST_PARTY
+
+    manager, registry = load_plugins(distributions=FIRST_PARTY)
+    assert manager.plugins and {p.distribution for p in manager.plugins.values()} == {"privbench"}
+    assert registry.get("attacks", "lira").plugin.distribution == "privbench"
+    manager, _ = load_plugins(distributions=["no-such-distribution"])
+    assert manager.plugins == {}

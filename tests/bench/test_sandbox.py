@@ -102,3 +102,21 @@ def test_no_channel_carries_one_targets_rows_to_the_next(tmp_path):
     finally:
         _remove_shm(f"{tmp_path.name}-off", 400)
     assert rec["isolation"]["sandboxed"] is False and rec["per_target"][-1]["auc"] > 0.99, rec["per_target"]
+
+
+def test_code_under_tmp_is_still_importable_inside_a_cells_private_tmp(tmp_path):
+    # A checkout or plugin folder under /tmp is bound back into each cell's fresh /tmp: an attack importing a sibling
+    # module lazily, inside score(), still finds it (the bind's source is opened inside the cell's mount namespace).
+    (tmp_path / "lazy_helper_mod.py").write_text("def scores(n):\n    return [0.5] * n\n")
+    plugin = tmp_path / "lazy_plugin.py"
+    plugin.write_text(
+        "import sys\nfrom bench import Attack, ThreatModel, hookimpl\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "class Lazy(Attack):\n    name = 'lazy-import'\n    threat_model = ThreatModel.LABEL\n"
+        "    def score(self, ctx):\n        import lazy_helper_mod\n        return lazy_helper_mod.scores(len(ctx.candidates))\n"
+        "@hookimpl\ndef register_attacks(register):\n    register(Lazy)\n")
+    s = make_session(cache_dir=tmp_path / "cache", plugin_files=[str(plugin)], isolation="process")
+    rec = run_cell("lazy-import", session=s)
+    assert rec["status"] == "ok", rec["error"]
+    if rec["isolation"]["sandboxed"]:
+        assert rec["isolation"]["private_tmp"] is True
