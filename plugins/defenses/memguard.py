@@ -28,6 +28,10 @@ Phase II (utility budget ε; ``evaluate_nn_attack.py``). With r = softmax(z*) �
 with probability p = min(1, ε/‖r‖₁), and p = 0 when g's output on p₀ is already at least as close to 0.5 as on
 the noisy vector (the official ``if np.abs(f_evaluate_origin_score[i]-0.5)<=np.abs(f_evaluate_defense_score[i]-0.5)``).
 
+Measured (version 5): Phase I succeeds on 97.6 % and 40.5 % of the 10,000 pool queries of fashion-mnist cpu models
+0 and 1 (g's AUC 0.537 → 0.465 and 0.538 → 0.503), on ≈ 11 % of digits' near one-hot outputs: there g is flat and
+the normalised gradient cannot leave its plateau within 299 steps, as in the official code.
+
 Deliberate differences from the official code, each with its size:
 - None in g's recipe since version 5. Versions ≤ 4 trained g with Adam on the full batch: on fashion-mnist (cpu,
   pool model 1, 1,000 queries) that g's plateau at one-hot vectors sat at 0.532 (official recipe: 0.506), and Phase I
