@@ -41,7 +41,8 @@ Deliberate differences from the official code, each with its size:
 - Phase II's coin is seeded by the query's bytes, not one ``np.random.seed(100)`` stream: the same input always
   gets the same answer, so repeating a query cannot average the noise away. Likewise Phase I's answer is memoised
   per (defender, query) (bounded), which changes no output and lets many attacks query one target.
-- The search is batched (all queries step together, each stops on its own), which changes no trajectory.
+- The search is batched (all queries step together, each stops on its own): the same trajectories up to float32
+  rounding.
 
 Labels are served from the undefended model, so test accuracy is unchanged; the served vector keeps the argmax
 by construction (the ReLU term, and only label-keeping successes are used).
