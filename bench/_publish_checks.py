@@ -7,6 +7,7 @@ and then recomputes the metrics from the scores itself.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 import subprocess
@@ -20,7 +21,7 @@ from ._record import Record
 from ._submission import check_name
 
 __all__ = ["name_problems", "run_id_problems", "budget_problems", "provenance_problems", "plugin_problems", "non_finite",
-           "link_problems", "REQUIRED_PROVENANCE", "PoolTruth"]
+           "link_problems", "utility_problems", "REQUIRED_PROVENANCE", "PoolTruth"]
 
 REQUIRED_PROVENANCE = ("privbench_version", "python", "torch", "device")
 MAX_OVERRIDE_SETS = 1 << 16
@@ -194,3 +195,17 @@ class PoolTruth:
         data = tracks.data(track)
         design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed)
         return cls(design, int(rec.design["targets"]))
+
+
+def utility_problems(rec: Record, utility: dict[tuple[Any, ...], tuple[float, str]]) -> list[str]:
+    """Test accuracy belongs to the models: every cell on the same models (``utility`` remembers the first) reports one."""
+    acc = rec.utility.test_accuracy
+    if not isinstance(acc, (int, float)):
+        return []
+    models = (rec.track.name, rec.track.version, rec.track.split_sha256, rec.defense.name, json.dumps(rec.defense.params, sort_keys=True),
+              rec.seed, rec.budget.tier)
+    first = utility.setdefault(models, (float(acc), rec.label()))
+    if abs(first[0] - float(acc)) > 1e-9:
+        return [f"utility.test_accuracy is {acc!r}, but {first[1]} reports {first[0]!r} for the same models (same track, split,"
+                " defense and seed): test accuracy belongs to the models, not the attack"]
+    return []

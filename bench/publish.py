@@ -21,7 +21,6 @@ Re-running a cell is :mod:`bench.verify`'s job; publishing never runs one.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 from ._entry import load_entries
 from ._io import read_jsonl
 from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, link_problems, name_problems, non_finite, plugin_problems,
-                              PoolTruth, provenance_problems, run_id_problems)
+                              PoolTruth, provenance_problems, run_id_problems, utility_problems)
 from ._record import Record, RecordError
 from ._submission import Header, SubmissionError, cell_line, write_submission
 
@@ -290,25 +289,12 @@ def _collect(results: Iterable[str | os.PathLike[str]], tracks: _Tracks, sub: Su
             if rec.run_id in seen:
                 problems.append("this cell is already in the submission (from another results file)")
             seen.add(rec.run_id)
-            problems += _utility_problems(rec, utility)
+            problems += utility_problems(rec, utility)
             sub.problems += [Problem(f"{file.name}:{i} ({rec.label()})", m) for m in problems]
             sub.notes += notes
             if line is not None and not problems:
                 groups.setdefault((rec.track.name, rec.budget.tier), []).append(line)
     return groups
-
-
-def _utility_problems(rec: Record, utility: dict[tuple[Any, ...], tuple[float, str]]) -> list[str]:
-    acc = rec.utility.test_accuracy
-    if not isinstance(acc, (int, float)):
-        return []
-    models = (rec.track.name, rec.track.version, rec.track.split_sha256, rec.defense.name, json.dumps(rec.defense.params, sort_keys=True),
-              rec.seed, rec.budget.tier)
-    first = utility.setdefault(models, (float(acc), rec.label()))
-    if abs(first[0] - float(acc)) > 1e-9:
-        return [f"utility.test_accuracy is {acc!r}, but {first[1]} reports {first[0]!r} for the same models (same track, split,"
-                " defense and seed): test accuracy belongs to the models, not the attack"]
-    return []
 
 
 def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], Any], sub: Submission) -> dict[tuple[str, str], list[str]]:
