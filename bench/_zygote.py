@@ -170,14 +170,22 @@ def run_cell(fd: int) -> None:
         conn.send_bytes(encode({"op": "raised", "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(limit=-4)}))
 
 
+def cell_keep_paths(init: dict[str, Any]) -> list[str]:
+    """The code a cell may still import once its /tmp is its own: the import path, the harness's own sources (an
+    editable install maps them from outside sys.path: a checkout under /tmp), and the cell's plugin files' folders."""
+    from ._sandbox import keep_paths
+
+    files = [*init["plugin_files"], *(init[k].get("file") or "" for k in ("attack", "track", "defense"))]
+    return [*sys.path, *keep_paths(), *(os.path.dirname(os.path.abspath(f)) for f in files if f)]
+
+
 def _private_scratch(init: dict[str, Any], conn: Any) -> bool:
     """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back; the rest
     read-only, its own IPC, network and pid namespaces. The cell runs on in a child, the first process of the new
     pid namespace: when it ends, the kernel kills every process it left (none outlives the cell)."""
     from ._sandbox import private_scratch
 
-    files = [*init["plugin_files"], *(init[k].get("file") or "" for k in ("attack", "track", "defense"))]
-    if not private_scratch([*sys.path, *(os.path.dirname(os.path.abspath(f)) for f in files if f)]):
+    if not private_scratch(cell_keep_paths(init)):
         return False
     pid = os.fork()
     if pid:  # this process waits, and ends as its child did (the zygote reports that status)

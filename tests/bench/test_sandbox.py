@@ -120,3 +120,14 @@ def test_code_under_tmp_is_still_importable_inside_a_cells_private_tmp(tmp_path)
     assert rec["status"] == "ok", rec["error"]
     if rec["isolation"]["sandboxed"]:
         assert rec["isolation"]["private_tmp"] is True
+
+
+def test_a_cell_keeps_the_harness_sources_wherever_the_checkout_is():
+    # A fresh clone under /tmp (CI's) installed editable: `bench` is mapped from the checkout, off sys.path. The cell's
+    # private /tmp must bind that folder back, or every lazy `import bench.signals` in an attack fails.
+    import bench
+    from bench._zygote import cell_keep_paths
+
+    root = str(Path(bench.__file__).resolve().parents[1])
+    ref = {"file": None}
+    assert root in cell_keep_paths({"plugin_files": [], "attack": ref, "track": ref, "defense": ref})
