@@ -176,7 +176,7 @@ def cell_keep_paths(init: dict[str, Any]) -> list[str]:
     from ._sandbox import keep_paths
 
     files = [*init["plugin_files"], *(init[k].get("file") or "" for k in ("attack", "track", "defense"))]
-    return [*sys.path, *keep_paths(), *(os.path.dirname(os.path.abspath(f)) for f in files if f)]
+    return [*keep_paths(), *(os.path.dirname(os.path.abspath(f)) for f in files if f)]  # keep_paths: sys.path included
 
 
 def _private_scratch(init: dict[str, Any], conn: Any) -> bool:

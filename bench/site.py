@@ -31,8 +31,9 @@ _HEADER = (
     "Submit with `privbench leaderboard submit RESULTS.jsonl`, re-run a cell with `privbench leaderboard verify ENTRY`.\n\n"
     "Each metric is the mean over seeds, in brackets the mean of the seeds' 95% intervals. Queries and device-seconds\n"
     "are per cell (mean over seeds). *verified* rows were re-run by `verify` on the hardware named in the entry.\n"
-    "The status also says how the submitter's own runs ran: *sandboxed* (the attack in a sandboxed worker process) and\n"
-    "*official* (on a split drawn at run time, which the attack never saw); a count such as 1/3 is per seed.\n"
+    "The status also says how the submitter's own runs ran, as their records state it (claims: only `verify` checks a\n"
+    "cell): *sandboxed* (the attack in a sandboxed worker process) and *official* (on a split drawn at run time, which\n"
+    "the attack never saw); a count such as 1/3 is per seed.\n"
 )
 Item = tuple[Record, Optional[Entry]]
 
