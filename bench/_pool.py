@@ -58,7 +58,9 @@ class WorkerPool:
             os.makedirs(path, mode=0o700, exist_ok=True)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         keep = [*keep_paths(), *self.plugin_files, *_test_files()]
-        argv = self.sandbox.command([sys.executable, "-m", "bench._zygote", str(child.fileno())], hide=self.hide, keep=keep)
+        # --scratch: each cell gets its own /tmp, /var/tmp and /dev/shm (nothing carries from one target to the next)
+        scratch = ["--scratch"] if self.sandbox.kind != "none" else []
+        argv = self.sandbox.command([sys.executable, "-m", "bench._zygote", str(child.fileno()), *scratch], hide=self.hide, keep=keep)
         self._proc = subprocess.Popen(argv, pass_fds=[child.fileno()], env=worker_env(self.sandbox.home()), cwd="/",
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         child.close()
@@ -73,8 +75,16 @@ class WorkerPool:
             raise ConnectionError("the worker zygote exited")
         return json.loads(data)
 
-    def fork(self) -> tuple[int, Any]:
-        """A fresh worker: (its pid in the zygote's namespace, the harness's end of its pipe)."""
+    def start(self) -> "WorkerPool":
+        """Start the zygote now, without waiting for its imports: they overlap whatever the harness does next."""
+        with self._lock:
+            if self._control is None:
+                self._start()
+        return self
+
+    def fork(self, files: list[str] = ()) -> tuple[int, Any]:
+        """A fresh worker: (its pid in the zygote's namespace, the harness's end of its pipe). ``files``: the cell's code
+        files (plugin files, the attack's, track's and defense's modules), whose folders its private /tmp binds back."""
         from multiprocessing.connection import Connection
 
         with self._lock:
@@ -83,7 +93,7 @@ class WorkerPool:
                     self._start()
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 try:
-                    pid = int(self._request({"op": "cell"}, [theirs.fileno()])["pid"])
+                    pid = int(self._request({"op": "cell", "files": [f for f in files if f]}, [theirs.fileno()])["pid"])
                     return pid, Connection(ours.detach())
                 except (OSError, ValueError, KeyError):
                     ours.close()

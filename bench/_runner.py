@@ -64,6 +64,8 @@ def run_plan(
     problems = check_params(plan, session.registry)
     if problems:  # before anything trains (the CLI says the same with exit status 2)
         raise ValueError("; ".join(problems))
+    if executor is None:  # the local executor scores in this session's workers
+        session.start_workers()
     writer = ResultsWriter(plan.out_dir)
     done = writer.done()
     cells = expand_grid(plan)

@@ -81,10 +81,19 @@ def remove_homes() -> None:
         shutil.rmtree(_HOMES.pop(), ignore_errors=True)
 
 
+def _gpu_devices() -> list[str]:
+    """The host's GPU device nodes (NVIDIA's control, per-GPU and unified-memory nodes; DRI render nodes)."""
+    import glob
+
+    return sorted(glob.glob("/dev/nvidia*")) + (["/dev/dri"] if os.path.isdir("/dev/dri") else [])
+
+
 def _bwrap(argv: list[str], hide: list[str], keep: list[str]) -> list[str]:
     home = str(Path.home().resolve())
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY),
            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "01777", "--tmpfs", "/tmp"]
+    for dev in _gpu_devices():  # bwrap's /dev has only the basic nodes: a GPU attack needs the driver's too
+        cmd += ["--dev-bind", dev, dev]
     if home != "/":
         cmd += ["--tmpfs", home]
     for path in keep:  # code under a hidden folder (a venv in $HOME, a plugin file in /tmp) is bound back, read-only

@@ -308,6 +308,11 @@ class Session:
             self._workers = WorkerPool.shared(hide=[str(self.cache.root), self.plan.out_dir], sandbox=self.plan.sandbox, plugin_files=self.plan.plugin_files)
         return self._workers
 
+    def start_workers(self) -> None:
+        """Start the worker zygote now if cells will score in workers: its imports overlap loading data and models."""
+        if self.plan.isolation in ("process", None) or self.plan.official:
+            self.workers.start()
+
     def _score_in_worker(self, attack: Attack, ctx: Any, ledger: Any, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
         from ._worker import job_for, run_attack
 

@@ -82,10 +82,10 @@ def class_ref(obj: Any, name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def run_attack(job: AttackJob, workers: WorkerPool, *, grace: float = 30.0) -> WorkerResult:
     """Run ``job.attack.score`` in a fresh worker; the record's status, error and output come back."""
-    pid, conn = workers.fork()
+    init = _init_message(job)
+    pid, conn = workers.fork([*init["plugin_files"], *(init[k]["file"] for k in ("attack", "track", "defense"))])
     try:
-        # scratch: a sandboxed cell gets its own /tmp, /var/tmp and /dev/shm (nothing carries from one target to the next)
-        conn.send_bytes(encode({**_init_message(job), "scratch": workers.isolation()["sandboxed"]}))
+        conn.send_bytes(encode(init))
         return _Serve(job, workers, pid, conn, grace).loop()
     finally:
         conn.close()

@@ -4,10 +4,14 @@ A fresh interpreter, spawned, never forked from the harness: it imports numpy, t
 plugins once, holds no data, split or path of the harness, and forks one child per cell (the design of
 ``multiprocessing``'s forkserver), so a cell starts in milliseconds and no cell sees another's state.
 
-Control messages (JSON over a SOCK_SEQPACKET socket): ``{"op": "cell"}`` with the cell's socket
-attached (SCM_RIGHTS) forks a child and answers its pid; ``kill`` kills a child's process group;
-``status`` answers a finished child's exit status. The child builds the attack's context from what
+Control messages (JSON over a SOCK_SEQPACKET socket): ``{"op": "cell", "files": [...]}`` with the cell's
+socket attached (SCM_RIGHTS) hands it to a child and answers its pid; ``kill`` kills a child's process
+group; ``status`` answers a finished child's exit status. The child builds the attack's context from what
 the harness sends (``bench._proxy``), runs ``attack.score(ctx)`` and sends back the result as data.
+
+A spare child is always forked ahead (``_Spare``): it sets up its private scratch (``--scratch``: the
+sandboxed pools) while the harness is still busy with the previous cell, then waits for its cell's socket.
+Only a spare whose bound-back folders cover the cell's files takes it; otherwise a child is forked then.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ __all__ = ["main", "run_cell"]
 
 
 # Imported once here, not in every cell: what attacks commonly import lazily (a missing one is skipped).
-PRELOAD = ("numpy", "scipy.stats", "torch", "torch.func", "sklearn.neural_network", "sklearn.linear_model", "sklearn.pipeline",
-           "sklearn.preprocessing", "sklearn.metrics", "bench.training", "bench.metrics", "bench._context")
+PRELOAD = ("numpy", "scipy.stats", "torch", "torch.func", "torch.utils.serialization", "sklearn.neural_network", "sklearn.linear_model",
+           "sklearn.pipeline", "sklearn.preprocessing", "sklearn.metrics", "bench.training", "bench.metrics", "bench.signals", "bench._context",
+           "bench._models", "bench._proxy", "bench._sandbox", "plugins.attacks._shared")
 
 
 def _preload() -> None:
@@ -45,9 +50,14 @@ def _preload() -> None:
     # only in a cell's child, after its sandbox is set up (_resolve): imported here, it could rewrite the zygote's fork
     # and isolation code for every cell after it.
     _REGISTRY = load_plugins(distributions=FIRST_PARTY)[1]
+    global _KEEP
+    from ._sandbox import keep_paths
+
+    _KEEP = tuple(keep_paths())  # once: it scans sys.modules (15 ms a cell)
 
 
 _REGISTRY: Any = None
+_KEEP: tuple[str, ...] = ()
 FIRST_PARTY = ("privbench",)
 
 
@@ -78,16 +88,17 @@ def _warm_torch() -> None:
         torch.set_num_threads(threads)
 
 
-def main(control_fd: int) -> None:
+def main(control_fd: int, scratch: bool = False) -> None:
     import gc
 
     _preload()
     gc.freeze()  # what the children inherit is never scanned by their collector: no copy-on-write of the preloaded heap
     control = socket.socket(fileno=control_fd)
     finished: dict[int, int] = {}
+    spare = _Spare.fork(control, scratch, ())
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(control, 4096, 1)
+            data, fds, _, _ = socket.recv_fds(control, 1 << 16, 1)
         except (ConnectionError, OSError):
             return
         if not data:
@@ -95,7 +106,15 @@ def main(control_fd: int) -> None:
         _reap(finished)
         msg = json.loads(data)
         if msg.get("op") == "cell" and fds:
-            control.send(json.dumps({"pid": _fork_cell(control, fds[0])}).encode())
+            folders = cell_folders(msg.get("files") or [])
+            if spare is not None and spare.covers(folders):
+                pid, spare = spare.take(fds[0]), None
+            else:
+                pid = _fork_cell(control, fds[0], scratch, folders)
+            control.send(json.dumps({"pid": pid}).encode())
+            if spare is not None:
+                spare.discard()
+            spare = _Spare.fork(control, scratch, folders)  # the next cell's, set up while this one runs
         elif msg.get("op") == "kill":
             for sig_target in (-int(msg["pid"]), int(msg["pid"])):
                 try:
@@ -120,6 +139,49 @@ def main(control_fd: int) -> None:
             control.send(b'{"error": "unknown request"}')
 
 
+class _Spare:
+    """A child forked ahead of its cell: sandboxed and waiting on a socket for the cell's pipe."""
+
+    def __init__(self, pid: int, sock: socket.socket, folders: tuple[str, ...]):
+        self.pid, self.sock, self.folders = pid, sock, folders
+
+    @classmethod
+    def fork(cls, control: socket.socket, scratch: bool, folders: tuple[str, ...]) -> "_Spare":
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid:
+            theirs.close()
+            return cls(pid, ours, folders)
+        code = 0
+        try:
+            os.setpgid(0, 0)
+            control.close()
+            ours.close()
+            private = _private_scratch(folders) if scratch else None
+            _, fds, _, _ = socket.recv_fds(theirs, 16, 1)
+            theirs.close()
+            if fds:  # none: the zygote ended or discarded this spare
+                run_cell(fds[0], private)
+        except BaseException:  # noqa: BLE001 - run_cell reports the attack's errors itself; this is the pipe failing
+            code = 70
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def covers(self, folders: tuple[str, ...]) -> bool:
+        return set(folders) <= set(self.folders)
+
+    def take(self, fd: int) -> int:
+        socket.send_fds(self.sock, [b"cell"], [fd])
+        os.close(fd)
+        self.sock.close()
+        return self.pid
+
+    def discard(self) -> None:
+        self.sock.close()  # it reads no socket, and exits
+
+
 def _reap(finished: dict[int, int]) -> None:
     while True:
         try:
@@ -131,7 +193,7 @@ def _reap(finished: dict[int, int]) -> None:
         finished[pid] = status
 
 
-def _fork_cell(control: socket.socket, fd: int) -> int:
+def _fork_cell(control: socket.socket, fd: int, scratch: bool, folders: tuple[str, ...]) -> int:
     pid = os.fork()
     if pid:
         os.close(fd)
@@ -140,7 +202,7 @@ def _fork_cell(control: socket.socket, fd: int) -> int:
     try:  # the child: its own process group (killed as one), no control socket, just the cell's pipe
         os.setpgid(0, 0)
         control.close()
-        run_cell(fd)
+        run_cell(fd, _private_scratch(folders, fd) if scratch else None)
     except BaseException:  # noqa: BLE001 - run_cell reports the attack's errors itself; this is the pipe failing
         code = 70
     finally:
@@ -149,8 +211,9 @@ def _fork_cell(control: socket.socket, fd: int) -> int:
         os._exit(code)
 
 
-def run_cell(fd: int) -> None:
-    """Receive the cell, build the attack's context, score, send the result back as data."""
+def run_cell(fd: int, private: bool | None = None) -> None:
+    """Receive the cell, build the attack's context, score, send the result back as data. ``private``: whether
+    this child's scratch folders are its own (set up already, while it was one thread; None: not sandboxed)."""
     from multiprocessing.connection import Connection
 
     from ._proxy import decode, encode
@@ -158,8 +221,6 @@ def run_cell(fd: int) -> None:
     conn = Connection(fd)
     init = decode(conn.recv_bytes())
     try:
-        # first, while the child is still one thread (the kernel refuses a new user namespace to a threaded process)
-        private = _private_scratch(init, conn) if init.get("scratch") else None
         # the attack's clock starts here: its module (a --plugin file) and its __init__ run on it, not for free before
         conn.send_bytes(encode({"op": "ready", "private_tmp": private}))
         attack, ctx = _build(init, conn)
@@ -170,26 +231,36 @@ def run_cell(fd: int) -> None:
         conn.send_bytes(encode({"op": "raised", "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(limit=-4)}))
 
 
-def cell_keep_paths(init: dict[str, Any]) -> list[str]:
+def cell_folders(files: list[str]) -> tuple[str, ...]:
+    """The folders of a cell's code files (its plugin files, the attack's, track's and defense's modules) that its
+    private /tmp binds back; the import path and the harness's sources are always bound (``_KEEP``)."""
+    from ._sandbox import SCRATCH_ROOTS, _under, keep_paths
+
+    folders = {os.path.realpath(os.path.dirname(os.path.abspath(f))) for f in files if isinstance(f, str) and f}
+    kept = [os.path.realpath(p) for p in _KEEP or keep_paths()]
+    return tuple(sorted(f for f in folders if _under(f, list(SCRATCH_ROOTS)) and f not in kept and not _under(f, kept)))
+
+
+def cell_keep_paths(folders: tuple[str, ...]) -> list[str]:
     """The code a cell may still import once its /tmp is its own: the import path, the harness's own sources (an
-    editable install maps them from outside sys.path: a checkout under /tmp), and the cell's plugin files' folders."""
+    editable install maps them from outside sys.path: a checkout under /tmp), and the cell's code folders."""
     from ._sandbox import keep_paths
 
-    files = [*init["plugin_files"], *(init[k].get("file") or "" for k in ("attack", "track", "defense"))]
-    return [*keep_paths(), *(os.path.dirname(os.path.abspath(f)) for f in files if f)]  # keep_paths: sys.path included
+    return [*(_KEEP or keep_paths()), *folders]
 
 
-def _private_scratch(init: dict[str, Any], conn: Any) -> bool:
+def _private_scratch(folders: tuple[str, ...], fd: int | None = None) -> bool:
     """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back; the rest
     read-only, its own IPC, network and pid namespaces. The cell runs on in a child, the first process of the new
     pid namespace: when it ends, the kernel kills every process it left (none outlives the cell)."""
     from ._sandbox import private_scratch
 
-    if not private_scratch(cell_keep_paths(init)):
+    if not private_scratch(cell_keep_paths(folders)):
         return False
     pid = os.fork()
     if pid:  # this process waits, and ends as its child did (the zygote reports that status)
-        conn.close()
+        if fd is not None:
+            os.close(fd)  # the cell's pipe is the child's alone: it ends when the child does
         code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         os._exit(code if code >= 0 else 128 - code)
     import ctypes
@@ -282,4 +353,4 @@ def _resolve(registry: Any, kind: str, ref: dict[str, Any]) -> Any:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), "--scratch" in sys.argv[2:])

@@ -96,6 +96,8 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     if official and (isolation == "thread" or cache_dir):
         raise click.BadParameter("an official run trains from its own cold cache in worker processes: drop --isolation thread and --cache-dir", param_hint="--official")
     session = Session(plan, registry=registry)  # the registry carries its manager: event hooks fire
+    if executor == "local":
+        session.start_workers()
     load_tracks(session, track_names, data_dir)
     options = {k: v for k, v in {"slots": slots, "address": ray_address}.items() if v is not None}
     records = run_plan(plan, session=session, executor=ex_cls(**options))

@@ -116,10 +116,22 @@ def test_code_under_tmp_is_still_importable_inside_a_cells_private_tmp(tmp_path)
         "    def score(self, ctx):\n        import lazy_helper_mod\n        return lazy_helper_mod.scores(len(ctx.candidates))\n"
         "@hookimpl\ndef register_attacks(register):\n    register(Lazy)\n")
     s = make_session(cache_dir=tmp_path / "cache", plugin_files=[str(plugin)], isolation="process")
-    rec = run_cell("lazy-import", session=s)
-    assert rec["status"] == "ok", rec["error"]
-    if rec["isolation"]["sandboxed"]:
-        assert rec["isolation"]["private_tmp"] is True
+    # twice: the first cell's child is forked for it (its plugin folder is new to the zygote), the second is the spare
+    # forked ahead with that folder bound back
+    for _ in range(2):
+        rec = run_cell("lazy-import", session=s)
+        assert rec["status"] == "ok", rec["error"]
+        if rec["isolation"]["sandboxed"]:
+            assert rec["isolation"]["private_tmp"] is True
+
+
+def test_a_cells_code_folders_are_those_a_private_tmp_would_hide():
+    from bench._sandbox import keep_paths
+    from bench._zygote import cell_folders
+
+    kept = next(p for p in keep_paths() if os.path.isdir(p))
+    assert cell_folders(["/tmp/x/plugin.py", "/tmp/x/other.py", "/var/tmp/y/a.py", "/opt/z/b.py", "", None]) == ("/tmp/x", "/var/tmp/y")
+    assert cell_folders([os.path.join(kept, "mod.py")]) == ()  # bound back for every cell already
 
 
 def test_a_cell_keeps_the_harness_sources_wherever_the_checkout_is():
@@ -129,5 +141,18 @@ def test_a_cell_keeps_the_harness_sources_wherever_the_checkout_is():
     from bench._zygote import cell_keep_paths
 
     root = str(Path(bench.__file__).resolve().parents[1])
-    ref = {"file": None}
-    assert root in cell_keep_paths({"plugin_files": [], "attack": ref, "track": ref, "defense": ref})
+    assert root in cell_keep_paths(())
+
+
+def test_bwrap_binds_the_hosts_gpu_device_nodes(monkeypatch):
+    # bwrap's minimal /dev has no /dev/nvidia*: without the binds, an attack in a sandboxed worker would see no GPU
+    import bench._sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "_gpu_devices", lambda: ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"])
+    argv = Sandbox("bwrap").command(["python"])
+    for dev in ("/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"):
+        i = argv.index(dev)
+        assert argv[i - 1] == "--dev-bind" and argv[i + 1] == dev
+    assert argv.index("--dev") < argv.index("/dev/nvidia0")  # after the fresh /dev, or it would cover them
+    monkeypatch.setattr(sandbox, "_gpu_devices", lambda: [])
+    assert "--dev-bind" not in Sandbox("bwrap").command(["python"])

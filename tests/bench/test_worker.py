@@ -139,7 +139,7 @@ def test_a_hung_worker_is_killed(session_cache):
     s = make_session(registry=registry_with(Hang, TinyBudgetBlobs), cache_dir=session_cache, timeout_grace=0.5, isolation="process")
     forked = []
     fork = s.workers.fork
-    s.workers.fork = lambda: forked.append(fork()) or forked[-1]
+    s.workers.fork = lambda files=(): forked.append(fork(files)) or forked[-1]
     rec = run_cell("hang", track="tiny-budget-blobs", session=s)
     assert rec["status"] == "timeout" and "worker was killed" in rec["error"]
     assert s.workers.exit_code(forked[0][0]) == -9  # SIGKILL: nothing is left running
