@@ -150,7 +150,8 @@ def leaderboard_verify(submission: str, cells: tuple[str, ...], device: str, wor
     beside it; exit 1 unless every cell agrees within the entry's intervals."""
     from .verify import verify_submission
 
-    _, registry = _load(plugin_files)
+    # an official run: plugins that register attacks are described in the sandbox, never imported here
+    _, registry = _load(plugin_files, official=True, sandbox=sandbox, hide=(work_dir,) if work_dir else ())
     try:
         results = verify_submission(submission, cells=cells, device=device, registry=registry, work_dir=work_dir, sandbox=sandbox,
                                     plugin_files=plugin_files, progress=progress)

@@ -52,12 +52,14 @@ class PluginManager:
     def _disabled(self) -> set[str]:
         return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
 
-    def load_entry_points(self, distributions: Iterable[str] | None = None) -> None:
-        """Import every installed plugin (``distributions``: only those of these distributions)."""
+    def load_entry_points(self, distributions: Iterable[str] | None = None, names: Iterable[str] | None = None) -> None:
+        """Import every installed plugin (``distributions``: only those of these distributions; ``names``: only the
+        entry points of these names; an official run imports attack plugins only in its sandbox)."""
         disabled = self._disabled()
         only = None if distributions is None else set(distributions)
+        wanted = None if names is None else set(names)
         for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-            if ep.name in disabled or ep.name in self.plugins:
+            if ep.name in disabled or ep.name in self.plugins or wanted is not None and ep.name not in wanted:
                 continue
             dist = getattr(ep, "dist", None)
             if only is not None and (dist.metadata["Name"] if dist else None) not in only:
@@ -270,14 +272,15 @@ def _executor_registration(args: tuple, info: PluginInfo) -> tuple[str, Any]:
 
 
 def load_plugins(files: Iterable[str | os.PathLike[str]] = (), *, entry_points: bool = True, strict: bool = True,
-                 distributions: Iterable[str] | None = None) -> tuple[PluginManager, Registry]:
+                 distributions: Iterable[str] | None = None, names: Iterable[str] | None = None) -> tuple[PluginManager, Registry]:
     """Discover installed plugins (and local plugin files) and return the manager and registry.
 
     ``strict=False`` keeps going on duplicate names (see :meth:`PluginManager.registry`); ``distributions``: import
-    only the entry points of these distributions (the attack worker's zygote preloads privbench's own alone)."""
+    only the entry points of these distributions (the attack worker's zygote preloads privbench's own alone);
+    ``names``: only the entry points of these names (``bench._describe`` describes one plugin per process)."""
     manager = PluginManager()
     if entry_points:
-        manager.load_entry_points(distributions)
+        manager.load_entry_points(distributions, names)
     for f in files:
         manager.load_file(f)
     return manager, manager.registry(strict=strict)

@@ -74,11 +74,13 @@ class Sandbox:
 _HOMES: list[str] = []  # worker homes this process made; removed when its worker pools close
 
 
-def remove_homes() -> None:
+def remove_homes(*homes: str) -> None:
+    """Remove the worker homes this process made (``homes``: only these; none given: all)."""
     import shutil
 
-    while _HOMES:
-        shutil.rmtree(_HOMES.pop(), ignore_errors=True)
+    for home in [h for h in _HOMES if h in homes] if homes else list(_HOMES):
+        _HOMES.remove(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _gpu_devices() -> list[str]:

@@ -74,8 +74,12 @@ def job_for(attack: Attack, ctx: Any, ledger: Any, track: Any, defense: Defense,
 
 
 def class_ref(obj: Any, name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """How the worker finds the same plugin class: registry name, module and qualified name, file."""
+    """How the worker finds the same plugin class: registry name, module and qualified name, file. An official run's
+    stub (``bench._official_plugins``) carries the real class's, and its overrides (the real class has the defaults)."""
     cls = obj if isinstance(obj, type) else type(obj)
+    real = getattr(cls, "_class_ref", None)
+    if real:
+        return {"name": name, "params": dict(getattr(obj, "_overrides", {})), **{k: real[k] for k in ("module", "qualname", "file")}}
     return {"name": name, "params": dict(params), "module": cls.__module__, "qualname": cls.__qualname__,
             "file": getattr(sys.modules.get(cls.__module__), "__file__", None)}
 

@@ -217,7 +217,12 @@ def _run(track_names: list[str], custom: dict[str, list[Any]], external: dict[st
     out = Path(tempfile.mkdtemp(prefix="privbench-run-")) if temporary else Path(out_dir)
     plan = Plan(tracks=track_names, out_dir=str(out), params={k: dict(v) for k, v in (params or {}).items()}, **fields)
     try:
-        manager, registry = load_plugins(plan.plugin_files)
+        if plan.official:  # attack plugins are described in the sandbox, never imported here (bench._official_plugins)
+            from ._official_plugins import official_registry
+
+            manager, registry = official_registry(plan.plugin_files, sandbox=plan.sandbox, hide=[str(out)])
+        else:
+            manager, registry = load_plugins(plan.plugin_files)
         info = PluginInfo("bench.run", source="object")  # what this call registers, for this run only
         for kind, objects in custom.items():
             for obj in objects:

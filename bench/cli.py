@@ -66,7 +66,8 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     from ._runner import Plan, Session, run_plan
     from .leaderboard import render
 
-    _, registry = _load(plugin_files)
+    # official: plugins that register attacks are described in the sandbox, never imported here (bench._official_plugins)
+    _, registry = _load(plugin_files, official=official, sandbox=sandbox, hide=(out_dir,))
     track_names = _names(tracks, "tracks", registry, "--track")
     tasks = {registry.track(t).task for t in track_names}
     attack_names = sorted({a for task in tasks for a in _names(attacks, "attacks", registry, "--attacks", Task(task))})

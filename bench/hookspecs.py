@@ -1,6 +1,10 @@
 """Hook specifications: what a privbench plugin can implement.
 
 Every ``register_*`` hook receives a ``register`` callback taking one object whose ``name`` it is registered under.
+
+In an official run a plugin that registers attacks is imported only in the sandbox (``bench._official_plugins``):
+its tracks, defenses and executors are unavailable there and its event hooks are not fired; register those from a
+separate plugin.
 """
 
 from ._markers import hookspec

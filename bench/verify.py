@@ -46,7 +46,10 @@ def hardware(device: str) -> str:
 
 def reproduce(rec: Record, work_dir: str | os.PathLike[str], *, device: str = "cpu", registry: Any = None,
               sandbox: str | None = None, plugin_files: Iterable[str] = (), progress: bool = False) -> Record:
-    """An official run of ``rec``'s cell in ``work_dir`` (fresh split, cold cache, sandboxed worker); its record."""
+    """An official run of ``rec``'s cell in ``work_dir`` (fresh split, cold cache, sandboxed worker); its record.
+
+    Without ``registry``, the official one (``bench._official_plugins``): a plugin that registers attacks is
+    described in the sandbox, never imported in this process."""
     from ._runner import Plan, Session, run_plan
 
     params = {rec.defense.name: dict(rec.defense.params), rec.attack.name: dict(rec.attack.params)}
@@ -92,6 +95,10 @@ def verify_submission(path: str | os.PathLike[str], *, cells: Iterable[str] = ()
     path = Path(path)
     sub = read_submission(path)
     root = path.parent.parent.parent
+    if registry is None:  # built once for every cell: attack plugins are described in the sandbox, never imported here
+        from ._official_plugins import official_registry
+
+        registry = official_registry(plugin_files, sandbox=sandbox, hide=[str(work_dir)] if work_dir else [])[1]
     out = []
     for cell in _select(sub.cells, cells):
         rec = cell.record

@@ -168,3 +168,34 @@ def test_to_pandas_tells_apart_cells_that_differ_only_in_parameters(tmp_path):
     assert list(df.columns[:5]) == ["track", "defense", "defense_params", "attack", "attack_params"]
     assert sorted(zip(df.defense_params, df.attack_params)) == [("c=1", "n_shadows=4"), ("c=1", "n_shadows=8"), ("c=2", "n_shadows=4")]
     assert res.record(defense_params="c=2").run_id == "p1"
+
+
+@pytest.mark.slow
+def test_an_official_run_from_python_never_imports_an_attack_plugin_here(tmp_path, monkeypatch):
+    import os
+
+    marker = f"PRIVBENCH_TEST_API_MARKER_{os.getpid()}"
+    plugin = tmp_path / "api_marked.py"
+    plugin.write_text(textwrap.dedent(f"""
+        import os
+        from bench import Attack, ThreatModel, hookimpl
+
+        os.environ[{marker!r}] = "imported here"
+
+        class ApiMarked(Attack):
+            name = "api-marked"
+            threat_model = ThreatModel.LABEL
+
+            def score(self, ctx):
+                return ctx.rng.random(len(ctx.candidates))
+
+        @hookimpl
+        def register_attacks(register):
+            register(ApiMarked)
+    """))
+    monkeypatch.delenv(marker, raising=False)
+    res = bench.run("synthetic-blobs", "api-marked", out_dir=tmp_path / "out", progress=False, scenarios=False, official=True,
+                    plugin_files=[str(plugin)])
+    (rec,) = res.records
+    assert rec.status == "ok" and rec.official is True, rec.error
+    assert marker not in os.environ  # its module ran in the sandbox (describe, then the worker), never in this process

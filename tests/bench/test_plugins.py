@@ -284,3 +284,10 @@ def test_loading_only_some_distributions_imports_no_other_plugin():
     assert registry.get("attacks", "lira").plugin.distribution == "privbench"
     manager, _ = load_plugins(distributions=["no-such-distribution"])
     assert manager.plugins == {}
+
+
+def test_loading_only_some_entry_points_by_name():
+    # An official run imports in the harness only the entry points known to register no attack (bench._official_plugins).
+    manager, registry = load_plugins(names=["loss", "synthetic"])
+    assert set(manager.plugins) == {"loss", "synthetic"}
+    assert registry.names("attacks") == ["loss"] and "synthetic-blobs" in registry.names("tracks") and registry.names("defenses") == []

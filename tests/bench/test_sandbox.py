@@ -11,6 +11,7 @@ from bench._sandbox import Sandbox, _works, detect, keep_paths
 from bench.testing import make_session, run_cell
 
 CHEATERS = str(Path(__file__).parent / "cheaters" / "plugin.py")
+TRACKS = str(Path(__file__).parent / "cheaters" / "tracks.py")  # cheat-pool-blobs
 
 
 def test_an_unknown_sandbox_name_is_refused_with_the_choices():
@@ -90,13 +91,13 @@ def test_no_channel_carries_one_targets_rows_to_the_next(tmp_path):
     # on target 1 in both sandboxes: a file in bwrap's tmpfs home or /dev or the host's /run/lock, a System V
     # shared-memory segment, a daemon reached through an abstract unix socket.
     for kind in _working_kinds():
-        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[CHEATERS], sandbox=kind, isolation="process")
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, CHEATERS], sandbox=kind, isolation="process")
         for channel in ("dirs", "sysv", "abstract"):
             rec = run_cell("cheat-carry", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-{kind}", "channel": channel})
             assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, channel, rec["error"])
             assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, channel, rec["per_target"])
     # The same shared memory without the sandbox: the cheater works where the channel exists.
-    s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / "off"), plugin_files=[CHEATERS], sandbox="off", isolation="process")
+    s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / "off"), plugin_files=[TRACKS, CHEATERS], sandbox="off", isolation="process")
     try:
         rec = run_cell("cheat-carry", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-off", "channel": "sysv"})
     finally:

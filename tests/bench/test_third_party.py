@@ -65,3 +65,14 @@ def _install_and_run(pkg, site, tmp_path, session_cache):
     assert rec["attack"]["plugin"] == "coinflip"
     assert rec["metrics"]["n_members"] + rec["metrics"]["n_nonmembers"] >= 1000
     assert 0.4 <= rec["metrics"]["auc"] <= 0.6
+
+    # Officially, the installed plugin registers an attack: it is described in the sandbox and never imported by the
+    # harness; its provenance (distribution, version) still comes from the package, and the worker runs the real class.
+    out = subprocess.run([PRIVBENCH, "run", "--official", "--track", "synthetic-blobs", "--attacks", "coinflip", "--out", str(tmp_path / "official"),
+                          "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    (rec,) = [json.loads(l) for l in (tmp_path / "official" / "results.jsonl").read_text().splitlines()]
+    assert rec["status"] == "ok" and rec["official"] is True and rec["attack"]["plugin"] == "coinflip", rec["error"]
+    attack = rec["provenance"]["plugins"]["attack"]
+    assert attack["distribution"] == "privbench-coinflip" and attack["dist_version"] == "0.3.1"
+    assert 0.35 <= rec["metrics"]["auc"] <= 0.65

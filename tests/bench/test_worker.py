@@ -13,6 +13,7 @@ from bench.testing import make_session, registry_with, run_cell
 from plugins.tracks.synthetic import SyntheticBlobs
 
 CHEATERS = str(Path(__file__).parent / "cheaters" / "plugin.py")
+TRACKS = str(Path(__file__).parent / "cheaters" / "tracks.py")  # cheat-pool-blobs: tracks come from a plugin without attacks
 
 
 class _OneLong(np.ndarray):
@@ -291,7 +292,7 @@ def test_a_cell_cannot_carry_a_file_to_the_next_target(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     records = {}
     for isolation in ("thread", "process"):
-        s = make_session(cache_dir=tmp_path / "cache", plugin_files=[CHEATERS], isolation=isolation)
+        s = make_session(cache_dir=tmp_path / "cache", plugin_files=[TRACKS, CHEATERS], isolation=isolation)
         records[isolation] = run_cell("cheat-hoard", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-{isolation}"})
         assert records[isolation]["status"] == "ok", records[isolation]["error"]
     thread, process = records["thread"]["per_target"], records["process"]["per_target"]
@@ -305,21 +306,21 @@ def test_a_cell_cannot_carry_a_file_to_the_next_target(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open hole (review adv12): the harness imports every plugin module and instantiates the attack in its "
-                   "own process, so a plugin's module code or __init__ runs next to the split and can rewrite how the harness "
-                   "scores it; closing it needs discovery and instantiation out of the harness process (a sandboxed subprocess)")
 def test_an_attacks_own_code_never_runs_in_the_harness_process(tmp_path):
-    # Measured: cheat-init (a coin flip whose __init__ wraps bench._scoring.check_scores) scores AUC 1.000 in an official,
-    # bwrap-sandboxed run (private_tmp true) where honest-coin scores 0.489; `verify` would reproduce it and agree.
+    # Before official runs described attack plugins in the sandbox (bench._describe): cheat-init (a coin flip whose
+    # __init__ wraps bench._scoring.check_scores) scored AUC 1.000 in an official, bwrap-sandboxed run (private_tmp
+    # true) where honest-coin scored 0.489; `verify` would have reproduced it and agreed.
     import bench._scoring
     import bench._session
 
     plan = Plan(tracks=["cheat-pool-blobs"], attacks=["cheat-init"], defenses=["none"], seeds=[0], budget="smoke",
-                out_dir=str(tmp_path / "out"), plugin_files=[CHEATERS], official=True, progress=False, scenarios=False)
+                out_dir=str(tmp_path / "out"), plugin_files=[TRACKS, CHEATERS], official=True, progress=False, scenarios=False)
     original = bench._scoring.check_scores
     try:
         (rec,) = run_plan(plan)
-    finally:  # the cheat stays in this process otherwise
+    finally:  # the cheat would stay in this process otherwise
+        patched = bench._scoring.check_scores is not original or bench._session.check_scores is not original
         bench._scoring.check_scores = bench._session.check_scores = original
+    assert not patched  # its __init__ never ran here
     assert rec["status"] == "ok" and rec["official"] is True, rec["error"]
     assert rec["metrics"]["auc"] < 0.65, rec["metrics"]["auc"]

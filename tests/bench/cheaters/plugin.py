@@ -2,7 +2,8 @@
 
 Each tries one way to learn membership (or to spend what it is not charged for) and falls back to a
 coin flip when its trick finds nothing. Load this file with ``--plugin`` (``Plan.plugin_files``): the
-worker loads it the same way, so the cheaters run exactly where a third-party attack would.
+worker loads it the same way, so the cheaters run exactly where a third-party attack would. The track they are
+tried on (``cheat-pool-blobs``) is in ``tracks.py``: an official run withholds the tracks of a plugin that registers attacks.
 """
 
 import gc
@@ -12,7 +13,6 @@ import sys
 import numpy as np
 
 from bench import Attack, ThreatModel, hookimpl
-from plugins.tracks.synthetic import SyntheticBlobs
 
 
 def _coin(ctx):
@@ -468,13 +468,6 @@ class FreeInit(Attack):
         return _coin(ctx)
 
 
-class PoolBlobs(SyntheticBlobs):
-    """synthetic-blobs on LiRA's pool design: each cell attacks several models in turn."""
-
-    name = "cheat-pool-blobs"
-    pool_design = True
-
-
 CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWalk, DiskReader, PatchMetrics, ProxyInternals, Unaccounted, Exit, ZeroWeights, Hoard, Carry, ScenarioSpotter, InitPatch, FreeInit]
 
 
@@ -482,8 +475,3 @@ CHEATERS = [CoinFlip, SandboxProbe, SplitRecompute, PrivateWalk, GcWalk, FrameWa
 def register_attacks(register):
     for cls in CHEATERS:
         register(cls)
-
-
-@hookimpl
-def register_tracks(register):
-    register(PoolBlobs)

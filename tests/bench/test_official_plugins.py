@@ -1,0 +1,142 @@
+"""An official run's registry (bench._official_plugins): a plugin that registers attacks is never imported in the harness."""
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench import PluginError
+from bench._official_plugins import AttackStub, official_registry
+from bench._plan import Cell
+from bench._plugins import load_plugins
+from bench._runner import Plan, Session
+from bench._worker import class_ref
+from bench.cli import cli
+from bench.testing import make_session
+
+CHEATERS = str(Path(__file__).parent / "cheaters" / "plugin.py")
+TRACKS = str(Path(__file__).parent / "cheaters" / "tracks.py")
+
+
+def _plugin(tmp_path, name, body):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+MARKED = """
+    import os
+    from bench import Attack, ThreatModel, hookimpl
+    from plugins.tracks.synthetic import SyntheticBlobs
+
+    os.environ["{marker}"] = "module code ran here"
+
+    class Marked(Attack):
+        name = "marked"
+        threat_model = ThreatModel.LABEL
+
+        def score(self, ctx):
+            return ctx.rng.random(len(ctx.candidates))
+
+    class MarkedBlobs(SyntheticBlobs):
+        name = "marked-blobs"
+
+    @hookimpl
+    def register_attacks(register):
+        register(Marked)
+
+    @hookimpl
+    def register_tracks(register):
+        register(MarkedBlobs)
+"""
+
+
+def test_an_attack_plugins_module_code_runs_in_the_harness_only_in_an_ordinary_run(tmp_path, monkeypatch):
+    marker = f"PRIVBENCH_TEST_MARKER_{os.getpid()}"
+    path = _plugin(tmp_path, "marked_official", MARKED.format(marker=marker))
+    monkeypatch.delenv(marker, raising=False)
+    official = Session(Plan(tracks=["synthetic-blobs"], attacks=["marked"], defenses=["none"], seeds=[0], out_dir=str(tmp_path / "official"), plugin_files=[path],
+                            official=True, progress=False))
+    assert marker not in os.environ  # described in the sandbox, never imported here
+    stub = official.registry.attack("marked")
+    assert isinstance(stub, AttackStub) and stub.threat_model == 1
+    with pytest.raises(PluginError, match="runs there"):
+        stub.score(None)
+    ordinary = _plugin(tmp_path, "marked_ordinary", MARKED.format(marker=marker))
+    Session(Plan(tracks=["synthetic-blobs"], attacks=["marked"], defenses=["none"], seeds=[0], out_dir=str(tmp_path / "ordinary"), plugin_files=[ordinary], progress=False))
+    assert os.environ.get(marker) == "module code ran here"
+
+
+def test_a_track_of_a_plugin_that_registers_attacks_is_refused_in_an_official_run(tmp_path):
+    path = _plugin(tmp_path, "both_kinds", MARKED.format(marker="PRIVBENCH_TEST_UNUSED"))
+    plan = Plan(tracks=["marked-blobs"], attacks=["marked"], defenses=["none"], seeds=[0], out_dir=str(tmp_path / "out"), plugin_files=[path], official=True, progress=False)
+    with pytest.raises(PluginError, match="plugin 'both_kinds', which also registers attacks.*separate plugin than attacks"):
+        Session(plan)
+    assert not (tmp_path / "out" / ".official" / "cache" / "models").exists()  # nothing trained
+    result = CliRunner().invoke(cli, ["run", "--official", "--track", "marked-blobs", "--attacks", "marked", "--out", str(tmp_path / "cli"),
+                                      "--plugin", path, "--no-progress"])
+    assert result.exit_code == 2 and "separate plugin than attacks" in result.output, result.output
+
+
+def test_a_plugin_that_registers_attacks_only_in_the_harness_is_refused(tmp_path, monkeypatch):
+    # The sandbox's environment is not the harness's: described there, this plugin registers nothing, so it is imported here.
+    path = _plugin(tmp_path, "two_faced", """
+        import os
+        from bench import Attack, hookimpl
+
+        class Late(Attack):
+            name = "late"
+
+        @hookimpl
+        def register_attacks(register):
+            if os.environ.get("PRIVBENCH_TEST_IN_HARNESS"):
+                register(Late)
+    """)
+    monkeypatch.setenv("PRIVBENCH_TEST_IN_HARNESS", "1")
+    with pytest.raises(PluginError, match="plugin 'two_faced' registered attack.*late in the harness process, but none when it was described"):
+        official_registry([path])
+
+
+def test_identity_and_run_id_are_the_same_with_the_described_attacks(tmp_path):
+    real = load_plugins([TRACKS, CHEATERS])[1]
+    _, official = official_registry([TRACKS, CHEATERS])
+    assert isinstance(official.attack("honest-coin"), AttackStub) and not isinstance(official.attack("loss"), AttackStub)
+    assert official.get("tracks", "cheat-pool-blobs").plugin.name == "tracks"  # a plugin without attacks: imported here
+    sessions = [make_session(registry=r, cache_dir=tmp_path / "cache", out_dir=str(tmp_path / "out")) for r in (real, official)]
+    for attack, params in (("loss", {}), ("honest-coin", {}), ("probe-sandbox", {"port": 7})):
+        for track in ("synthetic-blobs", "cheat-pool-blobs"):
+            cell = Cell(track=track, defense="none", attack=attack, seed=0, budget="smoke", attack_params=params)
+            a, b = (s.identity(cell) for s in sessions)
+            assert a == b and "error" not in a["attack"], (attack, a, b)
+            assert sessions[0].run_id(cell) == sessions[1].run_id(cell)
+    stub, actual = official.attack("probe-sandbox", port=7), real.attack("probe-sandbox", port=7)
+    ref = class_ref(stub, stub.name, stub.params)
+    assert ref == {**class_ref(actual, actual.name, actual.params), "params": {"port": 7}}  # the real class, its own defaults
+    assert official.get("attacks", "honest-coin").plugin.source == real.get("attacks", "honest-coin").plugin.source
+
+
+@pytest.mark.slow
+def test_an_official_cli_run_never_builds_the_attack_in_the_harness(tmp_path):
+    # `privbench run --official` builds its registry before anything else imports the plugins: cheat-init's __init__
+    # (which wraps the harness's score check) runs only in the worker, and scores like the coin flip it is.
+    import json
+
+    import bench._scoring
+    import bench._session
+
+    original = bench._scoring.check_scores
+    try:
+        result = CliRunner().invoke(cli, ["run", "--official", "--track", "cheat-pool-blobs", "--attacks", "cheat-init,honest-coin", "--out",
+                                          str(tmp_path / "out"), "--plugin", TRACKS, "--plugin", CHEATERS, "--no-progress"])
+    finally:
+        patched = bench._scoring.check_scores is not original or bench._session.check_scores is not original
+        bench._scoring.check_scores = bench._session.check_scores = original
+    assert result.exit_code == 0, result.output
+    assert not patched
+    records = {r["attack"]["name"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
+    for name in ("cheat-init", "honest-coin"):
+        rec = records[name]
+        assert rec["status"] == "ok" and rec["official"] is True and rec["attack"]["plugin"] == "plugin", rec["error"]
+        assert rec["metrics"]["auc"] < 0.65, (name, rec["metrics"]["auc"])
