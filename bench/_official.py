@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_official", "PRIVATE_DIR"]
+__all__ = ["prepare_official", "official_setup", "PRIVATE_DIR"]
 
 PRIVATE_DIR = ".official"
 
@@ -41,3 +41,16 @@ def prepare_official(plan: Any) -> Path:
     cache.mkdir(exist_ok=True, mode=0o700)
     plan.cache_dir = str(cache)
     return private
+
+
+def official_setup(plan: Any, registry: Any = None, manager: Any = None) -> tuple[Any, Any]:
+    """A session's official start: the private split seed drawn (or, resuming, read) and its cold cache; the registry
+    with attack plugins imported only in the sandbox (``bench._official_plugins``) unless one is given; then a track or
+    defense of a plugin that also registers attacks refused before anything trains. Returns (manager, registry)."""
+    from ._official_plugins import check_official, official_registry
+
+    prepare_official(plan)
+    if registry is None:
+        manager, registry = official_registry(plan.plugin_files, sandbox=plan.sandbox, hide=[plan.out_dir, plan.cache_dir])
+    check_official(registry, plan)
+    return manager, registry

@@ -30,21 +30,13 @@ class Session:
         from ._plugins import PluginManager, load_plugins
 
         self.plan = plan
-        if plan.official:
-            from ._official import prepare_official
+        if plan.official:  # split seed drawn at run time, cold private cache, attack plugins imported only in the sandbox
+            from ._official import official_setup
 
-            prepare_official(plan)  # draws (or, resuming, reads) the private split seed; private cold cache
+            manager, registry = official_setup(plan, registry, manager)
             cache = None
-        if registry is None and plan.official:  # attack plugins are imported only in the sandbox (bench._official_plugins)
-            from ._official_plugins import official_registry
-
-            manager, registry = official_registry(plan.plugin_files, sandbox=plan.sandbox, hide=[plan.out_dir, plan.cache_dir])
         elif registry is None:
             manager, registry = load_plugins(plan.plugin_files)
-        if plan.official:
-            from ._official_plugins import check_official
-
-            check_official(registry, plan)  # a track or defense of a plugin that also registers attacks: refused now
         # Event hooks fire whoever made the session: the manager that built the registry, else an empty one.
         self.manager = manager or getattr(registry, "manager", None) or PluginManager()
         self.registry = registry
