@@ -127,22 +127,17 @@ class _Spare:
         if pid:
             theirs.close()
             return cls(pid, ours, folders)
-        code = 0
-        try:
-            os.setpgid(0, 0)
-            control.close()
-            ours.close()
+        ours.close()
+
+        def wait_for_cell() -> None:
             private = _private_scratch(folders) if scratch else None
             _, fds, _, _ = socket.recv_fds(theirs, 16, 1)
             theirs.close()
             if fds:  # none: the zygote ended or discarded this spare
                 run_cell(fds[0], private)
-        except BaseException:  # noqa: BLE001 - run_cell reports the attack's errors itself; this is the pipe failing
-            code = 70
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+
+        _child(control, wait_for_cell)
+        raise AssertionError("unreachable")
 
     def covers(self, folders: tuple[str, ...]) -> bool:
         return set(folders) <= set(self.folders)
@@ -173,11 +168,17 @@ def _fork_cell(control: socket.socket, fd: int, scratch: bool, folders: tuple[st
     if pid:
         os.close(fd)
         return pid
+    _child(control, lambda: run_cell(fd, _private_scratch(folders, fd) if scratch else None))
+    raise AssertionError("unreachable")
+
+
+def _child(control: socket.socket, work: Any) -> None:
+    """A forked child's life, which never returns: its own process group (killed as one), no control socket."""
     code = 0
-    try:  # the child: its own process group (killed as one), no control socket, just the cell's pipe
+    try:
         os.setpgid(0, 0)
         control.close()
-        run_cell(fd, _private_scratch(folders, fd) if scratch else None)
+        work()
     except BaseException:  # noqa: BLE001 - run_cell reports the attack's errors itself; this is the pipe failing
         code = 70
     finally:
