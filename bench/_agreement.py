@@ -1,15 +1,13 @@
 """When a reproduction agrees with a published cell: the entry's own intervals, never a number written in it.
 
-Agreement, per metric (AUC, TPR@0.1%FPR, TPR@1%FPR, test accuracy, and every ``fpr_<set>`` the entry shows, the
-ordinary non-members' and each scenario set's, which ``verify`` reproduces too): the published value's 95% interval and the
+Agreement, per metric (AUC, TPR@0.1%FPR, TPR@1%FPR, test accuracy): the published value's 95% interval and the
 reproduction's overlap. A reproduction on a fresh split estimates the same quantity from another sample, so two
 honest intervals overlap except by bad luck (about 1 in 200 per metric); an edited value lands outside.
 
 The published interval is one the harness can vouch for, whatever the file says:
 
-- a TPR, an FPR or the test accuracy: Clopper–Pearson on the published value at the reproduction's sample size
-  (members, non-members, or the scenario set's points over the targets scored: the same track gives the same sizes,
-  so an edited ``n_members`` widens nothing);
+- a TPR or the test accuracy: Clopper–Pearson on the published value at the reproduction's sample size (members,
+  resp. non-members: the same track gives the same sizes, so an edited ``n_members`` widens nothing);
 - the AUC: the entry's bootstrap interval, but no wider on either side than the reproduction's whole interval
   (same sample sizes, comparable widths), so a widened interval cannot absorb any reproduction.
 """
@@ -20,25 +18,9 @@ from typing import Any
 
 from ._record import Record
 
-__all__ = ["AGREEMENT_METRICS", "agreement", "accepted_verification", "same_spec", "scenario_metrics"]
+__all__ = ["AGREEMENT_METRICS", "agreement", "accepted_verification", "same_spec"]
 
 AGREEMENT_METRICS = ("auc", "tpr@0.1%fpr", "tpr@1%fpr", "test_accuracy")
-
-
-def scenario_metrics(rec: Record) -> list[str]:
-    """The ``fpr_<set>`` metrics a record shows (``fpr_nonmembers`` and one per scenario set)."""
-    return sorted(k for k in rec.metrics if k.startswith("fpr_") and not k.endswith("_ci"))
-
-
-def _sample_size(rec: Record, key: str) -> int:
-    """How many decisions a rate of ``rec`` counts: members, non-members, or a scenario set's points over its targets."""
-    if not key.startswith("fpr_") or key == "fpr_nonmembers":
-        n = rec.metric("n_members" if key.startswith("tpr@") else "n_nonmembers")  # test accuracy: on the non-members
-        return int(n) if isinstance(n, (int, float)) else 0
-    block = rec.scenarios if isinstance(rec.scenarios, dict) else {}
-    size = (block.get("sets") or {}).get(key[len("fpr_"):])
-    targets = int(block.get("targets") or 1) - int(block.get("failed_targets") or 0)
-    return int(size) * max(targets, 0) if isinstance(size, int) else 0
 
 
 def _value(rec: Record, key: str) -> float | None:
@@ -69,16 +51,16 @@ def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[f
         width = ci[1] - ci[0]
         lo, hi = _pair(published.metrics.get("auc_ci")) or (old, old)
         return (max(lo, old - width), min(hi, old + width)), ci
-    n = _sample_size(reproduced, key)
+    n = reproduced.metric("n_nonmembers" if key == "test_accuracy" else "n_members")
     if not n:
         return None
-    return _rate_interval(old, n), _rate_interval(new, n)
+    return _rate_interval(old, int(n)), _rate_interval(new, int(n))
 
 
 def agreement(published: Record, reproduced: Record) -> dict[str, Any]:
     """``{"agree": bool, "metrics": {key: {published, published_interval, reproduced, reproduced_interval, agree}}}``."""
     out: dict[str, Any] = {}
-    for key in (*AGREEMENT_METRICS, *scenario_metrics(published)):
+    for key in AGREEMENT_METRICS:
         pair = _intervals(published, reproduced, key)
         if pair is None:
             out[key] = {"published": _value(published, key), "reproduced": _value(reproduced, key), "agree": False}

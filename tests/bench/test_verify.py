@@ -63,23 +63,18 @@ def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
         assert "sandboxed" in accepted_verification(published, {**good, "record": _official().replace(isolation=box).to_dict()})
 
 
-def _with_sets(rec, fprs, targets=4, size=500):
-    metrics = {**rec.metrics, **{f"fpr_{k}": v for k, v in fprs.items()}, **{f"fpr_{k}_ci": [0.0, 1.0] for k in fprs}}
-    return rec.replace(metrics=metrics, scenarios={"status": "ok", "sets": {k: size for k in fprs if k != "nonmembers"}, "targets": targets, "failed_targets": 0})
-
-
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open hole (review adv12): verify reproduces without the scenario sets and "
+                   "compares AUC, the TPRs and test accuracy only, while submit recomputes fpr_<set> from the submitter's own "
+                   "scenario_scores and the board shows them beside 'verified'. Comparing them by Clopper-Pearson overlap was tried "
+                   "and is wrong: the 5 % threshold is itself estimated (leave-one-out over the other targets' non-members), so "
+                   "honest reproductions differ beyond binomial noise (digits smoke, confidence: fpr_nonmembers 0.071 "
+                   "[0.056, 0.089] published vs 0.039 [0.028, 0.053] reproduced); it needs an interval with the threshold's "
+                   "own sampling error, or a threshold-free quantity recomputed at submit")
 def test_a_verification_vouches_for_every_metric_the_board_shows():
-    published = _with_sets(_rec(), {"nonmembers": 0.05, "neighbours": 0.06, "ood": 0.01})
-    # the reproduction ran the scenario sets too (reproduce() does when the entry shows them): close values agree
-    honest = _with_sets(_official(), {"nonmembers": 0.052, "neighbours": 0.055, "ood": 0.012})
-    assert accepted_verification(published, {"run_id": published.run_id, "record": honest.to_dict()}) is None
-    # an edited fpr_<set> (0.06 -> 0.0: "robust to near-duplicates") lands outside: 0 of 2,000 against 110 of 2,000
-    forged = _with_sets(_rec(), {"nonmembers": 0.05, "neighbours": 0.0, "ood": 0.01})
-    out = agreement(forged, honest)
-    assert out["agree"] is False and out["metrics"]["fpr_neighbours"]["agree"] is False and out["metrics"]["fpr_ood"]["agree"] is True
-    # a reproduction without the sets vouches for none of them, and an edited interval widens nothing
-    assert accepted_verification(forged, {"run_id": forged.run_id, "record": _official().to_dict()}) is not None
-    assert out["metrics"]["fpr_neighbours"]["published_interval"][1] < 0.01
+    published = _rec()
+    forged = published.replace(metrics={**published.metrics, "fpr_neighbours": 0.0, "fpr_neighbours_ci": [0.0, 0.007]})
+    reproduced = _official()  # as reproduce() makes it: scenarios=False, so no fpr_<set> to compare
+    assert accepted_verification(forged, {"run_id": forged.run_id, "record": reproduced.to_dict()}) is not None
 
 
 @pytest.fixture
