@@ -148,10 +148,16 @@ def leaderboard_verify(submission: str, cells: tuple[str, ...], device: str, wor
                        plugin_files: tuple[str, ...]) -> None:
     """Re-run cells of a submission from scratch on a fresh split (an official run) and write a verification file
     beside it; exit 1 unless every cell agrees within the entry's intervals."""
-    from .verify import verify_submission
+    from ._submission import read_submission
+    from .verify import submission_wanted, verify_submission
 
-    # an official run: plugins that register attacks are described in the sandbox, never imported here
-    _, registry = _load(plugin_files, official=True, sandbox=sandbox, hide=(work_dir,) if work_dir else ())
+    # an official run: plugins that register attacks are described in the sandbox, never imported here (nor any plugin
+    # providing no track or defense of the submission's cells)
+    try:
+        wanted = submission_wanted(read_submission(submission))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _, registry = _load(plugin_files, official=True, sandbox=sandbox, hide=(work_dir,) if work_dir else (), wanted=wanted)
     try:
         results = verify_submission(submission, cells=cells, device=device, registry=registry, work_dir=work_dir, sandbox=sandbox,
                                     plugin_files=plugin_files, progress=progress)

@@ -16,7 +16,7 @@ import click
 
 from ._api import PluginError, Task
 
-__all__ = ["NothingRan", "SET_EXAMPLE", "names", "parse_sets", "check_sets", "load_tracks", "exit_status"]
+__all__ = ["NothingRan", "SET_EXAMPLE", "names", "option_names", "parse_sets", "check_sets", "load_tracks", "exit_status"]
 
 # A real parameter of a first-party attack (a test checks it stays one): error messages never suggest a made-up one.
 SET_EXAMPLE = "lira.n_shadows=8"
@@ -44,6 +44,11 @@ def names(value: str, kind: str, registry: Any, option: str, task: Task | None =
         except PluginError as exc:
             raise click.BadParameter(f"{exc} (`privbench list {kind}` describes them)", param_hint=option) from None
     return found
+
+
+def option_names(value: str) -> list[str] | None:
+    """The names a comma-separated option gives, without a registry (None: ``all``)."""
+    return None if value == "all" else [n.strip() for n in value.split(",") if n.strip()]
 
 
 def parse_sets(sets: Iterable[str]) -> dict[str, dict[str, Any]]:

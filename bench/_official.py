@@ -51,6 +51,7 @@ def official_setup(plan: Any, registry: Any = None, manager: Any = None) -> tupl
 
     prepare_official(plan)
     if registry is None:
-        manager, registry = official_registry(plan.plugin_files, sandbox=plan.sandbox, hide=[plan.out_dir, plan.cache_dir])
+        manager, registry = official_registry(plan.plugin_files, sandbox=plan.sandbox, hide=[plan.out_dir, plan.cache_dir],
+                                              wanted={"tracks": plan.tracks, "defenses": plan.defenses})
     check_official(registry, plan)
     return manager, registry

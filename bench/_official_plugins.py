@@ -1,8 +1,9 @@
 """The registry of an official run: no plugin that registers an attack is ever imported in the harness process.
 
-``official_registry(files)`` imports in the harness privbench's own plugins and the third-party plugins (entry
-points or files) that register no attack: tracks, defenses and executors train and serve the target, trusted code
-by nature. Every other third-party plugin is described in the sandbox (:mod:`bench._describe`) and its attacks
+``official_registry(files, wanted=...)`` imports in the harness privbench's own plugins and the third-party plugins
+(entry points or files) that register no attack and provide a track, defense or executor the run uses (``wanted``):
+those train and serve the target, trusted code by nature. A plugin that provides nothing the run uses (event hooks
+only, or a track it does not run) is not imported at all: its module code would run next to the split. Every other third-party plugin is described in the sandbox (:mod:`bench._describe`) and its attacks
 enter the registry as stubs (:class:`AttackStub`): the described class attributes, the described
 :class:`PluginInfo` (its distribution and version read here, from the package metadata) and the real class's
 import path, which the worker uses (``bench._worker.class_ref``). The tracks, defenses and executors of such a
@@ -16,7 +17,7 @@ import os
 import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable, Mapping
 
 from ._api import Attack, PluginError
 from ._describe import AttackDescription, PluginDescription, describe_plugins
@@ -77,9 +78,11 @@ def check_official(registry: Any, plan: Any) -> None:
                 registry.get(kind, name)  # raises, naming the plugin
 
 
-def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: str | None = None,
-                      hide: Iterable[str] = ()) -> tuple[PluginManager, OfficialRegistry]:
-    """(manager, registry) for an official run; ``hide``: folders the describing processes must not read."""
+def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: str | None = None, hide: Iterable[str] = (),
+                      wanted: Mapping[str, Iterable[str] | None] | None = None) -> tuple[PluginManager, OfficialRegistry]:
+    """(manager, registry) for an official run; ``hide``: folders the describing processes must not read; ``wanted``:
+    by kind (tracks, defenses, executors), the names the run uses, None for any (``--defenses all``); a kind left
+    out: none of it. Default: any track, defense or executor (a plugin that registers none is never imported)."""
     disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
     eps = [ep for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name) if ep.name not in disabled]
     first = [ep.name for ep in eps if _dist(ep)[0] in FIRST_PARTY]
@@ -96,10 +99,11 @@ def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: 
     requests = [(n, _label(i), "file" if n in paths else "entry-point", paths.get(n, n)) for n, i in infos.items()]
     described = describe_plugins(requests, sandbox=sandbox, hide=hide)
     sealed = {n for n, d in described.items() if d.attacks or d.registers["attacks"] or d.error}
+    used = {n for n, d in described.items() if n not in sealed and _provides(d, wanted)}
     manager = PluginManager()
-    manager.load_entry_points(names=[*first, *(n for n in infos if n not in paths and n not in sealed)])
+    manager.load_entry_points(names=[*first, *(n for n in infos if n not in paths and n in used)])
     for stem in paths:
-        if stem not in sealed:
+        if stem in used:
             manager.load_file(given[stem])
     base = manager.registry(strict=False)
     _refuse_attacks_in_harness(manager)
@@ -124,6 +128,16 @@ def _add_sealed(manager: PluginManager, registry: OfficialRegistry, info: Plugin
             registry.withheld[kind].setdefault(name, info.name)
     for attack in d.attacks:
         registry.add("attacks", attack.name, attack_stub(attack), info)
+
+
+def _provides(d: PluginDescription, wanted: Mapping[str, Iterable[str] | None] | None) -> bool:
+    """Whether a plugin registers a track, defense or executor the run uses (then it is imported in the harness)."""
+    for kind in ("tracks", "defenses", "executors"):
+        if kind in (wanted or {}) or wanted is None:
+            want = None if wanted is None else wanted[kind]
+            if d.registers.get(kind) and (want is None or set(d.registers[kind]) & set(want)):
+                return True
+    return False
 
 
 def _refuse_attacks_in_harness(manager: PluginManager) -> None:

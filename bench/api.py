@@ -220,7 +220,8 @@ def _run(track_names: list[str], custom: dict[str, list[Any]], external: dict[st
         if plan.official:  # attack plugins are described in the sandbox, never imported here (bench._official_plugins)
             from ._official_plugins import official_registry
 
-            manager, registry = official_registry(plan.plugin_files, sandbox=plan.sandbox, hide=[str(out)])
+            manager, registry = official_registry(plan.plugin_files, sandbox=plan.sandbox, hide=[str(out)],
+                                                  wanted={"tracks": track_names, "defenses": None if "all" in plan.defenses else plan.defenses})
         else:
             manager, registry = load_plugins(plan.plugin_files)
         info = PluginInfo("bench.run", source="object")  # what this call registers, for this run only

@@ -21,7 +21,7 @@ def cli() -> None:
     """privbench: benchmark privacy attacks and defenses on ML models."""
 
 
-from ._cli_run import check_sets, exit_status, load_tracks, names as _names, parse_sets as _parse_sets  # noqa: E402
+from ._cli_run import check_sets, exit_status, load_tracks, names as _names, option_names as _option_names, parse_sets as _parse_sets  # noqa: E402
 
 
 @cli.command()
@@ -67,7 +67,8 @@ def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_d
     from .leaderboard import render
 
     # official: plugins that register attacks are described in the sandbox, never imported here (bench._official_plugins)
-    _, registry = _load(plugin_files, official=official, sandbox=sandbox, hide=(out_dir,))
+    wanted = {"tracks": _option_names(tracks), "defenses": _option_names(defenses), "executors": [executor]}
+    _, registry = _load(plugin_files, official=official, sandbox=sandbox, hide=(out_dir,), wanted=wanted)
     track_names = _names(tracks, "tracks", registry, "--track")
     tasks = {registry.track(t).task for t in track_names}
     attack_names = sorted({a for task in tasks for a in _names(attacks, "attacks", registry, "--attacks", Task(task))})

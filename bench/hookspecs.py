@@ -4,7 +4,7 @@ Every ``register_*`` hook receives a ``register`` callback taking one object who
 
 In an official run a plugin that registers attacks is imported only in the sandbox (``bench._official_plugins``):
 its tracks, defenses and executors are unavailable there and its event hooks are not fired; register those from a
-separate plugin.
+separate plugin. A plugin that provides no track, defense or executor the official run uses is not imported either.
 """
 
 from ._markers import hookspec

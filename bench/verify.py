@@ -23,7 +23,7 @@ from ._agreement import agreement, same_spec
 from ._record import Record
 from ._submission import cell_line, read_submission, write_verification
 
-__all__ = ["verify_submission", "reproduce", "hardware"]
+__all__ = ["verify_submission", "reproduce", "hardware", "submission_wanted"]
 
 
 def hardware(device: str) -> str:
@@ -58,6 +58,11 @@ def reproduce(rec: Record, work_dir: str | os.PathLike[str], *, device: str = "c
                 progress=progress, scenarios=False, isolation="process", sandbox=sandbox, official=True)
     records = run_plan(plan, session=Session(plan, registry=registry))
     return records[0]
+
+
+def submission_wanted(sub: Any) -> dict[str, list[str]]:
+    """The tracks and defenses a submission's cells use: the only third-party plugins its verification imports."""
+    return {"tracks": sorted({c.record.track.name for c in sub.cells}), "defenses": sorted({c.record.defense.name for c in sub.cells})}
 
 
 def _select(cells: Any, wanted: Iterable[str]) -> list[Any]:
@@ -97,7 +102,7 @@ def verify_submission(path: str | os.PathLike[str], *, cells: Iterable[str] = ()
     if registry is None:  # built once for every cell: attack plugins are described in the sandbox, never imported here
         from ._official_plugins import official_registry
 
-        registry = official_registry(plugin_files, sandbox=sandbox, hide=[str(work_dir)] if work_dir else [])[1]
+        registry = official_registry(plugin_files, sandbox=sandbox, hide=[str(work_dir)] if work_dir else [], wanted=submission_wanted(sub))[1]
     out = []
     for cell in _select(sub.cells, cells):
         rec = cell.record

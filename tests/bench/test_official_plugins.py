@@ -85,18 +85,67 @@ def test_a_plugin_that_registers_attacks_only_in_the_harness_is_refused(tmp_path
     path = _plugin(tmp_path, "two_faced", """
         import os
         from bench import Attack, hookimpl
+        from plugins.tracks.synthetic import SyntheticBlobs
 
         class Late(Attack):
             name = "late"
+
+        class Cover(SyntheticBlobs):
+            name = "two-faced-blobs"
 
         @hookimpl
         def register_attacks(register):
             if os.environ.get("PRIVBENCH_TEST_IN_HARNESS"):
                 register(Late)
+
+        @hookimpl
+        def register_tracks(register):
+            register(Cover)
     """)
     monkeypatch.setenv("PRIVBENCH_TEST_IN_HARNESS", "1")
     with pytest.raises(PluginError, match="plugin 'two_faced' registered attack.*late in the harness process, but none when it was described"):
         official_registry([path])
+
+
+def test_only_a_plugin_providing_what_the_run_uses_is_imported_in_the_harness(tmp_path, monkeypatch):
+    # A submitter's second plugin that registers no attack (event hooks only, or a track the run does not use) would
+    # otherwise be imported here, and its module code could rewrite the harness for the attack plugin beside it.
+    marker = f"PRIVBENCH_TEST_HOOKS_{os.getpid()}"
+    hooks = _plugin(tmp_path, "hooks_only", f"""
+        import os
+        from bench import hookimpl
+
+        os.environ["{marker}"] = "hooks"
+
+        @hookimpl
+        def record_written(record):
+            pass
+    """)
+    track = _plugin(tmp_path, "extra_track", f"""
+        import os
+        from bench import hookimpl
+        from plugins.tracks.synthetic import SyntheticBlobs
+
+        os.environ["{marker}_TRACK"] = "track"
+
+        class Extra(SyntheticBlobs):
+            name = "extra-blobs"
+
+        @hookimpl
+        def register_tracks(register):
+            register(Extra)
+    """)
+    monkeypatch.delenv(marker, raising=False)
+    monkeypatch.delenv(f"{marker}_TRACK", raising=False)
+    plan = Plan(tracks=["synthetic-blobs"], attacks=["loss"], defenses=["none"], seeds=[0], out_dir=str(tmp_path / "a"), plugin_files=[hooks, track],
+                official=True, progress=False)
+    registry = Session(plan).registry
+    assert marker not in os.environ and f"{marker}_TRACK" not in os.environ  # neither provides what this run uses
+    with pytest.raises(PluginError, match="unknown track 'extra-blobs'"):
+        registry.get("tracks", "extra-blobs")
+    plan = Plan(**{**plan.as_dict(), "tracks": ["extra-blobs"], "out_dir": str(tmp_path / "b")})
+    assert Session(plan).registry.get("tracks", "extra-blobs") and os.environ.get(f"{marker}_TRACK") == "track"
+    assert marker not in os.environ  # still never imported: it provides nothing any run uses
 
 
 def test_identity_and_run_id_are_the_same_with_the_described_attacks(tmp_path):
