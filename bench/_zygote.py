@@ -213,8 +213,10 @@ def cell_folders(files: list[str]) -> tuple[str, ...]:
     from ._sandbox import SCRATCH_ROOTS, _under, keep_paths
 
     folders = {os.path.realpath(os.path.dirname(os.path.abspath(f))) for f in files if isinstance(f, str) and f}
-    kept = [os.path.realpath(p) for p in _KEEP or keep_paths()]
-    return tuple(sorted(f for f in folders if _under(f, list(SCRATCH_ROOTS)) and f not in kept and not _under(f, kept)))
+    roots = list(SCRATCH_ROOTS)
+    # what every cell binds back already; a scratch root itself is never bound (the zygote's cwd, /tmp, is on its path)
+    kept = [k for k in (os.path.realpath(p) for p in _KEEP or keep_paths()) if _under(k, roots)]
+    return tuple(sorted(f for f in folders if _under(f, roots) and f not in kept and not _under(f, kept)))
 
 
 def cell_keep_paths(folders: tuple[str, ...]) -> list[str]:

@@ -135,6 +135,14 @@ def test_a_cells_code_folders_are_those_a_private_tmp_would_hide():
     assert cell_folders([os.path.join(kept, "mod.py")]) == ()  # bound back for every cell already
 
 
+def test_a_plugin_folder_under_tmp_is_bound_back_although_the_zygotes_path_holds_tmp(monkeypatch):
+    # bwrap starts the zygote in /tmp, so /tmp itself is on its import path; it must not count as "bound back already"
+    import bench._zygote as zygote
+
+    monkeypatch.setattr(zygote, "_KEEP", ("/tmp", "/usr/lib/python3", "/tmp/checkout"))
+    assert zygote.cell_folders(["/tmp/run/plugin.py", "/tmp/checkout/plugins/a.py"]) == ("/tmp/run",)
+
+
 def test_a_cell_keeps_the_harness_sources_wherever_the_checkout_is():
     # A fresh clone under /tmp (CI's) installed editable: `bench` is mapped from the checkout, off sys.path. The cell's
     # private /tmp must bind that folder back, or every lazy `import bench.signals` in an attack fails.
