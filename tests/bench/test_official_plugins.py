@@ -140,3 +140,27 @@ def test_an_official_cli_run_never_builds_the_attack_in_the_harness(tmp_path):
         rec = records[name]
         assert rec["status"] == "ok" and rec["official"] is True and rec["attack"]["plugin"] == "plugin", rec["error"]
         assert rec["metrics"]["auc"] < 0.65, (name, rec["metrics"]["auc"])
+
+
+CHAMELEON = str(Path(__file__).parent / "cheaters" / "chameleon.py")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="review: a plugin that describes itself as registering nothing is imported in the harness, "
+                   "where its module code rewrites the score check; a coin flip from a sealed plugin then scores AUC 1.0")
+def test_a_plugin_that_describes_itself_as_empty_cannot_rewrite_the_harness(tmp_path):
+    import bench._scoring
+    import bench._session
+    from bench._runner import run_plan
+
+    plan = Plan(tracks=["cheat-pool-blobs"], attacks=["honest-coin"], defenses=["none"], seeds=[0], budget="smoke",
+                out_dir=str(tmp_path / "out"), plugin_files=[TRACKS, CHEATERS, CHAMELEON], official=True, progress=False, scenarios=False)
+    original = bench._scoring.check_scores
+    try:
+        (rec,) = run_plan(plan)
+    finally:  # the cheat would stay in this process otherwise
+        patched = bench._scoring.check_scores is not original or bench._session.check_scores is not original
+        bench._scoring.check_scores = bench._session.check_scores = original
+    assert rec["status"] == "ok" and rec["official"] is True, rec["error"]
+    assert not patched  # measured before a fix: patched, and AUC 1.000 (bwrap, private_tmp true)
+    assert rec["metrics"]["auc"] < 0.65, rec["metrics"]["auc"]
