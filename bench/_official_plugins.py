@@ -1,8 +1,8 @@
 """The registry of an official run: no plugin that registers an attack is ever imported in the harness process.
 
 ``official_registry(files)`` imports in the harness privbench's own plugins and the third-party plugins (entry
-points or files) that register no attack: tracks, defenses and executors train and serve the target, trusted code
-by nature. Every other third-party plugin is described in the sandbox (:mod:`bench._describe`) and its attacks
+points or files) that register no attack but a track, defense or executor (and whose distribution registers no
+attack): tracks, defenses and executors train and serve the target, trusted code by nature. Every other third-party plugin is described in the sandbox (:mod:`bench._describe`) and its attacks
 enter the registry as stubs (:class:`AttackStub`): the described class attributes, the described
 :class:`PluginInfo` (its distribution and version read here, from the package metadata) and the real class's
 import path, which the worker uses (``bench._worker.class_ref``). The tracks, defenses and executors of such a
@@ -62,7 +62,7 @@ class OfficialRegistry(Registry):
         plugin = self.withheld[kind].get(name)
         if plugin is not None and name not in self._items[kind]:
             raise PluginError(
-                f"{kind[:-1]} {name!r} comes from plugin {plugin!r}, which also registers attacks: an official run never imports"
+                f"{kind[:-1]} {name!r} comes from plugin {plugin!r}, which also registers attacks (itself or another plugin of its distribution): an official run never imports"
                 f" such a plugin in the harness (its attacks run only in the sandboxed worker), so its {kind} are unavailable;"
                 " register tracks and defenses from a separate plugin than attacks for official runs")
         return super().get(kind, name)
@@ -95,7 +95,7 @@ def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: 
         infos[p.stem], paths[p.stem], given[p.stem] = PluginInfo(p.stem, None, None, source=f"file:{p}"), str(p.resolve()), f
     requests = [(n, _label(i), "file" if n in paths else "entry-point", paths.get(n, n)) for n, i in infos.items()]
     described = describe_plugins(requests, sandbox=sandbox, hide=hide)
-    sealed = {n for n, d in described.items() if d.attacks or d.registers["attacks"] or d.error}
+    sealed = _sealed(described, infos)
     manager = PluginManager()
     manager.load_entry_points(names=[*first, *(n for n in infos if n not in paths and n not in sealed)])
     for stem in paths:
@@ -108,6 +108,17 @@ def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: 
     for name in sorted(sealed):
         _add_sealed(manager, registry, infos[name], described[name])
     return manager, registry.check()
+
+
+def _sealed(described: dict[str, PluginDescription], infos: dict[str, PluginInfo]) -> set[str]:
+    """The plugins never imported here: those that register attacks (or are broken), every other plugin of their
+    distribution (one package could ship a harmless-looking second entry point beside its attack), and those that
+    register nothing the harness needs (no track, defense or executor): the description is the plugin's own claim,
+    so a plugin that says it registers nothing would otherwise run its module code here for nothing but its say-so."""
+    attacks = {n for n, d in described.items() if d.attacks or d.registers["attacks"] or d.error}
+    dists = {infos[n].distribution for n in attacks if infos[n].distribution}
+    idle = {n for n, d in described.items() if not any(d.registers[k] for k in ("tracks", "defenses", "executors"))}
+    return attacks | idle | {n for n in described if infos[n].distribution in dists}
 
 
 def _add_sealed(manager: PluginManager, registry: OfficialRegistry, info: PluginInfo, d: PluginDescription) -> None:

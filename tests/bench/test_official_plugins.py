@@ -82,21 +82,37 @@ def test_a_track_of_a_plugin_that_registers_attacks_is_refused_in_an_official_ru
 
 def test_a_plugin_that_registers_attacks_only_in_the_harness_is_refused(tmp_path, monkeypatch):
     # The sandbox's environment is not the harness's: described there, this plugin registers nothing, so it is imported here.
-    path = _plugin(tmp_path, "two_faced", """
+    # One that registers nothing else there is not imported at all (its module code could rewrite the harness);
+    # one that registers a track is imported (trusted, as tracks are) and refused.
+    body = """
         import os
         from bench import Attack, hookimpl
+        from plugins.tracks.synthetic import SyntheticBlobs
+
+        os.environ["PRIVBENCH_TEST_IMPORTED_" + __name__.rsplit("_", 1)[-1]] = "1"
 
         class Late(Attack):
             name = "late"
+
+        class LateBlobs(SyntheticBlobs):
+            name = "late-blobs"
 
         @hookimpl
         def register_attacks(register):
             if os.environ.get("PRIVBENCH_TEST_IN_HARNESS"):
                 register(Late)
-    """)
+    """
     monkeypatch.setenv("PRIVBENCH_TEST_IN_HARNESS", "1")
-    with pytest.raises(PluginError, match="plugin 'two_faced' registered attack.*late in the harness process, but none when it was described"):
-        official_registry([path])
+    monkeypatch.delenv("PRIVBENCH_TEST_IMPORTED_idle", raising=False)
+    _, registry = official_registry([_plugin(tmp_path, "two_faced_idle", body)])
+    assert "late" not in registry.names("attacks") and "PRIVBENCH_TEST_IMPORTED_idle" not in os.environ
+    tracked = _plugin(tmp_path, "two_faced_track", body + """
+        @hookimpl
+        def register_tracks(register):
+            register(LateBlobs)
+    """)
+    with pytest.raises(PluginError, match="plugin 'two_faced_track' registered attack.*late in the harness process, but none when it was described"):
+        official_registry([tracked])
 
 
 def test_identity_and_run_id_are_the_same_with_the_described_attacks(tmp_path):
@@ -146,8 +162,6 @@ CHAMELEON = str(Path(__file__).parent / "cheaters" / "chameleon.py")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="review: a plugin that describes itself as registering nothing is imported in the harness, "
-                   "where its module code rewrites the score check; a coin flip from a sealed plugin then scores AUC 1.0")
 def test_a_plugin_that_describes_itself_as_empty_cannot_rewrite_the_harness(tmp_path):
     import bench._scoring
     import bench._session
@@ -162,5 +176,24 @@ def test_a_plugin_that_describes_itself_as_empty_cannot_rewrite_the_harness(tmp_
         patched = bench._scoring.check_scores is not original or bench._session.check_scores is not original
         bench._scoring.check_scores = bench._session.check_scores = original
     assert rec["status"] == "ok" and rec["official"] is True, rec["error"]
-    assert not patched  # measured before a fix: patched, and AUC 1.000 (bwrap, private_tmp true)
+    assert not patched  # before the fix (bench._official_plugins._sealed): patched, and AUC 1.000 (bwrap, private_tmp true)
     assert rec["metrics"]["auc"] < 0.65, rec["metrics"]["auc"]
+
+
+def test_every_plugin_of_a_distribution_that_registers_attacks_is_sealed():
+    # A package could ship a second entry point beside its attack that describes itself as a track plugin (imported
+    # in the harness); the harness seals every plugin of a distribution that registers attacks, and one that
+    # registers nothing the harness needs.
+    from bench._describe import PluginDescription
+    from bench._official_plugins import _sealed
+    from bench._registry import PluginInfo
+
+    def desc(name, **kinds):
+        return PluginDescription(name, {k: list(kinds.get(k, [])) for k in ("attacks", "defenses", "tracks", "executors")})
+
+    described = {"atk": desc("atk", attacks=["a"]), "helper": desc("helper", tracks=["t"]), "other": desc("other", tracks=["u"]),
+                 "idle": desc("idle"), "file": desc("file", defenses=["d"])}
+    infos = {"atk": PluginInfo("atk", "cheat-dist", "1"), "helper": PluginInfo("helper", "cheat-dist", "1"),
+             "other": PluginInfo("other", "tracks-dist", "1"), "idle": PluginInfo("idle", "idle-dist", "1"),
+             "file": PluginInfo("file", None, None, source="file:/x/file.py")}
+    assert _sealed(described, infos) == {"atk", "helper", "idle"}
