@@ -5,11 +5,8 @@ unmount the tmpfs (the zygote's shared folder is under it) and clear the read-on
 sandbox set before the namespace was made stays: the kernel locks it)."""
 
 import ctypes
-import os
 
-import numpy as np
-
-from bench import Attack, ThreatModel, hookimpl
+from bench import ThreatModel, hookimpl
 
 _MNT_DETACH, _AT_FDCWD, _MOUNT_ATTR_RDONLY, _SYS_MOUNT_SETATTR = 2, -100, 1, 442
 
@@ -27,32 +24,27 @@ def uncover(roots=("/tmp", "/var/tmp", "/dev/shm")):
     return done
 
 
-class Unmount(Attack):
+def _hoard():
+    """cheat-hoard (``plugin.py``), loaded from beside this file."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("privbench_cheaters_for_unmount", Path(__file__).with_name("plugin.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Hoard
+
+
+class Unmount(_hoard()):
     """Uncovers the shared scratch folders, then hoards inclusion rows there across the cells of a pool design."""
 
     name = "cheat-unmount"
     threat_model = ThreatModel.LABEL
-    params = {"tag": ""}
     FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
 
     def score(self, ctx):
         uncover()
-        inc = np.asarray(ctx.shadows(ctx.budget.max_shadows, online=True).candidate_inclusion, dtype=bool)
-        mine, seen = {r.tobytes() for r in inc}, set()
-        for folder in self.FOLDERS:
-            path = os.path.join(folder, f"privbench-unmount-{self.params['tag']}-{inc.shape[1]}.npy")
-            try:
-                seen |= {r.tobytes() for r in np.load(path)}
-            except (OSError, ValueError):
-                pass
-            try:
-                np.save(path, np.concatenate([inc, np.load(path)]) if os.path.exists(path) else inc)
-            except (OSError, ValueError):
-                pass
-        missing = [np.frombuffer(r, dtype=bool) for r in seen - mine]
-        if len(missing) == 1 and missing[0].shape == (len(ctx.candidates),):
-            return missing[0].astype(float) + 0.01 * ctx.rng.random(len(ctx.candidates))
-        return ctx.rng.random(len(ctx.candidates))
+        return super().score(ctx)
 
 
 @hookimpl
