@@ -82,6 +82,7 @@ def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: 
     """(manager, registry) for an official run; ``hide``: folders the describing processes must not read."""
     disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
     eps = [ep for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name) if ep.name not in disabled]
+    _refuse_shared_names(eps)
     first = [ep.name for ep in eps if _dist(ep)[0] in FIRST_PARTY]
     infos = {ep.name: PluginInfo(ep.name, *_dist(ep)) for ep in eps if _dist(ep)[0] not in FIRST_PARTY}
     paths: dict[str, str] = {}  # plugin file's stem -> its absolute path (the describing process runs in /)
@@ -143,6 +144,18 @@ def _refuse_attacks_in_harness(manager: PluginManager) -> None:
         if info.distribution not in FIRST_PARTY and info.registers["attacks"]:
             raise PluginError(f"plugin {info.name!r} registered attack(s) {', '.join(info.registers['attacks'])} in the harness process,"
                               " but none when it was described in the sandbox; an official run refuses it")
+
+
+def _refuse_shared_names(eps: list[Any]) -> None:
+    """Entry points are loaded by name here and in the describing process: a name two distributions declare (another
+    package's ``lira``) would be whichever is found first, described as one and imported as the other."""
+    by_name: dict[str, set[str]] = {}
+    for ep in eps:
+        by_name.setdefault(ep.name, set()).add(str(_dist(ep)[0]))
+    shared = {n: sorted(d) for n, d in by_name.items() if len(d) > 1}
+    if shared:
+        raise PluginError("; ".join(f"privbench entry point {n!r} is declared by several distributions ({', '.join(d)})" for n, d in sorted(shared.items()))
+                          + ": an official run cannot tell them apart; uninstall all but one")
 
 
 def _dist(ep: Any) -> tuple[str | None, str | None]:

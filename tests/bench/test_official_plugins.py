@@ -197,3 +197,19 @@ def test_every_plugin_of_a_distribution_that_registers_attacks_is_sealed():
              "other": PluginInfo("other", "tracks-dist", "1"), "idle": PluginInfo("idle", "idle-dist", "1"),
              "file": PluginInfo("file", None, None, source="file:/x/file.py")}
     assert _sealed(described, infos) == {"atk", "helper", "idle"}
+
+
+def test_an_entry_point_named_like_a_first_party_one_is_never_imported_in_the_harness(tmp_path, monkeypatch):
+    # Before the fix (bench._official_plugins._refuse_shared_names) this module ran in the harness: 'lira' was loaded
+    # by name with privbench's own entry points, whichever distribution was found first.
+    marker = f"PRIVBENCH_TEST_COLLIDE_{os.getpid()}"
+    (tmp_path / "collide_cheat.py").write_text(f"import os\nos.environ[{marker!r}] = 'imported in ' + str(os.getpid())\n")
+    info = tmp_path / "collide_cheat-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: collide-cheat\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[privbench]\nlira = collide_cheat\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # found first: entry_points() lists its 'lira' before privbench's
+    monkeypatch.delenv(marker, raising=False)
+    with pytest.raises(PluginError, match="entry point 'lira' is declared by several distributions \\(collide-cheat, privbench\\)"):
+        official_registry([])
+    assert os.environ.get(marker) is None
