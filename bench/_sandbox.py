@@ -177,6 +177,8 @@ def private_scratch(keep: Iterable[str]) -> bool:
         if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID):  # the pid namespace last: a user one cannot follow it
             return False
         _map_ids(uid, gid)
+        readonly = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+        libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/proc", 0, readonly, ctypes.sizeof(readonly))  # as before: read-only
     except OSError:
         return False
     finally:
