@@ -108,15 +108,15 @@ def main(control_fd: int, scratch: bool = False) -> None:
         if msg.get("op") == "cell" and fds:
             folders = cell_folders(msg.get("files") or [])
             if spare is not None and spare.covers(folders):
-                pid, spare = spare.take(fds[0]), None
+                pid = spare.take(fds[0])
             else:
+                if spare is not None:  # before the fork: the cell would inherit the spare's socket, and could hand it a pipe
+                    spare.discard()
                 pid = _fork_cell(control, fds[0], scratch, folders)
             control.send(json.dumps({"pid": pid}).encode())
-            if spare is not None:
-                spare.discard()
             spare = _Spare.fork(control, scratch, folders)  # the next cell's, set up while this one runs
         elif msg.get("op") == "kill":
-            for sig_target in (-int(msg["pid"]), int(msg["pid"])):
+            for sig_target in () if int(msg["pid"]) in finished else (-int(msg["pid"]), int(msg["pid"])):  # reaped: its pid may be reused
                 try:
                     os.kill(sig_target, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
