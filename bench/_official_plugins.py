@@ -1,9 +1,10 @@
 """The registry of an official run: no plugin that registers an attack is ever imported in the harness process.
 
 ``official_registry(files, wanted=...)`` imports in the harness privbench's own plugins and the third-party plugins
-(entry points or files) that register no attack and provide a track, defense or executor the run uses (``wanted``):
-those train and serve the target, trusted code by nature. A plugin that provides nothing the run uses (event hooks
-only, or a track it does not run) is not imported at all: its module code would run next to the split. Every other third-party plugin is described in the sandbox (:mod:`bench._describe`) and its attacks
+(entry points or files) that register no attack, whose distribution registers no attack, and that provide a track,
+defense or executor the run uses (``wanted``): those train and serve the target, trusted code by nature. A plugin
+that provides nothing the run uses (event hooks only, or a track it does not run) is not imported at all: its module
+code would run next to the split. Every other third-party plugin is described in the sandbox (:mod:`bench._describe`) and its attacks
 enter the registry as stubs (:class:`AttackStub`): the described class attributes, the described
 :class:`PluginInfo` (its distribution and version read here, from the package metadata) and the real class's
 import path, which the worker uses (``bench._worker.class_ref``). The tracks, defenses and executors of such a
@@ -63,7 +64,7 @@ class OfficialRegistry(Registry):
         plugin = self.withheld[kind].get(name)
         if plugin is not None and name not in self._items[kind]:
             raise PluginError(
-                f"{kind[:-1]} {name!r} comes from plugin {plugin!r}, which also registers attacks: an official run never imports"
+                f"{kind[:-1]} {name!r} comes from plugin {plugin!r}, which also registers attacks (itself or another plugin of its distribution): an official run never imports"
                 f" such a plugin in the harness (its attacks run only in the sandboxed worker), so its {kind} are unavailable;"
                 " register tracks and defenses from a separate plugin than attacks for official runs")
         return super().get(kind, name)
@@ -85,6 +86,7 @@ def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: 
     out: none of it. Default: any track, defense or executor (a plugin that registers none is never imported)."""
     disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
     eps = [ep for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name) if ep.name not in disabled]
+    _refuse_shared_names(eps)
     first = [ep.name for ep in eps if _dist(ep)[0] in FIRST_PARTY]
     infos = {ep.name: PluginInfo(ep.name, *_dist(ep)) for ep in eps if _dist(ep)[0] not in FIRST_PARTY}
     paths: dict[str, str] = {}  # plugin file's stem -> its absolute path (the describing process runs in /)
@@ -98,7 +100,7 @@ def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: 
         infos[p.stem], paths[p.stem], given[p.stem] = PluginInfo(p.stem, None, None, source=f"file:{p}"), str(p.resolve()), f
     requests = [(n, _label(i), "file" if n in paths else "entry-point", paths.get(n, n)) for n, i in infos.items()]
     described = describe_plugins(requests, sandbox=sandbox, hide=hide)
-    sealed = {n for n, d in described.items() if d.attacks or d.registers["attacks"] or d.error}
+    sealed = _sealed(described, infos)
     used = {n for n, d in described.items() if n not in sealed and _provides(d, wanted)}
     manager = PluginManager()
     manager.load_entry_points(names=[*first, *(n for n in infos if n not in paths and n in used)])
@@ -112,6 +114,17 @@ def official_registry(files: Iterable[str | os.PathLike[str]] = (), *, sandbox: 
     for name in sorted(sealed):
         _add_sealed(manager, registry, infos[name], described[name])
     return manager, registry.check()
+
+
+def _sealed(described: dict[str, PluginDescription], infos: dict[str, PluginInfo]) -> set[str]:
+    """The plugins never imported here: those that register attacks (or are broken), every other plugin of their
+    distribution (one package could ship a harmless-looking second entry point beside its attack), and those that
+    register nothing the harness needs (no track, defense or executor): the description is the plugin's own claim,
+    so a plugin that says it registers nothing would otherwise run its module code here for nothing but its say-so."""
+    attacks = {n for n, d in described.items() if d.attacks or d.registers["attacks"] or d.error}
+    dists = {infos[n].distribution for n in attacks if infos[n].distribution}
+    idle = {n for n, d in described.items() if not any(d.registers[k] for k in ("tracks", "defenses", "executors"))}
+    return attacks | idle | {n for n in described if infos[n].distribution in dists}
 
 
 def _add_sealed(manager: PluginManager, registry: OfficialRegistry, info: PluginInfo, d: PluginDescription) -> None:
@@ -146,6 +159,18 @@ def _refuse_attacks_in_harness(manager: PluginManager) -> None:
         if info.distribution not in FIRST_PARTY and info.registers["attacks"]:
             raise PluginError(f"plugin {info.name!r} registered attack(s) {', '.join(info.registers['attacks'])} in the harness process,"
                               " but none when it was described in the sandbox; an official run refuses it")
+
+
+def _refuse_shared_names(eps: list[Any]) -> None:
+    """Entry points are loaded by name here and in the describing process: a name two distributions declare (another
+    package's ``lira``) would be whichever is found first, described as one and imported as the other."""
+    by_name: dict[str, set[str]] = {}
+    for ep in eps:
+        by_name.setdefault(ep.name, set()).add(str(_dist(ep)[0]))
+    shared = {n: sorted(d) for n, d in by_name.items() if len(d) > 1}
+    if shared:
+        raise PluginError("; ".join(f"privbench entry point {n!r} is declared by several distributions ({', '.join(d)})" for n, d in sorted(shared.items()))
+                          + ": an official run cannot tell them apart; uninstall all but one")
 
 
 def _dist(ep: Any) -> tuple[str | None, str | None]:

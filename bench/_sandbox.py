@@ -21,7 +21,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 __all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "private_scratch", "SANDBOX_ENV", "NOBODY", "SCRATCH_ROOTS"]
 
@@ -138,7 +138,9 @@ def private_scratch(keep: Iterable[str]) -> bool:
     imports from there) are bound back read-only, through descriptors opened before they were covered. Every other
     mount turns read-only (bwrap's tmpfs home and /dev, a host's /run/lock were as good as /tmp); new IPC and network
     namespaces take System V shared memory and abstract unix sockets; a new pid namespace, entered by the caller's
-    next fork, ends whatever the cell started (a daemon kept rows for the next cell) when the cell does. Returns
+    next fork, ends whatever the cell started (a daemon kept rows for the next cell) when the cell does. A second,
+    nested user namespace locks every mount (the cell's own tmpfs could be unmounted otherwise, read-only flags
+    cleared, and the zygote's shared /tmp below reached); /proc alone stays writable (the ids are mapped there). Returns
     whether it all worked (the record says so); the kernel may refuse nested user namespaces.
     """
     import ctypes
@@ -150,13 +152,11 @@ def private_scratch(keep: Iterable[str]) -> bool:
     fds: dict[str, int] = {}
     uid, gid = os.getuid(), os.getgid()
     try:
-        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET | _CLONE_NEWPID):
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET):
             return False
         # opened in the new mount namespace (a bind's source must be one of its mounts), before the roots are covered
         fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept}
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
+        _map_ids(uid, gid)
         attr = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)  # struct mount_attr: set, clear, propagation, userns_fd
         if libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/", _AT_RECURSIVE, attr, ctypes.sizeof(attr)):
             return False  # every mount read-only; the scratch tmpfs below are the cell's only writable folders
@@ -168,6 +168,8 @@ def private_scratch(keep: Iterable[str]) -> bool:
             if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None):
                 return False
             libc.mount(None, path.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)  # may be refused: already read-only under bwrap
+        if not _lock_mounts(libc, uid, gid):
+            return False
     except OSError:
         return False
     finally:
@@ -178,6 +180,31 @@ def private_scratch(keep: Iterable[str]) -> bool:
     except OSError:
         os.chdir("/")
     return True
+
+
+def _lock_mounts(libc: Any, uid: int, gid: int) -> bool:
+    """Lock the cell's mounts: they are its own, so from its first namespace it could unmount its tmpfs (the zygote's
+    shared /tmp is under it) and clear the read-only flags (a cell carried the pool's inclusion rows to the next target
+    that way). Copied into a nested user namespace, they can no longer be unmounted or changed. Then the pid namespace
+    (last: a user namespace cannot follow it)."""
+    import ctypes
+
+    writable = (ctypes.c_uint64 * 4)(0, _MOUNT_ATTR_RDONLY, 0, 0)  # /proc stays writable: the nested ids are mapped there
+    if libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/proc", 0, writable, ctypes.sizeof(writable)):
+        return False
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID):
+        return False
+    _map_ids(uid, gid)
+    readonly = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+    libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/proc", 0, readonly, ctypes.sizeof(readonly))  # as before: read-only
+    return True
+
+
+def _map_ids(uid: int, gid: int) -> None:
+    """In a new user namespace: the caller keeps its own uid and gid (and no supplementary groups)."""
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
 
 
 def python_paths() -> list[str]:

@@ -93,6 +93,7 @@ def run_attack(job: AttackJob, workers: WorkerPool, *, grace: float = 30.0) -> W
         return _Serve(job, workers, pid, conn, grace).loop()
     finally:
         conn.close()
+        workers.kill(pid)  # whatever the outcome: a cell that sent its result itself could run on, taking a core
 
 
 def _init_message(job: AttackJob) -> dict[str, Any]:

@@ -83,15 +83,15 @@ def main(control_fd: int, scratch: bool = False) -> None:
         if msg.get("op") == "cell" and fds:
             folders = cell_folders(msg.get("files") or [])
             if spare is not None and spare.covers(folders):
-                pid, spare = spare.take(fds[0]), None
+                pid = spare.take(fds[0])
             else:
+                if spare is not None:  # before the fork: the cell would inherit the spare's socket, and could hand it a pipe
+                    spare.discard()
                 pid = _fork_cell(control, fds[0], scratch, folders)
             control.send(json.dumps({"pid": pid}).encode())
-            if spare is not None:
-                spare.discard()
             spare = _Spare.fork(control, scratch, folders)  # the next cell's, set up while this one runs
         elif msg.get("op") == "kill":
-            for sig_target in (-int(msg["pid"]), int(msg["pid"])):
+            for sig_target in () if int(msg["pid"]) in finished else (-int(msg["pid"]), int(msg["pid"])):  # reaped: its pid may be reused
                 try:
                     os.kill(sig_target, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
@@ -230,21 +230,32 @@ def cell_keep_paths(folders: tuple[str, ...]) -> list[str]:
 def _private_scratch(folders: tuple[str, ...], fd: int | None = None) -> bool:
     """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back; the rest
     read-only, its own IPC, network and pid namespaces. The cell runs on in a child, the first process of the new
-    pid namespace: when it ends, the kernel kills every process it left (none outlives the cell)."""
+    pid namespace after its init: when it ends, the kernel kills every process it left (none outlives the cell)."""
     from ._sandbox import private_scratch
 
     if not private_scratch(cell_keep_paths(folders)):
         return False
-    pid = os.fork()
-    if pid:  # this process waits, and ends as its child did (the zygote reports that status)
-        if fd is not None:
-            os.close(fd)  # the cell's pipe is the child's alone: it ends when the child does
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        os._exit(code if code >= 0 else 128 - code)
+    _wait_for(os.fork(), fd)  # this process waits, and ends as its child did (the zygote reports that status)
     import ctypes
 
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed with the process the zygote forked
+    libc = ctypes.CDLL(None)
+    # The first process of the namespace is not the cell but its init, which dies with the process the zygote forked:
+    # the kernel then kills the whole namespace, whatever the cell did to its own signals or process group.
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    libc.prctl(4, 0)  # PR_SET_DUMPABLE: the cell (same uid) cannot ptrace it
+    _wait_for(os.fork(), fd)
+    libc.prctl(4, 1)  # the cell itself as usual (its /proc/self is its own)
     return True
+
+
+def _wait_for(pid: int, fd: int | None) -> None:
+    """In the parent (``pid``: the child): wait for the child and exit as it did. In the child: return."""
+    if not pid:
+        return
+    if fd is not None:
+        os.close(fd)  # the cell's pipe is the cell's alone: it ends when the cell does
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    os._exit(code if code >= 0 else 128 - code)
 
 
 def _plain(output: Any, name: str, n: int) -> Any:

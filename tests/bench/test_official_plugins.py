@@ -82,29 +82,37 @@ def test_a_track_of_a_plugin_that_registers_attacks_is_refused_in_an_official_ru
 
 def test_a_plugin_that_registers_attacks_only_in_the_harness_is_refused(tmp_path, monkeypatch):
     # The sandbox's environment is not the harness's: described there, this plugin registers nothing, so it is imported here.
-    path = _plugin(tmp_path, "two_faced", """
+    # One that registers nothing else there is not imported at all (its module code could rewrite the harness);
+    # one that registers a track is imported (trusted, as tracks are) and refused.
+    body = """
         import os
         from bench import Attack, hookimpl
         from plugins.tracks.synthetic import SyntheticBlobs
 
+        os.environ["PRIVBENCH_TEST_IMPORTED_" + __name__.rsplit("_", 1)[-1]] = "1"
+
         class Late(Attack):
             name = "late"
 
-        class Cover(SyntheticBlobs):
-            name = "two-faced-blobs"
+        class LateBlobs(SyntheticBlobs):
+            name = "late-blobs"
 
         @hookimpl
         def register_attacks(register):
             if os.environ.get("PRIVBENCH_TEST_IN_HARNESS"):
                 register(Late)
-
+    """
+    monkeypatch.setenv("PRIVBENCH_TEST_IN_HARNESS", "1")
+    monkeypatch.delenv("PRIVBENCH_TEST_IMPORTED_idle", raising=False)
+    _, registry = official_registry([_plugin(tmp_path, "two_faced_idle", body)])
+    assert "late" not in registry.names("attacks") and "PRIVBENCH_TEST_IMPORTED_idle" not in os.environ
+    tracked = _plugin(tmp_path, "two_faced_track", body + """
         @hookimpl
         def register_tracks(register):
-            register(Cover)
+            register(LateBlobs)
     """)
-    monkeypatch.setenv("PRIVBENCH_TEST_IN_HARNESS", "1")
-    with pytest.raises(PluginError, match="plugin 'two_faced' registered attack.*late in the harness process, but none when it was described"):
-        official_registry([path])
+    with pytest.raises(PluginError, match="plugin 'two_faced_track' registered attack.*late in the harness process, but none when it was described"):
+        official_registry([tracked])
 
 
 def test_only_a_plugin_providing_what_the_run_uses_is_imported_in_the_harness(tmp_path, monkeypatch):
@@ -189,3 +197,60 @@ def test_an_official_cli_run_never_builds_the_attack_in_the_harness(tmp_path):
         rec = records[name]
         assert rec["status"] == "ok" and rec["official"] is True and rec["attack"]["plugin"] == "plugin", rec["error"]
         assert rec["metrics"]["auc"] < 0.65, (name, rec["metrics"]["auc"])
+
+
+CHAMELEON = str(Path(__file__).parent / "cheaters" / "chameleon.py")
+
+
+@pytest.mark.slow
+def test_a_plugin_that_describes_itself_as_empty_cannot_rewrite_the_harness(tmp_path):
+    import bench._scoring
+    import bench._session
+    from bench._runner import run_plan
+
+    plan = Plan(tracks=["cheat-pool-blobs"], attacks=["honest-coin"], defenses=["none"], seeds=[0], budget="smoke",
+                out_dir=str(tmp_path / "out"), plugin_files=[TRACKS, CHEATERS, CHAMELEON], official=True, progress=False, scenarios=False)
+    original = bench._scoring.check_scores
+    try:
+        (rec,) = run_plan(plan)
+    finally:  # the cheat would stay in this process otherwise
+        patched = bench._scoring.check_scores is not original or bench._session.check_scores is not original
+        bench._scoring.check_scores = bench._session.check_scores = original
+    assert rec["status"] == "ok" and rec["official"] is True, rec["error"]
+    assert not patched  # before the fix (bench._official_plugins._sealed): patched, and AUC 1.000 (bwrap, private_tmp true)
+    assert rec["metrics"]["auc"] < 0.65, rec["metrics"]["auc"]
+
+
+def test_every_plugin_of_a_distribution_that_registers_attacks_is_sealed():
+    # A package could ship a second entry point beside its attack that describes itself as a track plugin (imported
+    # in the harness); the harness seals every plugin of a distribution that registers attacks, and one that
+    # registers nothing the harness needs.
+    from bench._describe import PluginDescription
+    from bench._official_plugins import _sealed
+    from bench._registry import PluginInfo
+
+    def desc(name, **kinds):
+        return PluginDescription(name, {k: list(kinds.get(k, [])) for k in ("attacks", "defenses", "tracks", "executors")})
+
+    described = {"atk": desc("atk", attacks=["a"]), "helper": desc("helper", tracks=["t"]), "other": desc("other", tracks=["u"]),
+                 "idle": desc("idle"), "file": desc("file", defenses=["d"])}
+    infos = {"atk": PluginInfo("atk", "cheat-dist", "1"), "helper": PluginInfo("helper", "cheat-dist", "1"),
+             "other": PluginInfo("other", "tracks-dist", "1"), "idle": PluginInfo("idle", "idle-dist", "1"),
+             "file": PluginInfo("file", None, None, source="file:/x/file.py")}
+    assert _sealed(described, infos) == {"atk", "helper", "idle"}
+
+
+def test_an_entry_point_named_like_a_first_party_one_is_never_imported_in_the_harness(tmp_path, monkeypatch):
+    # Before the fix (bench._official_plugins._refuse_shared_names) this module ran in the harness: 'lira' was loaded
+    # by name with privbench's own entry points, whichever distribution was found first.
+    marker = f"PRIVBENCH_TEST_COLLIDE_{os.getpid()}"
+    (tmp_path / "collide_cheat.py").write_text(f"import os\nos.environ[{marker!r}] = 'imported in ' + str(os.getpid())\n")
+    info = tmp_path / "collide_cheat-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: collide-cheat\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[privbench]\nlira = collide_cheat\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # found first: entry_points() lists its 'lira' before privbench's
+    monkeypatch.delenv(marker, raising=False)
+    with pytest.raises(PluginError, match="entry point 'lira' is declared by several distributions \\(collide-cheat, privbench\\)"):
+        official_registry([])
+    assert os.environ.get(marker) is None

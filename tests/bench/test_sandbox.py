@@ -165,3 +165,17 @@ def test_bwrap_binds_the_hosts_gpu_device_nodes(monkeypatch):
     assert argv.index("--dev") < argv.index("/dev/nvidia0")  # after the fresh /dev, or it would cover them
     monkeypatch.setattr(sandbox, "_gpu_devices", lambda: [])
     assert "--dev-bind" not in Sandbox("bwrap").command(["python"])
+
+
+@pytest.mark.slow
+def test_a_cell_cannot_take_its_own_private_tmp_off(tmp_path):
+    # A cell's private /tmp is a tmpfs it mounted itself, in a user namespace of its own: from there it could unmount
+    # it, clear the read-only flag it had set on the zygote's shared /tmp below, and carry the pool's inclusion rows
+    # to the next target. Before the mounts were locked (a nested user namespace, bench._sandbox.private_scratch),
+    # cheat-unmount scored AUC 1.000 on target 1 in both sandboxes (official runs, private_tmp true).
+    unmount = str(Path(__file__).parent / "cheaters" / "unmount.py")
+    for kind in _working_kinds():
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, unmount], sandbox=kind, isolation="process")
+        rec = run_cell("cheat-unmount", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-{kind}"})
+        assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
+        assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])

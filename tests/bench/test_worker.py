@@ -1,6 +1,9 @@
 """Attacks in their own process (bench._worker): same numbers as in-process, the harness enforces, a crash costs one cell."""
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -324,3 +327,30 @@ def test_an_attacks_own_code_never_runs_in_the_harness_process(tmp_path):
     assert not patched  # its __init__ never ran here
     assert rec["status"] == "ok" and rec["official"] is True, rec["error"]
     assert rec["metrics"]["auc"] < 0.65, rec["metrics"]["auc"]
+
+
+def _lingering() -> list[int]:
+    import subprocess
+
+    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if line.split()[1:] == ["pb-linger"]]
+
+
+@pytest.mark.slow
+def test_no_cell_outlives_its_result(tmp_path):
+    # A cell that sends its own result and keeps running was recorded ok and burned a core for as long as the session
+    # lasted (bwrap and nobody alike); escaping its process group and clearing its parent-death signal did not help it.
+    linger = str(Path(__file__).parent / "cheaters" / "linger.py")
+    for escape in (False, True):
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / f"out-{escape}"), plugin_files=[linger], isolation="process")
+        try:
+            rec = run_cell("cheat-linger", track="synthetic-blobs", session=s, attack_params={"escape": escape, "seconds": 60.0})
+            assert rec["status"] == "ok", rec["error"]
+            deadline = time.monotonic() + 5
+            while _lingering() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _lingering() == [], f"escape={escape}: a cell still runs after its result"
+        finally:
+            for pid in _lingering():  # this test's own cheater, if the assertion above failed
+                os.kill(pid, signal.SIGKILL)
+            s.close()
