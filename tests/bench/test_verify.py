@@ -64,8 +64,8 @@ def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="open hole (review adv12): verify reproduces without the scenario sets and "
-                   "compares AUC, the TPRs and test accuracy only, while submit recomputes fpr_<set> from the submitter's own "
-                   "scenario_scores and the board shows them beside 'verified'. Comparing them by Clopper-Pearson overlap was tried "
+                   "compares AUC, the TPRs and test accuracy only (what the site and README boards show), while a published record's "
+                   "fpr_<set>, recomputed by submit from the submitter's own scenario_scores, appear in `leaderboard table --wide`. Comparing them by Clopper-Pearson overlap was tried "
                    "and is wrong: the 5 % threshold is itself estimated (leave-one-out over the other targets' non-members), so "
                    "honest reproductions differ beyond binomial noise (digits smoke, confidence: fpr_nonmembers 0.071 "
                    "[0.056, 0.089] published vs 0.039 [0.028, 0.053] reproduced); it needs an interval with the threshold's "
