@@ -126,6 +126,23 @@ def test_code_under_tmp_is_still_importable_inside_a_cells_private_tmp(tmp_path)
             assert rec["isolation"]["private_tmp"] is True
 
 
+def test_a_plugin_file_under_tmp_runs_in_a_sandboxed_cell(tmp_path):
+    # Nothing puts its folder on the import path (the test above does, which hid a bug): the cell's private /tmp must
+    # bind the plugin file's folder back because the cell's code files name it (bench._zygote.cell_folders).
+    plugin = tmp_path / "plain_tmp_plugin.py"
+    plugin.write_text(
+        "from bench import Attack, ThreatModel, hookimpl\n"
+        "class Plain(Attack):\n    name = 'plain-tmp'\n    threat_model = ThreatModel.LABEL\n"
+        "    def score(self, ctx):\n        return ctx.rng.random(len(ctx.candidates))\n"
+        "@hookimpl\ndef register_attacks(register):\n    register(Plain)\n")
+    s = make_session(cache_dir=tmp_path / "cache", plugin_files=[str(plugin)], isolation="process")
+    for _ in range(2):  # a fresh child, then the spare forked with that folder
+        rec = run_cell("plain-tmp", session=s)
+        assert rec["status"] == "ok", rec["error"]
+        if rec["isolation"]["sandboxed"]:
+            assert rec["isolation"]["private_tmp"] is True
+
+
 def test_a_cells_code_folders_are_those_a_private_tmp_would_hide():
     from bench._sandbox import keep_paths
     from bench._zygote import cell_folders
