@@ -35,7 +35,7 @@ def names(value: str, kind: str, registry: Any, option: str, task: Task | None =
         if task is not None:
             found = [n for n in found if Task(task) in {Task(t) for t in registry.get(kind, n).obj.tasks}]
         return found
-    found = [n.strip() for n in value.split(",") if n.strip()]
+    found = option_names(value) or []
     if not found:
         raise click.BadParameter(f"no {kind} named; give names separated by commas, or 'all'", param_hint=option)
     for n in found:

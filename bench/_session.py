@@ -292,7 +292,7 @@ class Session:
 
     def _score(self, attack: Attack, ctx: Any, ledger: Any, limit_seconds: float, *, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
         """Run ``attack.score(ctx)`` in a worker process (``isolation="process"``) or, for unit tests, a thread."""
-        if self.plan.isolation in ("process", None) or self.plan.official:
+        if self.scores_in_workers:
             return self._score_in_worker(attack, ctx, ledger, cell, defense)
         if self.plan.isolation not in ("thread", None):
             return "failed", f"unknown isolation {self.plan.isolation!r}; expected 'process' or 'thread'", None
@@ -300,17 +300,21 @@ class Session:
 
     @property
     def workers(self) -> Any:
-        """The session's attack workers (one sandboxed zygote, started on first use), hiding cache and run folder."""
+        """The session's attack workers (one sandboxed zygote), hiding cache, run folder and home (nobody: by permissions)."""
         if self._workers is None:
             from ._worker import WorkerPool
 
-            # The sandbox hides the home folder itself (bwrap) or relies on its permissions (nobody).
             self._workers = WorkerPool.shared(hide=[str(self.cache.root), self.plan.out_dir], sandbox=self.plan.sandbox, plugin_files=self.plan.plugin_files)
         return self._workers
 
+    @property
+    def scores_in_workers(self) -> bool:
+        """Whether attacks score in worker processes (the default, and always officially) rather than in a thread."""
+        return self.plan.isolation in ("process", None) or self.plan.official
+
     def start_workers(self) -> None:
         """Start the worker zygote now if cells will score in workers: its imports overlap loading data and models."""
-        if self.plan.isolation in ("process", None) or self.plan.official:
+        if self.scores_in_workers:
             self.workers.start()
 
     def _score_in_worker(self, attack: Attack, ctx: Any, ledger: Any, cell: Cell, defense: Defense) -> tuple[str, str | None, Any]:
