@@ -116,7 +116,7 @@ def leaderboard_submit(results: tuple[str, ...], title: str | None, paper: str |
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Site folder (default: ROOT/site).")
 @click.option("--check", is_flag=True, help="Only check that ROOT/README.md is up to date with the entries; exit 1 if stale.")
 def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
-    """Regenerate ROOT/README.md (one table per track and budget) and the static site."""
+    """Regenerate ROOT/README.md (one table per track, budget and threat model) and the static site."""
     from pathlib import Path
 
     from ._io import atomic_write_text

@@ -70,8 +70,11 @@ UTILITY: dict[str, MetricSpec] = {
     "test_accuracy": MetricSpec("test_accuracy", True, "Target accuracy on held-out data.", label="test acc", kind="rate"),
     "train_accuracy": MetricSpec("train_accuracy", True, "Target accuracy on its training data.", label="train acc", kind="rate"),
 }
-# How every view ranks attacks (strongest first) and picks the strongest attack against a defense.
-RANKING: tuple[str, ...] = ("tpr@0.1%fpr", "auc")
+# How every view ranks attacks (strongest first) and picks the strongest attack against a defense. TPR@1%FPR leads
+# because its interval resolves on the boards: pooled over the tier's targets it separates about 1.5x as many pairs
+# of rows as TPR@0.1%FPR (digits cpu scores board: 29 % of pairs have disjoint 95 % intervals against 19 %;
+# fashion-mnist cpu: 67 % against 44 %), while still reading the low-FPR regime that AUC averages away.
+RANKING: tuple[str, ...] = ("tpr@1%fpr", "auc")
 # What the membership tables show, in order.
 MEMBERSHIP_COLUMNS: tuple[str, ...] = ("auc", "tpr@0.1%fpr", "tpr@1%fpr", "balanced_accuracy", "advantage")
 # What every published membership record must hold, and what the site, the frontier and the per-defense view show.

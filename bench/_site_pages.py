@@ -23,7 +23,6 @@ from ._templates import http_url, render
 __all__ = ["Catalog", "Board", "load_catalog", "threat_model_of", "boards", "table_rows", "write_pages", "render_tables", "TOP_CURVES"]
 
 TOP_CURVES = 6  # entries overlaid on a board's ROC figure
-_TM_ORDER = ("label", "scores", "whitebox", "timing", "embeddings")
 
 
 @dataclass(frozen=True)
@@ -75,17 +74,14 @@ def threat_model_of(record: Record, catalog: Catalog) -> str:
 
 
 def boards(items: list[tuple[Record, Any]], rows: list[dict[str, Any]], catalog: Catalog) -> list[Board]:
-    """One board per (track, tier, threat model) present among ``rows`` (from :func:`bench.site.tables`)."""
+    """One board per :class:`bench.site.Table` of ``rows`` (track, tier, threat model), with its records."""
     from .site import tables
 
-    tm_of = {r.attack.name: threat_model_of(r, catalog) for r, _ in items}
     out = []
-    for track, tier, ranked, apart in tables(rows):
-        for tm in sorted({tm_of.get(r["attack"], "unknown") for r in ranked + apart}, key=lambda t: (_TM_ORDER + (t,)).index(t)):
-            these = [(rec, e) for rec, e in items if (rec.track.name, rec.budget.tier) == (track, tier) and tm_of[rec.attack.name] == tm]
-            limits = dict(these[0][0].budget.limits) if these else {}
-            out.append(Board(track, tier, tm, catalog.tracks.get(track, ""), [r for r in ranked if tm_of.get(r["attack"]) == tm],
-                             [r for r in apart if tm_of.get(r["attack"]) == tm], limits, these))
+    for track, tier, tm, ranked, apart in tables(rows):
+        these = [(rec, e) for rec, e in items if (rec.track.name, rec.budget.tier) == (track, tier) and threat_model_of(rec, catalog) == tm]
+        limits = dict(these[0][0].budget.limits) if these else {}
+        out.append(Board(track, tier, tm, catalog.tracks.get(track, ""), ranked, apart, limits, these))
     return out
 
 
@@ -174,7 +170,7 @@ def write_pages(all_boards: list[Board], out: Path, progress: Callable[[str], No
     return index
 
 
-def render_tables(rows: list[dict[str, Any]], title: str, groups: Iterable[tuple[str, str, list, list]]) -> str:
-    """One standalone page of sortable tables, one per (track, tier) (``privbench leaderboard --format html``)."""
-    sections = [{"track": t, "tier": b, "ranked": table_rows(r), "apart": table_rows(a)} for t, b, r, a in groups]
+def render_tables(rows: list[dict[str, Any]], title: str, groups: Iterable[Any]) -> str:
+    """One standalone page of sortable tables, one per :class:`bench.site.Table` (``privbench leaderboard --format html``)."""
+    sections = [{"track": t, "tier": b, "threat_model": tm, "ranked": table_rows(r), "apart": table_rows(a)} for t, b, tm, r, a in groups]
     return render("tables.html.j2", title=title, sections=sections, heads=metric_titles(), empty=not rows)

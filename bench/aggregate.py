@@ -2,9 +2,9 @@
 
 Views read records only, and all of them summarise seeds and rank attacks here, so a table, the site and
 the frontier never disagree on which attack is strongest: the order is :data:`bench.metrics.RANKING`
-(TPR@0.1%FPR, then AUC), declared once in the metric registry.
+(TPR@1%FPR, then AUC), declared once in the metric registry.
 
->>> rank_key({"tpr@0.1%fpr": 0.02, "auc": 0.6}) < rank_key({"tpr@0.1%fpr": 0.01, "auc": 0.9})
+>>> rank_key({"tpr@1%fpr": 0.02, "auc": 0.6}) < rank_key({"tpr@1%fpr": 0.01, "auc": 0.9})
 True
 >>> [round(v, 4) for v in mean_std([0.1, 0.3])]
 [0.2, 0.1414]

@@ -1,6 +1,7 @@
 """Leaderboard tables and the static site, generated from the entries under ``leaderboards/``.
 
-One table per (track, budget tier). A row is one (submission, attack, defense, params) over its seeds:
+One table per (track, budget tier, threat model): a label-only attack is never ranked against a white-box one. A row
+is one (submission, attack, defense, params) over its seeds:
 each metric is the mean over seeds, its interval the mean of the seeds' 95% intervals (bootstrap for
 AUC, Clopper–Pearson for TPRs), i.e. the typical single-seed interval (:mod:`bench.aggregate`). Rows are
 ranked strongest first (:func:`bench.aggregate.rank_key`); rows whose records are outside their tier (over
@@ -15,14 +16,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from . import aggregate as agg
 from ._entry import Entry, load_entries
-from ._metric_specs import HEADLINE, UTILITY, metric_spec
+from ._metric_specs import HEADLINE, RANKING, UTILITY, metric_spec
 from ._record import Record
 
-__all__ = ["Row", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "README", "trust_status"]
+__all__ = ["Row", "Table", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "README", "trust_status"]
 
 README = "README.md"
 _HEADER = (
@@ -33,7 +34,11 @@ _HEADER = (
     "are per cell (mean over seeds). *verified* rows were re-run by `verify` on the hardware named in the entry.\n"
     "The status also says how the submitter's own runs ran, as their records state it (claims: only `verify` checks a\n"
     "cell): *sandboxed* (the attack in a sandboxed worker process) and *official* (on a split drawn at run time, which\n"
-    "the attack never saw); a count such as 1/3 is per seed.\n"
+    "the attack never saw); a count such as 1/3 is per seed.\n\n"
+    "One table per track, budget and threat model (what the attack sees: labels, scores, or the weights), so a\n"
+    "label-only attack is never ranked against a white-box one. Rows are ranked by {lead}, then {then}: pooled over\n"
+    "the tier's targets, its interval resolves more pairs of rows than TPR@0.1%FPR's while still reading the low-FPR\n"
+    "regime that AUC averages away.\n"
 )
 Item = tuple[Record, Optional[Entry]]
 
@@ -53,7 +58,7 @@ def _group_id(rec: Record, entry: Entry | None) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _row(gid: str, members: list[Item]) -> Row:
+def _row(gid: str, members: list[Item], threat_models: Mapping[str, str]) -> Row:
     recs = [m[0] for m in members]
     first, entry = recs[0], members[0][1]
     sub = entry.submission if entry else None
@@ -61,6 +66,7 @@ def _row(gid: str, members: list[Item]) -> Row:
     return Row(
         id=gid, track=first.track.name, budget=first.budget.tier,
         attack=first.attack.name, attack_params=dict(first.attack.params),
+        threat_model=first.attack.threat_model or threat_models.get(first.attack.name, "unknown"),
         defense=first.defense.name, defense_params=dict(first.defense.params),
         seeds=[r.seed for r in recs],
         title=sub and sub.title, paper=sub and sub.paper, code=sub and sub.code,
@@ -76,24 +82,45 @@ def _row(gid: str, members: list[Item]) -> Row:
     )
 
 
-def rows_from_records(items: Iterable[Item]) -> list[Row]:
-    """Rows from (record, entry-or-None) pairs; ``ok`` records only."""
+def rows_from_records(items: Iterable[Item], threat_models: Mapping[str, str] | None = None) -> list[Row]:
+    """Rows from (record, entry-or-None) pairs; ``ok`` records only.
+
+    A row's threat model is the one its record states; ``threat_models`` (attack name -> threat model, the installed
+    plugins': :func:`bench._site_pages.load_catalog`) covers records from before records stated it, else "unknown"."""
     ok = [(rec, entry) for rec, entry in items if rec.ok]
     groups = agg.group_by(ok, lambda m: _group_id(*m))
-    return [_row(gid, sorted(members, key=lambda m: m[0].seed)) for gid, members in groups.items()]
+    return [_row(gid, sorted(members, key=lambda m: m[0].seed), threat_models or {}) for gid, members in groups.items()]
 
 
 def _rank_key(row: Row) -> tuple:
     return (*agg.rank_key(row), row["attack"], row["defense"], row["id"])
 
 
-def tables(rows: list[Row]) -> list[tuple[str, str, list[Row], list[Row]]]:
-    """(track, budget, ranked rows, rows listed apart) per table, in a stable order."""
-    keys = sorted({(r["track"], r["budget"]) for r in rows})
+# The order of a track's boards: the classification threat models by the access they assume, then the others.
+THREAT_MODEL_ORDER = ("label", "scores", "whitebox", "timing", "embeddings")
+
+
+class Table(NamedTuple):
+    """One board: a track, budget tier and threat model, its ranked rows and the rows listed apart."""
+
+    track: str
+    budget: str
+    threat_model: str
+    ranked: list[Row]
+    apart: list[Row]
+
+
+def _table_order(key: tuple[str, str, str]) -> tuple:
+    t, b, tm = key
+    return (t, b, THREAT_MODEL_ORDER.index(tm) if tm in THREAT_MODEL_ORDER else len(THREAT_MODEL_ORDER), tm)
+
+
+def tables(rows: list[Row]) -> list[Table]:
+    """One :class:`Table` per (track, budget, threat model) present, in a stable order."""
     out = []
-    for t, b in keys:
-        these = sorted((r for r in rows if (r["track"], r["budget"]) == (t, b)), key=_rank_key)
-        out.append((t, b, [r for r in these if r["ranked"]], [r for r in these if not r["ranked"]]))
+    for t, b, tm in sorted({(r["track"], r["budget"], r["threat_model"]) for r in rows}, key=_table_order):
+        these = sorted((r for r in rows if (r["track"], r["budget"], r["threat_model"]) == (t, b, tm)), key=_rank_key)
+        out.append(Table(t, b, tm, [r for r in these if r["ranked"]], [r for r in these if not r["ranked"]]))
     return out
 
 
@@ -139,12 +166,12 @@ def _md_table(rows: list[Row], ranked: bool) -> list[str]:
 
 
 def render_readme(rows: list[Row]) -> str:
-    """``leaderboards/README.md``: one table per track and budget tier."""
-    out = [_HEADER]
+    """``leaderboards/README.md``: one table per track, budget tier and threat model."""
+    out = [_HEADER.format(lead=metric_spec(RANKING[0]).title, then=", then ".join(metric_spec(k).title for k in RANKING[1:]))]
     if not rows:
         out.append("\nNo entries yet.\n")
-    for track, budget, ranked, apart in tables(rows):
-        out.append(f"\n## {track} — `{budget}` budget\n")
+    for track, budget, threat_model, ranked, apart in tables(rows):
+        out.append(f"\n## {track} — `{budget}` budget — {threat_model} attacks\n")
         if ranked:
             out += _md_table(ranked, True)
         if apart:
@@ -163,7 +190,9 @@ def render_readme(rows: list[Row]) -> str:
 
 def check_readme(root: str | os.PathLike[str] = "leaderboards") -> tuple[bool, str]:
     """(up to date?, the README the entries give)."""
-    want = render_readme(rows_from_records(entry_records(root)))
+    from ._site_pages import load_catalog
+
+    want = render_readme(rows_from_records(entry_records(root), load_catalog().threat_models))
     path = Path(root) / README
     have = path.read_text() if path.exists() else None
     return have == want, want
@@ -172,7 +201,7 @@ def check_readme(root: str | os.PathLike[str] = "leaderboards") -> tuple[bool, s
 # -- HTML --------------------------------------------------------------------------------------------
 
 def render_html(rows: list[Row], title: str = "privbench leaderboards", images: bool = False) -> str:
-    """A standalone page of sortable tables, one per track and budget (``privbench leaderboard --format html``)."""
+    """A standalone page of sortable tables, one per track, budget and threat model (``privbench leaderboard --format html``)."""
     from ._site_pages import render_tables
 
     if images:
@@ -190,5 +219,5 @@ def build_site(items: Iterable[Item], out: str | os.PathLike[str], catalog: Any 
     from ._site_pages import boards, load_catalog, write_pages
 
     items = list(items)
-    rows = rows_from_records(items)
-    return write_pages(boards(items, rows, catalog or load_catalog()), Path(out), progress)
+    catalog = catalog or load_catalog()
+    return write_pages(boards(items, rows_from_records(items, catalog.threat_models), catalog), Path(out), progress)

@@ -22,9 +22,9 @@ def test_seed_statistics_ignore_missing_values():
 
 
 def test_ranking_is_declared_once_and_missing_values_rank_last():
-    assert RANKING[0] == "tpr@0.1%fpr" and RANKING[1] == "auc"
-    rows = [{"name": "none"}, {"name": "auc-only", "auc": 0.9}, {"name": "tpr", "tpr@0.1%fpr": 0.01, "auc": 0.5},
-            {"name": "tpr-tie", "tpr@0.1%fpr": 0.01, "auc": 0.6}]
+    assert RANKING[0] == "tpr@1%fpr" and RANKING[1] == "auc"
+    rows = [{"name": "none"}, {"name": "auc-only", "auc": 0.9}, {"name": "tpr", "tpr@1%fpr": 0.01, "auc": 0.5},
+            {"name": "tpr-tie", "tpr@1%fpr": 0.01, "auc": 0.6}]
     assert [r["name"] for r in sorted(rows, key=agg.rank_key)] == ["tpr-tie", "tpr", "auc-only", "none"]
     assert agg.strongest(rows)["name"] == "tpr-tie"
     with pytest.raises(ValueError):
@@ -32,13 +32,13 @@ def test_ranking_is_declared_once_and_missing_values_rank_last():
 
 
 def _records():
-    """Two defenses; on ``none`` attack b wins by TPR@0.1%FPR although a has the higher TPR@1%FPR and AUC."""
+    """Two defenses; on ``none`` attack b wins by TPR@1%FPR although a has the higher TPR@0.1%FPR and AUC."""
     def rec(defense, attack, seed, tpr01, tpr1, auc):
         return make_record(attack, defense, seed, metrics={"tpr@0.1%fpr": tpr01, "tpr@1%fpr": tpr1, "auc": auc, "auc_ci": [auc - 0.1, auc + 0.1]},
                            utility={"test_accuracy": 0.9}, provenance={"device": "cpu"}, tier="cpu")
 
-    return [rec("none", "a", s, 0.01, 0.30, 0.80) for s in (0, 1)] + [rec("none", "b", s, 0.02, 0.05, 0.60) for s in (0, 1)] + \
-        [rec("dp", "a", 0, 0.0, 0.02, 0.52), rec("dp", "b", 0, 0.001, 0.01, 0.51)]
+    return [rec("none", "a", s, 0.05, 0.02, 0.80) for s in (0, 1)] + [rec("none", "b", s, 0.01, 0.30, 0.60) for s in (0, 1)] + \
+        [rec("dp", "a", 0, 0.001, 0.0, 0.52), rec("dp", "b", 0, 0.0, 0.01, 0.51)]
 
 
 def test_every_view_names_the_same_strongest_attack():
@@ -47,8 +47,8 @@ def test_every_view_names_the_same_strongest_attack():
     per_defense = {r["defense"]: r["strongest_attack"] for r in by_defense(records)}
     frontier = {r["defense"]: r["attack"] for r in frontier_rows(records)}
     site = {}
-    for _, _, ranked, _ in tables(rows_from_records((r, None) for r in records)):
-        for row in ranked:
+    for board in tables(rows_from_records((r, None) for r in records)):
+        for row in board.ranked:
             site.setdefault(row["defense"], row["attack"])  # the first row per defense: the strongest
     assert table[0] == per_defense["none"] == frontier["none"] == site["none"] == "b"
     assert per_defense["dp"] == frontier["dp"] == site["dp"] == "b"
@@ -58,6 +58,18 @@ def test_site_rows_average_seeds_and_their_intervals():
     rows = {r["attack"]: r for r in rows_from_records((r, None) for r in _records()) if r["defense"] == "none"}
     assert rows["a"]["seeds"] == [0, 1] and rows["a"]["auc"] == pytest.approx(0.8)
     assert rows["a"]["auc_ci"] == pytest.approx([0.7, 0.9]) and rows["a"]["tpr@1%fpr_ci"] is None
+
+
+def test_each_threat_model_has_its_own_table_ranked_apart():
+    """A label-only attack is ranked against label-only attacks only; an unstated threat model comes from the catalog."""
+    def rec(attack, tm, tpr1):
+        return make_record({"name": attack, "threat_model": tm} if tm else attack, "none", metrics={"tpr@1%fpr": tpr1, "auc": 0.6},
+                           provenance={"device": "cpu"}, tier="cpu")
+
+    items = [(rec("wb", "whitebox", 0.3), None), (rec("lab", "label", 0.01), None), (rec("sc", "scores", 0.1), None), (rec("old", None, 0.2), None)]
+    got = {(t.threat_model, tuple(r["attack"] for r in t.ranked)) for t in tables(rows_from_records(items, {"old": "scores"}))}
+    assert got == {("label", ("lab",)), ("scores", ("old", "sc")), ("whitebox", ("wb",))}
+    assert [t.threat_model for t in tables(rows_from_records(items))] == ["label", "scores", "whitebox", "unknown"]
 
 
 def test_within_tier():
