@@ -46,6 +46,23 @@ def test_a_widened_interval_or_sample_size_in_the_entry_buys_nothing():
     assert agreement(_rec(tpr=0.2).replace(metrics={**_rec(tpr=0.2).metrics, "n_members": 1}), _official())["agree"] is False
 
 
+def test_the_reproductions_spread_over_its_targets_widens_both_intervals_and_the_entrys_own_does_not():
+    """Decisions cluster by target: where the reproduction's targets disagree beyond the binomial count, its standard
+    error over targets sets the intervals' half-width; a spread written in the entry counts for nothing."""
+    def targets(values):
+        return [{"target": i, "auc": 0.6, "tpr@0.1%fpr": v, "tpr@1%fpr": 2 * v} for i, v in enumerate(values)]
+
+    published = _rec(tpr=0.06)  # Clopper-Pearson at 500 members: [0.041, 0.085] against the reproduction's [0.007, 0.031]
+    assert agreement(published, _official(tpr=0.016))["metrics"]["tpr@0.1%fpr"]["agree"] is False
+    spread = _official(tpr=0.016).replace(per_target=targets([0.0, 0.08, 0.0, 0.0]))  # se over 4 targets: 0.02
+    out = agreement(published, spread)["metrics"]["tpr@0.1%fpr"]
+    assert out["agree"] is True and out["reproduced_interval"][1] == pytest.approx(0.016 + 1.96 * 0.02)
+    assert agreement(published.replace(per_target=targets([0.0, 0.5, 0.0, 0.5])), _official(tpr=0.016))["agree"] is False
+    assert agreement(_rec(tpr=0.30), spread)["metrics"]["tpr@0.1%fpr"]["agree"] is False  # an edit beyond the spread
+    steady = _official(tpr=0.016).replace(per_target=targets([0.016] * 4))  # no spread: the binomial intervals stand
+    assert agreement(published, steady)["metrics"]["tpr@0.1%fpr"]["agree"] is False
+
+
 def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
     published = _rec()
     good = {"run_id": published.run_id, "record": _official().to_dict()}
