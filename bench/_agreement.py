@@ -104,6 +104,8 @@ def same_spec(published: Record, reproduced: Record) -> str | None:
 
     a, b = spec(published), spec(reproduced)
     diff = [k for k in a if a[k] != b[k]]
+    if published.attack.threat_model not in (None, reproduced.attack.threat_model):  # the board it is ranked on
+        diff.append("attack's threat model")
     return f"the reproduction's {', '.join(diff)} differ from the entry's" if diff else None
 
 

@@ -156,7 +156,19 @@ def plugin_problems(rec: Record, registry: Any) -> list[str]:
             out.append(f"{kind} {part.name!r} comes from plugin {reg.plugin.name!r} here, the record says {part.plugin!r}")
         if str(part.version) != str(getattr(reg.obj, "version", None)):
             out.append(f"{kind} {part.name!r} is version {getattr(reg.obj, 'version', None)!r} here, the record says {part.version!r}")
+        stated, declared = getattr(part, "threat_model", None), _threat_model_label(reg.obj)
+        if kind == "attack" and stated is not None and stated != declared:  # the board an entry is ranked on
+            out.append(f"attack {part.name!r} has threat model {declared!r} here, the record says {stated!r}")
     return out
+
+
+def _threat_model_label(attack: Any) -> str | None:
+    from ._api import ThreatModel
+
+    try:
+        return ThreatModel(attack.threat_model).label
+    except (AttributeError, ValueError):
+        return None
 
 
 def non_finite(rec: Record) -> list[str]:

@@ -195,6 +195,7 @@ def test_queries_beyond_the_tier_are_refused_even_without_the_counts(run_dir, tm
     (lambda r: r["provenance"].update(privbench_version="99.0"), "newer than this harness"),
     (lambda r: r["provenance"].pop("torch"), "provenance incomplete: missing torch"),
     (lambda r: r["attack"].update(version="999"), "attack 'loss' is version"),
+    (lambda r: r["attack"].update(threat_model="label"), "attack 'loss' has threat model 'scores' here, the record says 'label'"),
     (lambda r: r.update(run_id="f" * 64), "run id ffffffffffff… is not the hash of this cell's spec"),
     (lambda r: r["track"].update(split_sha256="0" * 64), "split sha256 000000000000… does not match track 'digits'"),
     (lambda r: r.update(status="failed", error="boom\ntrace"), "status is 'failed', only 'ok' cells are published (boom)"),

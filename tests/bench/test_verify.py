@@ -74,6 +74,11 @@ def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
     assert "does not agree" in accepted_verification(published, forged)
     other = _official().replace(attack=published.attack.__class__("loss", {"calibration_shadows": 9}))
     assert "attack" in accepted_verification(published, {**good, "record": other.to_dict()})
+    # an entry that moved itself to a weaker-access board (a scores attack claiming labels) is not the cell re-run
+    claimed = published.replace(attack=published.attack.__class__("loss", threat_model="label"))
+    honest = _official().replace(attack=published.attack.__class__("loss", threat_model="scores"))
+    assert "threat model" in accepted_verification(claimed, {**good, "record": honest.to_dict()})
+    assert accepted_verification(published, {**good, "record": honest.to_dict()}) is None  # an entry stating none: the catalog's
     # `verify --sandbox off`: the submitter's attack could read the drawn split seed (or the cold cache) and reproduce
     # its own forged numbers; such a reproduction vouches for nothing
     for box in ({"mode": "process", "sandbox": None, "sandboxed": False}, None, {"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": False}):
