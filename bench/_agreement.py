@@ -8,16 +8,17 @@ The published interval is one the harness can vouch for, whatever the file says:
 
 - a TPR or the test accuracy: Clopper–Pearson on the published value at the reproduction's sample size (members,
   resp. non-members: the same track gives the same sizes, so an edited ``n_members`` widens nothing);
-- the AUC: the entry's bootstrap interval, but no wider on either side than the reproduction's whole interval
-  (same sample sizes, comparable widths), so a widened interval cannot absorb any reproduction.
+- the AUC: the entry's bootstrap interval, but reaching no further below (above) the published value than the
+  reproduction's interval reaches below (above) its own (same sample sizes, comparable widths), so a widened interval
+  cannot absorb any reproduction.
 
 Both intervals are then widened, where the reproduction's targets disagree more than the binomial count allows, to
-at least ± 1.96 × the standard error of the mean over its targets (sd of its ``per_target`` values / √T): a cell's
-decisions are clustered by target, so Clopper–Pearson on the pooled counts is too narrow. Only the reproduction's
-spread counts (an entry's ``per_target`` is the submitter's). On the digits cpu republish (64 cells, seed 0 against
-seed 1, both official) this took honest disagreements from 22 to 8 of 128 ordered pairs × 3 metrics. What remains is
-variance shared by all targets of a run (one pool, one population draw, e.g. advreg's test accuracy 92.5 % against
-94.0 %), which one run cannot estimate: a "differs" is a reason to look, not proof of an edit.
+at least ± t(0.975, T − 1) × the standard error of the mean over its T targets (sd of its ``per_target`` values /
+√T): a cell's decisions are clustered by target, so Clopper–Pearson on the pooled counts is too narrow. Only the
+reproduction's spread counts (an entry's ``per_target`` is the submitter's). What stays out is the variance shared by
+all targets of one run (one pool draw, the randomness of an attack's own trained model): on the digits cpu republish
+(official, seed 0 against seed 1 of each cell) an honest cell still "differs" about once in ten, so a "differs" is a
+reason to look, not proof of an edit.
 """
 
 from __future__ import annotations
@@ -63,21 +64,29 @@ def _widen(interval: tuple[float, float], value: float, half: float) -> tuple[fl
     return min(interval[0], value - half), max(interval[1], value + half)
 
 
+def _t975(reproduced: Record) -> float:
+    n = len(reproduced.per_target or ())
+    if n < 2:
+        return 0.0
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
+
+
 def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[float, float], tuple[float, float]] | None:
     old, new = _value(published, key), _value(reproduced, key)
     if old is None or new is None:
         return None
     if key == "auc":
         ci = _pair(reproduced.metrics.get("auc_ci")) or (new, new)
-        width = ci[1] - ci[0]
         lo, hi = _pair(published.metrics.get("auc_ci")) or (old, old)
-        pair = (max(lo, old - width), min(hi, old + width)), ci
+        pair = (max(lo, old - (new - ci[0])), min(hi, old + (ci[1] - new))), ci
     else:
         n = reproduced.metric("n_nonmembers" if key == "test_accuracy" else "n_members")
         if not n:
             return None
         pair = _rate_interval(old, int(n)), _rate_interval(new, int(n))
-    half = 1.96 * target_se(reproduced, key)
+    half = _t975(reproduced) * target_se(reproduced, key)
     return _widen(pair[0], old, half), _widen(pair[1], new, half)
 
 

@@ -167,15 +167,19 @@ def _frontier_panel(ax: Any, points: Sequence[FrontierPoint], use_auc: bool, flo
         ax.step([q[0] for q in front], [q[1] for q in front], where="post", color="black", lw=1, ls="--", label="Pareto front", zorder=1)
 
 
-def plot_frontier(points: Sequence[FrontierPoint], leak_title: str, title: str, stem: Path, svg: bool = True, floor: float = 1e-4) -> list[str]:
-    """Test accuracy against attack success (log TPR panel and AUC panel), error bars, Pareto staircase, side legend."""
+def plot_frontier(points: Sequence[FrontierPoint], leak_title: str, title: str, stem: Path, svg: bool = True, floor: float = 1e-4,
+                  chance: float | None = None) -> list[str]:
+    """Test accuracy against attack success (log TPR panel and AUC panel), error bars, Pareto staircase, side legend.
+
+    ``chance``: the leak metric of a guessing attack, drawn dotted (TPR@x%FPR: x)."""
     plt = _plt()
     fig, (ax_tpr, ax_auc) = plt.subplots(1, 2, figsize=(10.5, 4.2), dpi=100, sharey=True)
     _frontier_panel(ax_tpr, points, False, floor)
     _frontier_panel(ax_auc, points, True, floor)
     ax_tpr.set_xscale("log")
-    ax_tpr.axvline(1e-3, color="grey", ls=":", lw=1)
-    ax_tpr.set_xlabel(f"strongest attack's {leak_title} (log; 0 drawn at {floor:g})", fontsize=9)
+    if chance:
+        ax_tpr.axvline(chance, color="grey", ls=":", lw=1)
+    ax_tpr.set_xlabel(f"strongest attack's {leak_title} (log; 0 drawn at {floor:g}{'; dotted: chance' if chance else ''})", fontsize=9)
     ax_auc.axvline(0.5, color="grey", ls=":", lw=1)
     ax_auc.set_xlabel("strongest attack's AUC (dotted: chance)", fontsize=9)
     ax_tpr.set_ylabel("target test accuracy (%)")

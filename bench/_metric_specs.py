@@ -27,6 +27,7 @@ class MetricSpec:
     label: Optional[str] = None  # column title (default: the name)
     kind: str = "score"
     column: bool = True
+    chance: Optional[float] = None  # what an attack that guesses scores (the figures' dotted line): TPR@x%FPR is x
 
     @property
     def title(self) -> str:
@@ -54,9 +55,9 @@ class MetricSpec:
 METRICS: dict[str, MetricSpec] = {
     s.name: s
     for s in (
-        MetricSpec("auc", True, "Area under the ROC curve (rank / Mann-Whitney estimate).", "auc_ci", "AUC"),
-        MetricSpec("tpr@0.1%fpr", True, "Largest TPR among ROC points with FPR <= 0.1%.", "tpr@0.1%fpr_ci", "TPR@0.1%FPR", "rate"),
-        MetricSpec("tpr@1%fpr", True, "Largest TPR among ROC points with FPR <= 1%.", "tpr@1%fpr_ci", "TPR@1%FPR", "rate"),
+        MetricSpec("auc", True, "Area under the ROC curve (rank / Mann-Whitney estimate).", "auc_ci", "AUC", chance=0.5),
+        MetricSpec("tpr@0.1%fpr", True, "Largest TPR among ROC points with FPR <= 0.1%.", "tpr@0.1%fpr_ci", "TPR@0.1%FPR", "rate", chance=1e-3),
+        MetricSpec("tpr@1%fpr", True, "Largest TPR among ROC points with FPR <= 1%.", "tpr@1%fpr_ci", "TPR@1%FPR", "rate", chance=1e-2),
         MetricSpec("balanced_accuracy", True, "(TPR + TNR) / 2 at a threshold fixed beforehand: the harness's 5 % operating point on pool-design tracks, else the attack's shadow-calibrated one.", None, "bal. acc"),
         MetricSpec("advantage", True, "Membership advantage max(TPR - FPR) over ROC points (Yeom et al.)."),
         MetricSpec("n_members", True, "Members among the candidates.", kind="count", column=False),
@@ -70,10 +71,12 @@ UTILITY: dict[str, MetricSpec] = {
     "test_accuracy": MetricSpec("test_accuracy", True, "Target accuracy on held-out data.", label="test acc", kind="rate"),
     "train_accuracy": MetricSpec("train_accuracy", True, "Target accuracy on its training data.", label="train acc", kind="rate"),
 }
-# How every view ranks attacks (strongest first) and picks the strongest attack against a defense. TPR@1%FPR leads
-# because its interval resolves on the boards: pooled over the tier's targets it separates about 1.5x as many pairs
-# of rows as TPR@0.1%FPR (digits cpu scores board: 29 % of pairs have disjoint 95 % intervals against 19 %;
-# fashion-mnist cpu: 67 % against 44 %), while still reading the low-FPR regime that AUC averages away.
+# How every view ranks attacks (strongest first) and picks the strongest attack against a defense. A TPR at a fixed
+# low FPR reads what AUC averages away (Carlini et al. 2022); 1 % rather than 0.1 % because of the false positives it
+# rests on: digits cpu pools 8 targets x 500 = 4,000 non-members, so TPR@0.1%FPR is read at 4 false positives and
+# TPR@1%FPR at 40. On the digits cpu scores board (official, 2 seeds) 29 % of row pairs have disjoint 95 % intervals
+# by TPR@1%FPR against 19 % by TPR@0.1%FPR; neighbouring rows rarely separate under any metric, so the boards show
+# the ranks each row's interval allows (:func:`bench.aggregate.rank_bands`).
 RANKING: tuple[str, ...] = ("tpr@1%fpr", "auc")
 # What the membership tables show, in order.
 MEMBERSHIP_COLUMNS: tuple[str, ...] = ("auc", "tpr@0.1%fpr", "tpr@1%fpr", "balanced_accuracy", "advantage")

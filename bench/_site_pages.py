@@ -94,7 +94,7 @@ def _status(row: dict[str, Any]) -> tuple[str, bool]:
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What a table row of the templates shows: texts, sort values and links (only http(s) URLs become links)."""
     out = []
-    for i, r in enumerate(rows, 1):
+    for i, (r, (best, worst)) in enumerate(zip(rows, agg.rank_bands(rows)), 1):
         status, verified = _status(r)
         metrics = []
         for key in (*HEADLINE, "test_accuracy"):
@@ -104,7 +104,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             metrics.append({"text": spec.format(value), "ci": spec.format(ci[0]) + " – " + spec.format(ci[1]) if ci else "",
                             "sort": value if value is not None else ""})
         out.append({
-            "rank": i, "id": r["id"], "attack": r["attack"], "attack_params": agg.params_text(r["attack_params"]),
+            "rank": i, "band": f"{best}–{worst}", "id": r["id"], "attack": r["attack"], "attack_params": agg.params_text(r["attack_params"]),
             "defense": r["defense"], "defense_params": agg.params_text(r["defense_params"]),
             "title": r["title"] or "", "links": [(k, r[k], http_url(r[k])) for k in ("paper", "code") if r[k]],
             "status": status, "verified": verified, "verified_on": "; ".join(r["verified_on"]),
@@ -139,9 +139,9 @@ def _figures(board: Board, img: Path) -> dict[str, Optional[str]]:
                                 img / f"roc-{board.slug}", svg=False)[0]
     points = frontier_points([rec for rec, _ in board.items])
     if points:
-        lead = metric_spec(RANKING[0]).title
-        frontier = "img/" + plot_frontier(points, lead, f"privacy–utility frontier: {board.track}, {board.tier}, {board.threat_model} attacks",
-                                          img / f"frontier-{board.slug}", svg=False)[0]
+        lead = metric_spec(RANKING[0])
+        frontier = "img/" + plot_frontier(points, lead.title, f"privacy–utility frontier: {board.track}, {board.tier}, {board.threat_model} attacks",
+                                          img / f"frontier-{board.slug}", svg=False, chance=lead.chance)[0]
     return {"roc": roc, "frontier": frontier}
 
 

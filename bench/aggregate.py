@@ -19,7 +19,7 @@ import numpy as np
 from ._metric_specs import RANKING, metric_spec
 from ._record import Record
 
-__all__ = ["RANKING", "CPU_TIERS", "mean", "mean_std", "mean_interval", "group_by", "rank_key", "strongest", "seed_means",
+__all__ = ["RANKING", "CPU_TIERS", "mean", "mean_std", "mean_interval", "group_by", "rank_key", "rank_bands", "strongest", "seed_means",
            "within_tier", "cell_key", "defense_key", "params_text"]
 
 T = TypeVar("T")
@@ -70,6 +70,28 @@ def rank_key(row: Mapping[str, Any]) -> tuple[float, ...]:
         v = -np.inf if v is None else float(v)
         out.append(-v if metric_spec(key).higher_is_better else v)
     return tuple(out)
+
+
+def rank_bands(rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+    """(best, worst) rank each row's interval of the lead :data:`RANKING` metric allows, for rows in rank order.
+
+    Best: 1 + the rows whose interval lies wholly above this one's; worst: the rows whose interval reaches this one's
+    (itself included). A row without an interval gets its own rank.
+
+    >>> rank_bands([{"tpr@1%fpr_ci": [0.3, 0.4]}, {"tpr@1%fpr_ci": [0.1, 0.35]}, {"tpr@1%fpr_ci": [0.0, 0.05]}])
+    [(1, 2), (1, 2), (3, 3)]
+    """
+    key = RANKING[0] + "_ci"
+    cis = [row.get(key) for row in rows]
+    out = []
+    for i, ci in enumerate(cis, 1):
+        if not ci:
+            out.append((i, i))
+            continue
+        above = sum(1 for other in cis if other and other[0] > ci[1])
+        reach = sum(1 for other in cis if other and other[1] >= ci[0])
+        out.append((1 + above, max(reach, 1 + above)))
+    return out
 
 
 def strongest(rows: Sequence[T], metrics: Callable[[T], Mapping[str, Any]] = lambda r: r) -> T:  # type: ignore[assignment,return-value]

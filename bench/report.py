@@ -203,7 +203,8 @@ def _frontier_section(track: str, tier: str, records: list[Record], figs: Path) 
     if not points:
         return None
     lead = metric_spec(RANKING[0])
-    files = plot_frontier(points, lead.title, f"privacy–utility frontier: {track}, {tier} budget", figs / f"frontier-{_slug(track, tier)}")
+    files = plot_frontier(points, lead.title, f"privacy–utility frontier: {track}, {tier} budget", figs / f"frontier-{_slug(track, tier)}",
+                          chance=lead.chance)
     table = [{"label": p.label, "accuracy": f"{100 * p.accuracy:.2f}% ± {100 * p.accuracy_sd:.2f}", "leak": lead.format(p.leak),
               "leak_ci": _ci_text(RANKING[0], p.leak_ci), "auc": metric_spec("auc").format(p.auc), "auc_ci": _ci_text("auc", p.auc_ci)}
              for p in points]

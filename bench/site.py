@@ -36,9 +36,10 @@ _HEADER = (
     "cell): *sandboxed* (the attack in a sandboxed worker process) and *official* (on a split drawn at run time, which\n"
     "the attack never saw); a count such as 1/3 is per seed.\n\n"
     "One table per track, budget and threat model (what the attack sees: labels, scores, or the weights), so a\n"
-    "label-only attack is never ranked against a white-box one. Rows are ranked by {lead}, then {then}: pooled over\n"
-    "the tier's targets, its interval resolves more pairs of rows than TPR@0.1%FPR's while still reading the low-FPR\n"
-    "regime that AUC averages away.\n"
+    "label-only attack is never ranked against a white-box one. Rows are ranked by {lead}, then {then}: a TPR at a\n"
+    "fixed low FPR reads what AUC averages away, and at 1 % it rests on ten times the false positives of 0.1 %.\n"
+    "*ranks* is the range of ranks the row's 95% interval allows: from 1 + the rows whose interval lies wholly above\n"
+    "it to the number of rows whose interval reaches it. Where it is wide, the order within it is noise.\n"
 )
 Item = tuple[Record, Optional[Entry]]
 
@@ -157,11 +158,11 @@ def _cells(row: Row) -> dict[str, tuple[str, float | None]]:
 
 
 def _md_table(rows: list[Row], ranked: bool) -> list[str]:
-    heads = (["#"] if ranked else []) + list(_cells(rows[0]))
+    heads = (["#", "ranks"] if ranked else []) + list(_cells(rows[0]))
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
-    for i, r in enumerate(rows, 1):
+    for i, (r, (best, worst)) in enumerate(zip(rows, agg.rank_bands(rows)), 1):
         vals = [c[0].replace("|", "\\|") for c in _cells(r).values()]
-        lines.append("| " + " | ".join(([str(i)] if ranked else []) + vals) + " |")
+        lines.append("| " + " | ".join(([str(i), f"{best}–{worst}"] if ranked else []) + vals) + " |")
     return lines
 
 

@@ -111,7 +111,7 @@ def test_a_submission_is_one_file_named_by_its_id_and_lands_in_the_tables(run_di
     res = CliRunner().invoke(cli, ["leaderboard", "build", "--root", str(root), "--out", str(tmp_path / "site")])
     assert res.exit_code == 0, res.output
     readme = (root / "README.md").read_text()
-    assert "## digits — `smoke` budget" in readme and "| 1 | loss" in readme and "[paper](https://example.org/p)" in readme
+    assert "## digits — `smoke` budget" in readme and "| 1 | 1–1 | loss" in readme and "[paper](https://example.org/p)" in readme
     assert CliRunner().invoke(cli, ["leaderboard", "build", "--root", str(root), "--check"]).exit_code == 0
     # a published file edited by hand no longer hashes to its name: the build names it instead of showing it
     files[0].write_text(files[0].read_text().replace('"auc": 0.', '"auc": 0.9', 1))
