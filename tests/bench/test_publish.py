@@ -205,6 +205,16 @@ def test_forged_or_broken_records_are_refused(run_dir, tmp_path, change, expect)
     assert all("seed0" in m for m in messages), "the problem names the record it is about"
 
 
+def test_a_record_stating_no_threat_model_is_published_with_the_installed_attacks(run_dir, tmp_path):
+    """A record that states none (an older run, or one whose threat model was deleted from results.jsonl) passes the
+    threat-model check; published as it is, its board would be whatever the builder's plugins say, and "unknown" where
+    the attack's plugin is not installed (a --plugin file, a third-party distribution): one board ranking attacks of
+    any access together. The harness writes the installed attack's, as it writes the metrics."""
+    sub = submit([run_dir], tmp_path / "lb")  # the fixture's records state no threat model
+    assert sub.problems == [] and {e.record.attack.threat_model for _, e in load_entries(tmp_path / "lb")} == {"scores"}
+    assert {r["threat_model"] for r in rows_from_records(entry_records(tmp_path / "lb"))} == {"scores"}  # no catalog at all
+
+
 def test_only_http_links_are_accepted(run_dir, tmp_path):
     sub = submit([run_dir], tmp_path / "lb", title="x", paper="javascript:alert(1)")
     assert sub.written == [] and "paper link 'javascript:alert(1)' is not an http(s) URL" in str(sub.problems)
