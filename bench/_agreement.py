@@ -22,6 +22,7 @@ variance shared by all targets of a run (one pool, one population draw, e.g. adv
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._record import Record
@@ -50,9 +51,13 @@ def _rate_interval(value: float, n: int) -> tuple[float, float]:
     return clopper_pearson(int(round(value * n)), n)
 
 
+def _target_values(reproduced: Record, key: str) -> list[float]:
+    return [float(t[key]) for t in reproduced.per_target or () if isinstance(t.get(key), (int, float))]
+
+
 def target_se(reproduced: Record, key: str) -> float:
     """Standard error of the mean of ``key`` over the reproduction's targets (0 with fewer than two)."""
-    values = [float(t[key]) for t in reproduced.per_target or () if isinstance(t.get(key), (int, float))]
+    values = _target_values(reproduced, key)
     if len(values) < 2:
         return 0.0
     mean = sum(values) / len(values)
@@ -61,6 +66,21 @@ def target_se(reproduced: Record, key: str) -> float:
 
 def _widen(interval: tuple[float, float], value: float, half: float) -> tuple[float, float]:
     return min(interval[0], value - half), max(interval[1], value + half)
+
+
+def _target_range(reproduced: Record, key: str, ci: tuple[float, float]) -> tuple[float, float]:
+    """What the reproduction's targets reached: from its lowest to its highest, each widened by one target's sampling
+    interval (``ci``, the pooled one, is √T narrower). The spread is the attack's doing, so an attack that fails some
+    targets on purpose widens the intervals but never lifts this bound above its best target."""
+    values = _target_values(reproduced, key)
+    if len(values) < 2:
+        return -math.inf, math.inf
+    n = reproduced.metric("n_members")
+    if key == "auc" or not n:
+        half = (ci[1] - ci[0]) / 2 * math.sqrt(len(values))
+        return min(values) - half, max(values) + half
+    each = max(1, int(n) // len(values))
+    return _rate_interval(min(values), each)[0], _rate_interval(max(values), each)[1]
 
 
 def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[float, float], tuple[float, float]] | None:
@@ -78,6 +98,9 @@ def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[f
             return None
         pair = _rate_interval(old, int(n)), _rate_interval(new, int(n))
     half = 1.96 * target_se(reproduced, key)
+    lo, hi = _target_range(reproduced, key, pair[1])
+    if not lo <= old <= hi:  # beyond every target of the reproduction: the widening is not the entry's to use
+        return pair
     return _widen(pair[0], old, half), _widen(pair[1], new, half)
 
 
