@@ -334,3 +334,40 @@ def test_cells_on_the_same_models_must_report_the_same_test_accuracy(run_dir, tm
     assert submit([_twin_run(run_dir, tmp_path, 0.93)], tmp_path / "ok").problems == []
     _refused(_twin_run(run_dir, tmp_path, 0.99), tmp_path / "lb", "reports 0.93 for the same models")
     _refused(_variant(run_dir, tmp_path, lambda r: r["utility"].update(test_accuracy=1.5)), tmp_path / "lb2", "not a fraction between 0 and 1")
+
+
+def test_publish_sh_supersedes_only_the_first_party_submission_and_goes_on_past_a_refused_cell(tmp_path):
+    """scripts/publish.sh, with a stub `privbench` that logs its calls and refuses a cell at submit (exit 1, what a
+    failed or over-budget cell of the run gives without --skip-invalid). It must supersede the current first-party
+    submission only: not another submitter's under the same title (a title is free text: anyone's, its plugins say
+    whose cells they are), never one a later submission already supersedes, and only ids read as submissions (a
+    header's id goes onto a command line). A refused cell must not stop the republish of the rest."""
+    import os
+    import subprocess
+    import sys
+
+    from bench._submission import Header, write_submission
+
+    root, title = tmp_path / "lb", "privbench first-party baselines"
+    old, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0"}), [])
+    ours, _ = write_submission(root, Header("digits", "cpu", title, supersedes=(old,), plugins={"privbench": "0.1.0"}), [])
+    theirs, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0", "evil-mia": "1"}), [])
+    (root / "digits" / "cpu" / "zz.jsonl").write_text('{"submission_id": "x --root /tmp/elsewhere", "title": "%s"}\n' % title)
+    log, stub = tmp_path / "calls", tmp_path / "privbench"
+    stub.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$2" in submit) exit 1;; esac\ncase "$1" in run) exit 1;; esac\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PRIVBENCH": str(stub), "PYTHON": sys.executable, "ROOT": str(root), "RUNS": str(tmp_path / "runs")}
+    def publish():
+        log.unlink(missing_ok=True)
+        done = subprocess.run(["bash", str(REPO / "scripts" / "publish.sh")], env=env, capture_output=True, text=True, timeout=120)
+        return done, log.read_text().splitlines()
+
+    done, calls = publish()  # a file that is no submission (the tables refuse it): its "id" never reaches a command line
+    assert not any("elsewhere" in c for c in calls), calls
+    (root / "digits" / "cpu" / "zz.jsonl").unlink()
+    done, calls = publish()
+    submits = [c for c in calls if c.startswith("leaderboard submit")]
+    assert done.returncode == 0, (done.stderr, calls)
+    assert len(submits) == 2 and all("--skip-invalid" in c for c in submits)
+    assert f"--supersedes {ours}" in submits[0] and old not in submits[0] and theirs not in submits[0]
+    assert "--supersedes" not in submits[1]  # fashion-mnist: none yet
