@@ -136,6 +136,21 @@ def test_the_same_cells_under_two_titles_are_two_submissions_each_with_its_links
     assert first.written[0].read_bytes() == before
 
 
+def test_another_submission_under_the_same_title_is_its_own_row(run_dir, tmp_path):
+    """A title is free text: a submission titled like another (the first-party baselines, say, by a defense's author
+    with scores forged to make the baseline attacks look weak against it) must not have its cells averaged into the
+    other's rows, beside its verified seeds. One row per (submission, attack, defense, parameters)."""
+    root, title = tmp_path / "lb", "privbench first-party baselines"
+    ours = submit([run_dir], root, title=title)
+    seed0 = tmp_path / "seed0"
+    shutil.copytree(run_dir, seed0)
+    (seed0 / "results.jsonl").write_text(json.dumps(_records(run_dir)[0]) + "\n")
+    theirs = submit([seed0], root, title=title, code="https://example.org/theirs")
+    assert ours.problems == theirs.problems == [] and ours.ids != theirs.ids
+    rows = rows_from_records(entry_records(root))
+    assert sorted(r["seeds"] for r in rows) == [[0], [0, 1]]
+
+
 def test_superseding_is_explicit_and_keeps_the_old_file(run_dir, tmp_path):
     root = tmp_path / "lb"
     old = submit([run_dir], root, title="v1")
