@@ -56,7 +56,7 @@ def entry_records(root: str | os.PathLike[str]) -> list[Item]:
 
 def _group_id(rec: Record, entry: Entry | None) -> str:
     spec = {"t": rec.track.name, "b": rec.budget.tier, "a": rec.attack.name, "ap": rec.attack.params,
-            "d": rec.defense.name, "dp": rec.defense.params, "s": entry.submission_id if entry else None}  # not its title: anyone's
+            "d": rec.defense.name, "dp": rec.defense.params, "s": entry and [entry.submission_id, entry.submission.title]}  # the id: a title is anyone's
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
