@@ -119,11 +119,14 @@ def agreement(published: Record, reproduced: Record) -> dict[str, Any]:
 
 
 def same_spec(published: Record, reproduced: Record) -> str | None:
-    """None if the reproduction ran the published cell (track, tier, plugins and resolved params), else what differs."""
+    """None if the reproduction ran the published cell (track, tier, plugins and resolved params), else what differs.
+
+    The plugin too: an entry may name another plugin's attack under an installed one's name (the submitter disabled
+    the installed one); the reproduction then ran the installed plugin, not the submitter's code."""
     def spec(r: Record) -> dict[str, Any]:
         return {"track": (r.track.name, r.track.version), "tier": r.budget.tier, "seed": r.seed,
-                "attack": (r.attack.name, r.attack.version, dict(r.attack.params)),
-                "defense": (r.defense.name, r.defense.version, dict(r.defense.params))}
+                "attack": (r.attack.name, r.attack.plugin, r.attack.version, dict(r.attack.params)),
+                "defense": (r.defense.name, r.defense.plugin, r.defense.version, dict(r.defense.params))}
 
     a, b = spec(published), spec(reproduced)
     diff = [k for k in a if a[k] != b[k]]

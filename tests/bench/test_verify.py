@@ -97,6 +97,11 @@ def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
     honest = _official().replace(attack=published.attack.__class__("loss", threat_model="scores"))
     assert "threat model" in accepted_verification(claimed, {**good, "record": honest.to_dict()})
     assert accepted_verification(published, {**good, "record": honest.to_dict()}) is None  # an entry stating none: the catalog's
+    # an entry of another plugin's attack under an installed attack's name (the submitter disabled the installed one):
+    # the reproduction ran the installed plugin, not the submitter's code, and vouches for nothing
+    impostor = published.replace(attack=published.attack.__class__("loss", plugin="evil-mia"))
+    real = _official().replace(attack=published.attack.__class__("loss", plugin="loss"))
+    assert "attack" in (accepted_verification(impostor, {**good, "record": real.to_dict()}) or "")
     # `verify --sandbox off`: the submitter's attack could read the drawn split seed (or the cold cache) and reproduce
     # its own forged numbers; such a reproduction vouches for nothing
     for box in ({"mode": "process", "sandbox": None, "sandboxed": False}, None, {"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": False}):
