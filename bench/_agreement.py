@@ -14,7 +14,9 @@ The published interval is one the harness can vouch for, whatever the file says:
 Both intervals are then widened, where the reproduction's targets disagree more than the binomial count allows, to
 at least ± 1.96 × the standard error of the mean over its targets (sd of its ``per_target`` values / √T): a cell's
 decisions are clustered by target, so Clopper–Pearson on the pooled counts is too narrow. Only the reproduction's
-spread counts (an entry's ``per_target`` is the submitter's). On the digits cpu republish (64 cells, seed 0 against
+spread counts (an entry's ``per_target`` is the submitter's), and only for an entry within what the reproduction's
+targets reached: the spread is the attack's doing, and one that fails some targets on purpose must not widen a
+forged entry into agreement. On the digits cpu republish (64 cells, seed 0 against
 seed 1, both official) this took honest disagreements from 22 to 8 of 128 ordered pairs × 3 metrics. What remains is
 variance shared by all targets of a run (one pool, one population draw, e.g. advreg's test accuracy 92.5 % against
 94.0 %), which one run cannot estimate: a "differs" is a reason to look, not proof of an edit.
