@@ -15,14 +15,16 @@ The published interval is one the harness can vouch for, whatever the file says:
 Both intervals are then widened, where the reproduction's targets disagree more than the binomial count allows, to
 at least ± t(0.975, T − 1) × the standard error of the mean over its T targets (sd of its ``per_target`` values /
 √T): a cell's decisions are clustered by target, so Clopper–Pearson on the pooled counts is too narrow. Only the
-reproduction's spread counts (an entry's ``per_target`` is the submitter's). What stays out is the variance shared by
-all targets of one run (one pool draw, the randomness of an attack's own trained model): on the digits cpu republish
-(official, seed 0 against seed 1 of each cell) an honest cell still "differs" about once in ten, so a "differs" is a
-reason to look, not proof of an edit.
+reproduction's spread counts (an entry's ``per_target`` is the submitter's), and only for an entry within what the
+reproduction's targets reached: the spread is the attack's doing, and one that fails some targets on purpose must not
+widen a forged entry into agreement. What stays out is the variance shared by all targets of one run (one pool draw,
+the randomness of an attack's own trained model): on the digits cpu republish (official, seed 0 against seed 1 of
+each cell) an honest cell still "differs" about once in ten, so a "differs" is a reason to look, not proof of an edit.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._record import Record
@@ -51,9 +53,13 @@ def _rate_interval(value: float, n: int) -> tuple[float, float]:
     return clopper_pearson(int(round(value * n)), n)
 
 
+def _target_values(reproduced: Record, key: str) -> list[float]:
+    return [float(t[key]) for t in reproduced.per_target or () if isinstance(t.get(key), (int, float))]
+
+
 def target_se(reproduced: Record, key: str) -> float:
     """Standard error of the mean of ``key`` over the reproduction's targets (0 with fewer than two)."""
-    values = [float(t[key]) for t in reproduced.per_target or () if isinstance(t.get(key), (int, float))]
+    values = _target_values(reproduced, key)
     if len(values) < 2:
         return 0.0
     mean = sum(values) / len(values)
@@ -73,6 +79,21 @@ def _t975(reproduced: Record) -> float:
     return float(t.ppf(0.975, n - 1))
 
 
+def _target_range(reproduced: Record, key: str, ci: tuple[float, float]) -> tuple[float, float]:
+    """What the reproduction's targets reached: from its lowest to its highest, each widened by one target's sampling
+    interval (``ci``, the pooled one, is √T narrower). The spread is the attack's doing, so an attack that fails some
+    targets on purpose widens the intervals but never lifts this bound above its best target."""
+    values = _target_values(reproduced, key)
+    if len(values) < 2:
+        return -math.inf, math.inf
+    n = reproduced.metric("n_members")
+    if key == "auc" or not n:
+        half = (ci[1] - ci[0]) / 2 * math.sqrt(len(values))
+        return min(values) - half, max(values) + half
+    each = max(1, int(n) // len(values))
+    return _rate_interval(min(values), each)[0], _rate_interval(max(values), each)[1]
+
+
 def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[float, float], tuple[float, float]] | None:
     old, new = _value(published, key), _value(reproduced, key)
     if old is None or new is None:
@@ -87,6 +108,9 @@ def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[f
             return None
         pair = _rate_interval(old, int(n)), _rate_interval(new, int(n))
     half = _t975(reproduced) * target_se(reproduced, key)
+    lo, hi = _target_range(reproduced, key, pair[1])
+    if not lo <= old <= hi:  # beyond every target of the reproduction: the widening is not the entry's to use
+        return pair
     return _widen(pair[0], old, half), _widen(pair[1], new, half)
 
 
@@ -105,11 +129,14 @@ def agreement(published: Record, reproduced: Record) -> dict[str, Any]:
 
 
 def same_spec(published: Record, reproduced: Record) -> str | None:
-    """None if the reproduction ran the published cell (track, tier, plugins and resolved params), else what differs."""
+    """None if the reproduction ran the published cell (track, tier, plugins and resolved params), else what differs.
+
+    The plugin too: an entry may name another plugin's attack under an installed one's name (the submitter disabled
+    the installed one); the reproduction then ran the installed plugin, not the submitter's code."""
     def spec(r: Record) -> dict[str, Any]:
         return {"track": (r.track.name, r.track.version), "tier": r.budget.tier, "seed": r.seed,
-                "attack": (r.attack.name, r.attack.version, dict(r.attack.params)),
-                "defense": (r.defense.name, r.defense.version, dict(r.defense.params))}
+                "attack": (r.attack.name, r.attack.plugin, r.attack.version, dict(r.attack.params)),
+                "defense": (r.defense.name, r.defense.plugin, r.defense.version, dict(r.defense.params))}
 
     a, b = spec(published), spec(reproduced)
     diff = [k for k in a if a[k] != b[k]]

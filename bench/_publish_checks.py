@@ -21,7 +21,7 @@ from ._record import Record
 from ._submission import check_name
 
 __all__ = ["name_problems", "run_id_problems", "budget_problems", "provenance_problems", "plugin_problems", "non_finite",
-           "link_problems", "utility_problems", "REQUIRED_PROVENANCE", "PoolTruth"]
+           "link_problems", "utility_problems", "with_threat_model", "REQUIRED_PROVENANCE", "PoolTruth"]
 
 REQUIRED_PROVENANCE = ("privbench_version", "python", "torch", "device")
 MAX_OVERRIDE_SETS = 1 << 16
@@ -160,6 +160,16 @@ def plugin_problems(rec: Record, registry: Any) -> list[str]:
         if kind == "attack" and stated is not None and stated != declared:  # the board an entry is ranked on
             out.append(f"attack {part.name!r} has threat model {declared!r} here, the record says {stated!r}")
     return out
+
+
+def with_threat_model(rec: Record, registry: Any) -> Record:
+    """``rec`` stating the installed attack's threat model where it states none (one that differs is refused above):
+    the board an entry is ranked on never depends on the plugins of whoever builds the tables."""
+    if rec.attack.threat_model is not None:
+        return rec
+    from dataclasses import replace
+
+    return rec.replace(attack=replace(rec.attack, threat_model=_threat_model_label(registry.get("attacks", rec.attack.name).obj)))
 
 
 def _threat_model_label(attack: Any) -> str | None:

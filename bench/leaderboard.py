@@ -66,9 +66,10 @@ def render(records: Iterable[Record], fmt: str = "md", wide: bool = False) -> st
         raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
     records = list(records)
     if fmt == "html":
+        from ._site_pages import load_catalog
         from .site import render_html, rows_from_records
 
-        return render_html(rows_from_records((r, None) for r in records))
+        return render_html(rows_from_records(((r, None) for r in records), load_catalog().threat_models))  # boards as the README's
     rows = summarize(records)
     if fmt == "json":
         return json.dumps(rows, indent=2, sort_keys=True)

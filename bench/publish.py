@@ -31,7 +31,7 @@ import numpy as np
 from ._entry import load_entries
 from ._io import read_jsonl
 from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, link_problems, name_problems, non_finite, plugin_problems,
-                              PoolTruth, provenance_problems, run_id_problems, utility_problems)
+                              PoolTruth, provenance_problems, run_id_problems, utility_problems, with_threat_model)
 from ._record import Record, RecordError
 from ._submission import Header, SubmissionError, cell_line, write_submission
 
@@ -218,7 +218,7 @@ def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], d
     if found:
         return problems + found, None, []
     notes = [f"{rec.label()}: dropped {', '.join(dropped)} (not reproducible from the scores file)"] if dropped else []
-    published = rec.replace(metrics=metrics)
+    published = with_threat_model(rec.replace(metrics=metrics), tracks.registry)
     if "target" in arrays:  # the per-target spread and the ε audit are the harness's too
         from ._pool_cell import evaluation_metrics, runs_from_arrays
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
+from urllib.parse import quote
 
 from . import aggregate as agg
 from ._entry import Entry, load_entries
@@ -55,7 +57,7 @@ def entry_records(root: str | os.PathLike[str]) -> list[Item]:
 
 def _group_id(rec: Record, entry: Entry | None) -> str:
     spec = {"t": rec.track.name, "b": rec.budget.tier, "a": rec.attack.name, "ap": rec.attack.params,
-            "d": rec.defense.name, "dp": rec.defense.params, "s": entry.submission.title if entry else None}
+            "d": rec.defense.name, "dp": rec.defense.params, "s": entry and [entry.submission_id, entry.submission.title]}  # the id: a title is anyone's
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -166,6 +168,16 @@ def _md_table(rows: list[Row], ranked: bool) -> list[str]:
     return lines
 
 
+def _md_text(text: str) -> str:
+    """Free text (a submission title) as one line of markdown text: no heading, table, link or HTML of its own."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", " ".join(str(text).split()))
+
+
+def _md_url(url: str) -> str:
+    """An http(s) link's target that cannot close the markdown link around it (brackets, spaces percent-encoded)."""
+    return quote(str(url), safe=":/?#&=%~.-_+,;@!$*'")
+
+
 def render_readme(rows: list[Row]) -> str:
     """``leaderboards/README.md``: one table per track, budget tier and threat model."""
     out = [_HEADER.format(lead=metric_spec(RANKING[0]).title, then=", then ".join(metric_spec(k).title for k in RANKING[1:]))]
@@ -184,7 +196,7 @@ def render_readme(rows: list[Row]) -> str:
         subs = sorted({(r["title"], r["paper"], r["code"]) for r in ranked + apart if r["title"] or r["paper"] or r["code"]}, key=str)
         if subs:
             out.append("\nSubmissions: " + "; ".join(
-                (t or "untitled") + "".join(f" ([{k}]({u}))" for k, u in (("paper", p), ("code", c)) if u) for t, p, c in subs
+                _md_text(t or "untitled") + "".join(f" ([{k}]({_md_url(u)}))" for k, u in (("paper", p), ("code", c)) if u) for t, p, c in subs
             ))
     return "\n".join(out).rstrip("\n") + "\n"
 

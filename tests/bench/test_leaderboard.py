@@ -37,6 +37,14 @@ def test_formats_take_titles_and_formats_from_the_registry():
         render(recs, "xml")
 
 
+def test_the_html_view_splits_records_without_a_stated_threat_model_by_the_installed_plugins():
+    """Records from before records stated a threat model (every migrated entry) take the installed attack's, as the
+    README and the site do: `leaderboard table --format html` must not rank a label-only attack against a white-box one
+    on one "unknown" board."""
+    html = render([_rec("label-aug", 0, 0.001, 0.55), _rec("gradnorm", 0, 0.05, 0.7)], "html")
+    assert "— label attacks" in html and "— whitebox attacks" in html and "unknown attacks" not in html
+
+
 def _table_lines(md):
     return [line for line in md.splitlines() if line.startswith("|")]
 

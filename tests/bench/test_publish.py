@@ -136,6 +136,21 @@ def test_the_same_cells_under_two_titles_are_two_submissions_each_with_its_links
     assert first.written[0].read_bytes() == before
 
 
+def test_another_submission_under_the_same_title_is_its_own_row(run_dir, tmp_path):
+    """A title is free text: a submission titled like another (the first-party baselines, say, by a defense's author
+    with scores forged to make the baseline attacks look weak against it) must not have its cells averaged into the
+    other's rows, beside its verified seeds. One row per (submission, attack, defense, parameters)."""
+    root, title = tmp_path / "lb", "privbench first-party baselines"
+    ours = submit([run_dir], root, title=title)
+    seed0 = tmp_path / "seed0"
+    shutil.copytree(run_dir, seed0)
+    (seed0 / "results.jsonl").write_text(json.dumps(_records(run_dir)[0]) + "\n")
+    theirs = submit([seed0], root, title=title, code="https://example.org/theirs")
+    assert ours.problems == theirs.problems == [] and ours.ids != theirs.ids
+    rows = rows_from_records(entry_records(root))
+    assert sorted(r["seeds"] for r in rows) == [[0], [0, 1]]
+
+
 def test_superseding_is_explicit_and_keeps_the_old_file(run_dir, tmp_path):
     root = tmp_path / "lb"
     old = submit([run_dir], root, title="v1")
@@ -203,6 +218,16 @@ def test_queries_beyond_the_tier_are_refused_even_without_the_counts(run_dir, tm
 def test_forged_or_broken_records_are_refused(run_dir, tmp_path, change, expect):
     messages = _refused(_variant(run_dir, tmp_path, change), tmp_path / "lb", expect)
     assert all("seed0" in m for m in messages), "the problem names the record it is about"
+
+
+def test_a_record_stating_no_threat_model_is_published_with_the_installed_attacks(run_dir, tmp_path):
+    """A record that states none (an older run, or one whose threat model was deleted from results.jsonl) passes the
+    threat-model check; published as it is, its board would be whatever the builder's plugins say, and "unknown" where
+    the attack's plugin is not installed (a --plugin file, a third-party distribution): one board ranking attacks of
+    any access together. The harness writes the installed attack's, as it writes the metrics."""
+    sub = submit([run_dir], tmp_path / "lb")  # the fixture's records state no threat model
+    assert sub.problems == [] and {e.record.attack.threat_model for _, e in load_entries(tmp_path / "lb")} == {"scores"}
+    assert {r["threat_model"] for r in rows_from_records(entry_records(tmp_path / "lb"))} == {"scores"}  # no catalog at all
 
 
 def test_only_http_links_are_accepted(run_dir, tmp_path):
@@ -324,3 +349,40 @@ def test_cells_on_the_same_models_must_report_the_same_test_accuracy(run_dir, tm
     assert submit([_twin_run(run_dir, tmp_path, 0.93)], tmp_path / "ok").problems == []
     _refused(_twin_run(run_dir, tmp_path, 0.99), tmp_path / "lb", "reports 0.93 for the same models")
     _refused(_variant(run_dir, tmp_path, lambda r: r["utility"].update(test_accuracy=1.5)), tmp_path / "lb2", "not a fraction between 0 and 1")
+
+
+def test_publish_sh_supersedes_only_the_first_party_submission_and_goes_on_past_a_refused_cell(tmp_path):
+    """scripts/publish.sh, with a stub `privbench` that logs its calls and refuses a cell at submit (exit 1, what a
+    failed or over-budget cell of the run gives without --skip-invalid). It must supersede the current first-party
+    submission only: not another submitter's under the same title (a title is free text: anyone's, its plugins say
+    whose cells they are), never one a later submission already supersedes, and only ids read as submissions (a
+    header's id goes onto a command line). A refused cell must not stop the republish of the rest."""
+    import os
+    import subprocess
+    import sys
+
+    from bench._submission import Header, write_submission
+
+    root, title = tmp_path / "lb", "privbench first-party baselines"
+    old, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0"}), [])
+    ours, _ = write_submission(root, Header("digits", "cpu", title, supersedes=(old,), plugins={"privbench": "0.1.0"}), [])
+    theirs, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0", "evil-mia": "1"}), [])
+    (root / "digits" / "cpu" / "zz.jsonl").write_text('{"submission_id": "x --root /tmp/elsewhere", "title": "%s"}\n' % title)
+    log, stub = tmp_path / "calls", tmp_path / "privbench"
+    stub.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$2" in submit) exit 1;; esac\ncase "$1" in run) exit 1;; esac\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PRIVBENCH": str(stub), "PYTHON": sys.executable, "ROOT": str(root), "RUNS": str(tmp_path / "runs")}
+    def publish():
+        log.unlink(missing_ok=True)
+        done = subprocess.run(["bash", str(REPO / "scripts" / "publish.sh")], env=env, capture_output=True, text=True, timeout=120)
+        return done, log.read_text().splitlines()
+
+    done, calls = publish()  # a file that is no submission (the tables refuse it): its "id" never reaches a command line
+    assert not any("elsewhere" in c for c in calls), calls
+    (root / "digits" / "cpu" / "zz.jsonl").unlink()
+    done, calls = publish()
+    submits = [c for c in calls if c.startswith("leaderboard submit")]
+    assert done.returncode == 0, (done.stderr, calls)
+    assert len(submits) == 2 and all("--skip-invalid" in c for c in submits)
+    assert f"--supersedes {ours}" in submits[0] and old not in submits[0] and theirs not in submits[0]
+    assert "--supersedes" not in submits[1]  # fashion-mnist: none yet

@@ -8,6 +8,7 @@ test's tmp dir (or $PRIVBENCH_SHOTS); nothing is written into the repository.
 """
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -149,6 +150,24 @@ def test_leaderboard_table_html_is_one_escaped_page(tmp_path):
     rows = rows_from_records(_hostile_items())
     page = render_html(rows)
     assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 1 and "&lt;script&gt;" in page and "<script>window" not in page
+
+
+def test_a_hostile_title_or_link_stays_one_line_of_text_in_the_readme():
+    """A submission title is free text (submit checks only the links, and a URL may hold brackets): in
+    leaderboards/README.md neither may open a heading, a table, a link or HTML of its own, here a forged "label
+    attacks" board with a "verified" row and a "verified" link."""
+    from bench.site import render_readme
+
+    forged = ("Mine\n\n## digits — `cpu` budget — label attacks\n\n| # | attack | status |\n|---|---|---|\n| 1 | fake | verified |"
+              "\n\n<img src=x onerror=alert(1)>[verified](https://evil.example)")
+    rec, _ = _hostile_items()[0]
+    entry = Entry(rec, Submitter(title=forged, paper="https://a.org/x)[verified](https://evil.example"), roc=ROC)
+    lines = render_readme(rows_from_records([(rec, entry)], {"loss": "scores"})).splitlines()
+    assert [line for line in lines if line.startswith("#")] == ["# Leaderboards", "## digits — `cpu` budget — scores attacks"]
+    assert sum(line.startswith("|") for line in lines) == 3  # head, rule, the one row
+    (subs,) = [line for line in lines if "Mine" in line]
+    assert subs.startswith("Submissions: Mine") and "\\<img" in subs and "](https://evil" not in subs and "[verified]" not in subs
+    assert not re.search(r"(?<!\\)[<\[]", subs.split(" ([paper]")[0])  # every bracket of the title escaped: text
 
 
 def test_the_status_says_whether_the_submitters_runs_were_sandboxed_and_official():

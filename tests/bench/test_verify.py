@@ -63,6 +63,24 @@ def test_the_reproductions_spread_over_its_targets_widens_both_intervals_and_the
     assert agreement(published, steady)["metrics"]["tpr@0.1%fpr"]["agree"] is False
 
 
+def test_an_attack_that_fails_some_targets_on_purpose_cannot_widen_a_forged_entry_into_agreement():
+    """The reproduction's spread over targets is the submitter's attack's doing: one that inverts its scores on 2 of the
+    cpu tier's 8 targets (AUC 0.7 -> 0.3, its TPRs -> 0) inflates the standard error over targets, which widens both
+    intervals. Its best target reached AUC 0.70 and TPR@1%FPR 0.10; an entry claiming 0.78 and 0.135 (scores forged
+    against the split the submitter knows) is not that cell re-run, however wide the spread."""
+    def rec(base, auc, tpr01, tpr1, per_target=None):  # 8 targets x 500 members, pooled
+        metrics = {**base.metrics, "auc": auc, "auc_ci": [auc - 0.012, auc + 0.012], "tpr@0.1%fpr": tpr01, "tpr@1%fpr": tpr1,
+                   "n_members": 4000, "n_nonmembers": 4000}
+        return base.replace(metrics=metrics, per_target=per_target)
+
+    kept = [1] * 6 + [0] * 2
+    sabotaged = rec(_official(), 0.6, 0.015, 0.075, [{"target": i, "auc": 0.7 if k else 0.3, "tpr@0.1%fpr": 0.02 * k,
+                                                      "tpr@1%fpr": 0.1 * k} for i, k in enumerate(kept)])
+    assert agreement(rec(_rec(), 0.70, 0.02, 0.10), sabotaged)["agree"] is True  # what its targets reached: still vouched for
+    forged = agreement(rec(_rec(), 0.78, 0.027, 0.135), sabotaged)
+    assert forged["agree"] is False and forged["metrics"]["auc"]["agree"] is False and forged["metrics"]["tpr@1%fpr"]["agree"] is False
+
+
 def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
     published = _rec()
     good = {"run_id": published.run_id, "record": _official().to_dict()}
@@ -79,6 +97,11 @@ def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
     honest = _official().replace(attack=published.attack.__class__("loss", threat_model="scores"))
     assert "threat model" in accepted_verification(claimed, {**good, "record": honest.to_dict()})
     assert accepted_verification(published, {**good, "record": honest.to_dict()}) is None  # an entry stating none: the catalog's
+    # an entry of another plugin's attack under an installed attack's name (the submitter disabled the installed one):
+    # the reproduction ran the installed plugin, not the submitter's code, and vouches for nothing
+    impostor = published.replace(attack=published.attack.__class__("loss", plugin="evil-mia"))
+    real = _official().replace(attack=published.attack.__class__("loss", plugin="loss"))
+    assert "attack" in (accepted_verification(impostor, {**good, "record": real.to_dict()}) or "")
     # `verify --sandbox off`: the submitter's attack could read the drawn split seed (or the cold cache) and reproduce
     # its own forged numbers; such a reproduction vouches for nothing
     for box in ({"mode": "process", "sandbox": None, "sandboxed": False}, None, {"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": False}):
