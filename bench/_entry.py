@@ -90,9 +90,11 @@ def _verification(record: Record, found: list[tuple[Path, dict[str, Any]]]) -> d
 def load_entries(root: str | os.PathLike[str] = "leaderboards", *, superseded: bool = False) -> list[tuple[Path, Entry]]:
     """(submission file, entry) for every cell of every submission under ``root``, in a stable order.
 
-    Submissions that a later one supersedes are left out (kept on disk) unless ``superseded``."""
+    Submissions that a later one under the same title supersedes are left out (kept on disk) unless ``superseded``: a
+    title is all the files say of who submitted, so a submission cannot push another submitter's out of the rankings."""
     subs = load_submissions(root)
-    replaced = {old for _, s in subs for old in s.header.supersedes}
+    titles = {s.submission_id: s.header.title for _, s in subs}
+    replaced = {old for _, s in subs for old in s.header.supersedes if old in titles and titles[old] == s.header.title}
     checks = _verifications(root)
     out = []
     for path, sub in subs:

@@ -297,6 +297,15 @@ def _collect(results: Iterable[str | os.PathLike[str]], tracks: _Tracks, sub: Su
     return groups
 
 
+def _title_of(path: Path) -> str | None:
+    from ._submission import read_submission
+
+    try:
+        return read_submission(path).header.title
+    except Exception:  # an unreadable file: no title matches it
+        return None
+
+
 def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], Any], sub: Submission) -> dict[tuple[str, str], list[str]]:
     """Which new submission supersedes each ``--supersedes`` id: the one for the same (track, tier)."""
     out: dict[tuple[str, str], list[str]] = {}
@@ -306,6 +315,10 @@ def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], 
             sub.problems.append(Problem("--supersedes", f"no submission {sid!r} under {root}"))
             continue
         key = (found[0].parent.parent.name, found[0].parent.name)
+        theirs = _title_of(found[0])
+        if theirs != sub.title:  # the boards ignore it too (bench._entry.load_entries)
+            sub.problems.append(Problem("--supersedes", f"{sid} was submitted as {theirs!r}, this one as {sub.title!r}: a submission only replaces one under its own title"))
+            continue
         if key not in groups:
             sub.problems.append(Problem("--supersedes", f"{sid} is a {key[0]}/{key[1]} submission; this one has no cell there"))
             continue

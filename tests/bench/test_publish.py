@@ -153,13 +153,26 @@ def test_another_submission_under_the_same_title_is_its_own_row(run_dir, tmp_pat
 
 def test_superseding_is_explicit_and_keeps_the_old_file(run_dir, tmp_path):
     root = tmp_path / "lb"
-    old = submit([run_dir], root, title="v1")
-    assert submit([run_dir], root, title="v2", supersedes=["0123456789abcdef"]).problems[0].message.startswith("no submission")
-    new = submit([run_dir], root, title="v2", supersedes=old.ids)
+    old = submit([run_dir], root, title="ours")
+    assert submit([run_dir], root, title="ours", supersedes=["0123456789abcdef"]).problems[0].message.startswith("no submission")
+    new = submit([run_dir], root, title="ours", code="https://a.org/v2", supersedes=old.ids)
     assert new.problems == [] and old.written[0].exists()
     assert json.loads(new.written[0].read_text().splitlines()[0])["supersedes"] == old.ids
-    assert {e.title for _, e in load_entries(root)} == {"v2"}
-    assert {e.title for _, e in load_entries(root, superseded=True)} == {"v1", "v2"}
+    assert {e.code for _, e in load_entries(root)} == {"https://a.org/v2"}
+    assert {e.code for _, e in load_entries(root, superseded=True)} == {None, "https://a.org/v2"}
+
+
+def test_a_submission_cannot_push_another_submitters_out_of_the_rankings(run_dir, tmp_path):
+    """A title is all a submission file says of who submitted it: superseding works under one's own title only."""
+    from bench._submission import Header, write_submission
+
+    root = tmp_path / "lb"
+    baseline = submit([run_dir], root, title="privbench first-party baselines")
+    refused = submit([run_dir], root, title="my defense", supersedes=baseline.ids)
+    assert refused.written == [] and "a submission only replaces one under its own title" in str(refused.problems)
+    # a hand-built file naming it (past submit) is ignored by the boards as well
+    write_submission(root, Header("digits", "smoke", "my defense", supersedes=tuple(baseline.ids), plugins={"privbench": "0.1.0"}), [])
+    assert {e.title for _, e in load_entries(root)} == {"privbench first-party baselines"}
 
 
 def test_a_name_that_leaves_the_root_is_refused_with_a_message(run_dir, tmp_path):
