@@ -33,7 +33,7 @@ from ._io import read_jsonl
 from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, link_problems, name_problems, non_finite, plugin_problems,
                               PoolTruth, provenance_problems, run_id_problems, utility_problems, with_threat_model)
 from ._record import Record, RecordError
-from ._submission import Header, SubmissionError, cell_line, write_submission
+from ._submission import Header, SubmissionError, cell_line, read_submission, write_submission
 
 __all__ = [
     "REQUIRED_PROVENANCE", "METRIC_TOLERANCE", "Problem", "Submission", "validate_record", "check_record", "submit",
@@ -297,15 +297,6 @@ def _collect(results: Iterable[str | os.PathLike[str]], tracks: _Tracks, sub: Su
     return groups
 
 
-def _title_of(path: Path) -> str | None:
-    from ._submission import read_submission
-
-    try:
-        return read_submission(path).header.title
-    except Exception:  # an unreadable file: no title matches it
-        return None
-
-
 def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], Any], sub: Submission) -> dict[tuple[str, str], list[str]]:
     """Which new submission supersedes each ``--supersedes`` id: the one for the same (track, tier)."""
     out: dict[tuple[str, str], list[str]] = {}
@@ -315,7 +306,10 @@ def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], 
             sub.problems.append(Problem("--supersedes", f"no submission {sid!r} under {root}"))
             continue
         key = (found[0].parent.parent.name, found[0].parent.name)
-        theirs = _title_of(found[0])
+        try:
+            theirs = read_submission(found[0]).header.title
+        except SubmissionError as exc:
+            theirs = f"an unreadable file ({exc})"
         if theirs != sub.title:  # the boards ignore it too (bench._entry.load_entries)
             sub.problems.append(Problem("--supersedes", f"{sid} was submitted as {theirs!r}, this one as {sub.title!r}: a submission only replaces one under its own title"))
             continue
