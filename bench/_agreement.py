@@ -15,9 +15,10 @@ The published interval is one the harness can vouch for, whatever the file says:
 Both intervals are then widened, where the reproduction's targets disagree more than the binomial count allows, to
 at least ± t(0.975, T − 1) × the standard error of the mean over its T targets (sd of its ``per_target`` values /
 √T): a cell's decisions are clustered by target, so Clopper–Pearson on the pooled counts is too narrow. Only the
-reproduction's spread counts (an entry's ``per_target`` is the submitter's), and only for an entry within what the
-reproduction's targets reached: the spread is the attack's doing, and one that fails some targets on purpose must not
-widen a forged entry into agreement. What stays out is the variance shared by all targets of one run (one pool draw,
+reproduction's spread counts (an entry's ``per_target`` is the submitter's), and it is capped at 3 binomial
+half-widths and used only for an entry within what the reproduction's targets reached: the spread is the submitter's
+doing (the attack's scores, the defense's models), and a plugin that fails or protects some targets on purpose must
+not widen a forged entry into agreement. What stays out is the variance shared by all targets of one run (one pool draw,
 the randomness of an attack's own trained model): on the digits cpu republish (official, seed 0 against seed 1 of
 each cell) an honest cell still "differs" about once in ten, so a "differs" is a reason to look, not proof of an edit.
 """
@@ -31,12 +32,16 @@ from ._record import Record
 
 __all__ = ["AGREEMENT_METRICS", "agreement", "accepted_verification", "same_spec", "target_se"]
 
+# The widening is at most CAP x the reproduction's binomial half-width. On the digits cpu republish (144 cells, seed 0
+# against seed 1) no honest pair needs more: capped at 3, the false "differs" are those of the uncapped rule; at 2,
+# 4 more of 288 ordered pairs.
+CAP = 3.0
 AGREEMENT_METRICS = ("auc", "tpr@0.1%fpr", "tpr@1%fpr", "test_accuracy")
 
 
 def _value(rec: Record, key: str) -> float | None:
     v = rec.utility.test_accuracy if key == "test_accuracy" else rec.metric(key)
-    return float(v) if isinstance(v, (int, float)) else None
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
 def _pair(value: Any) -> tuple[float, float] | None:
@@ -54,7 +59,7 @@ def _rate_interval(value: float, n: int) -> tuple[float, float]:
 
 
 def _target_values(reproduced: Record, key: str) -> list[float]:
-    return [float(t[key]) for t in reproduced.per_target or () if isinstance(t.get(key), (int, float))]
+    return [float(t[key]) for t in reproduced.per_target or () if isinstance(t.get(key), (int, float)) and math.isfinite(t[key])]
 
 
 def target_se(reproduced: Record, key: str) -> float:
@@ -70,8 +75,8 @@ def _widen(interval: tuple[float, float], value: float, half: float) -> tuple[fl
     return min(interval[0], value - half), max(interval[1], value + half)
 
 
-def _t975(reproduced: Record) -> float:
-    n = len(reproduced.per_target or ())
+def _t975(reproduced: Record, key: str) -> float:
+    n = len(_target_values(reproduced, key))
     if n < 2:
         return 0.0
     from scipy.stats import t
@@ -81,8 +86,7 @@ def _t975(reproduced: Record) -> float:
 
 def _target_range(reproduced: Record, key: str, ci: tuple[float, float]) -> tuple[float, float]:
     """What the reproduction's targets reached: from its lowest to its highest, each widened by one target's sampling
-    interval (``ci``, the pooled one, is √T narrower). The spread is the attack's doing, so an attack that fails some
-    targets on purpose widens the intervals but never lifts this bound above its best target."""
+    interval (``ci``, the pooled one, is √T narrower)."""
     values = _target_values(reproduced, key)
     if len(values) < 2:
         return -math.inf, math.inf
@@ -107,9 +111,12 @@ def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[f
         if not n:
             return None
         pair = _rate_interval(old, int(n)), _rate_interval(new, int(n))
-    half = _t975(reproduced) * target_se(reproduced, key)
+    # at most CAP x the binomial half-width: the spread is the submitter's doing (the attack's scores, the defense's
+    # models), and a plugin that protects or fails some targets on purpose must not buy an entry any claim it likes;
+    # nor may an entry beyond what the reproduction's targets reached use it
+    half = min(_t975(reproduced, key) * target_se(reproduced, key), CAP * (pair[1][1] - pair[1][0]) / 2)
     lo, hi = _target_range(reproduced, key, pair[1])
-    if not lo <= old <= hi:  # beyond every target of the reproduction: the widening is not the entry's to use
+    if not lo <= old <= hi:  # beyond what its targets reached: the widening is not the entry's to use
         return pair
     return _widen(pair[0], old, half), _widen(pair[1], new, half)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ._agreement import accepted_verification
 from ._record import Record
 from ._submission import FORMAT, SubmissionError, SubmissionFile, iter_submissions, iter_verifications
 
-__all__ = ["ENTRY_VERSION", "Entry", "Submitter", "load_entries", "load_submissions", "SubmissionError"]
+__all__ = ["ENTRY_VERSION", "Entry", "Submitter", "load_entries", "load_submissions", "replaced_ids", "SubmissionError"]
 
 ENTRY_VERSION = FORMAT
 
@@ -87,14 +87,20 @@ def _verification(record: Record, found: list[tuple[Path, dict[str, Any]]]) -> d
     return None
 
 
+def replaced_ids(subs: Iterable[SubmissionFile]) -> set[str]:
+    """Ids of the submissions that a later one supersedes (:meth:`bench._submission.Header.may_supersede`)."""
+    subs = list(subs)
+    headers = {s.submission_id: s.header for s in subs}
+    return {old for s in subs for old in s.header.supersedes if old in headers and s.header.may_supersede(headers[old])}
+
+
 def load_entries(root: str | os.PathLike[str] = "leaderboards", *, superseded: bool = False) -> list[tuple[Path, Entry]]:
     """(submission file, entry) for every cell of every submission under ``root``, in a stable order.
 
-    Submissions that a later one under the same title supersedes are left out (kept on disk) unless ``superseded``: a
-    title is all the files say of who submitted, so a submission cannot push another submitter's out of the rankings."""
+    Submissions that a later one supersedes under the same title, track, tier and plugins are left out (kept on disk)
+    unless ``superseded`` (:func:`replaced_ids`)."""
     subs = load_submissions(root)
-    titles = {s.submission_id: s.header.title for _, s in subs}
-    replaced = {old for _, s in subs for old in s.header.supersedes if old in titles and titles[old] == s.header.title}
+    replaced = replaced_ids(s for _, s in subs)
     checks = _verifications(root)
     out = []
     for path, sub in subs:

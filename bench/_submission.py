@@ -81,7 +81,15 @@ class Header:
             raise SubmissionError(f"{where}: not a privbench submission of format {FORMAT} (kind {data.get('kind')!r}, "
                                   f"format {data.get('format')!r}); upgrade privbench")
         keys = ("track", "tier", "title", "paper", "code", "submitted_at", "plugins", "harness", "migrated_from")
-        return cls(**{k: data.get(k) for k in keys if k in data}, supersedes=tuple(data.get("supersedes") or ()))
+        old = data.get("supersedes") or []
+        if not isinstance(old, list) or not all(isinstance(i, str) and _ID.match(i) for i in old):
+            raise SubmissionError(f"{where}: 'supersedes' must be a list of submission ids, not {old!r}")
+        return cls(**{k: data.get(k) for k in keys if k in data}, supersedes=tuple(old))
+
+    def may_supersede(self, old: "Header") -> bool:
+        """Whether this submission's ``supersedes`` is honoured for ``old``: a title is all a file says of who
+        submitted it, so the same (non-empty) title, the same track and tier, and the same plugin distributions."""
+        return bool(self.title) and (self.title, self.track, self.tier, set(self.plugins)) == (old.title, old.track, old.tier, set(old.plugins))
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,10 @@ def write_submission(root: str | os.PathLike[str], header: Header, cells: list[d
 
 def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
     path = Path(path)
-    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    try:
+        lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    except ValueError as exc:
+        raise SubmissionError(f"{path}: not JSON lines ({exc})") from None
     if not lines or not isinstance(lines[0], dict):
         raise SubmissionError(f"{path}: empty, or its first line is not a submission header")
     head, cells = lines[0], lines[1:]
@@ -166,7 +177,11 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
         if not isinstance(cell, dict) or not isinstance(cell.get("record"), dict):
             raise SubmissionError(f"{path}:{i}: a cell line holds its result record under 'record'")
         published.append(PublishedCell(Record.from_dict(cell["record"], f"{path}:{i}"), cell.get("roc")))
-    return SubmissionFile(header, tuple(published), sid, intact=submission_id(head, cells) == sid)
+    try:
+        intact = submission_id(head, cells) == sid
+    except ValueError as exc:  # NaN or infinity in a cell: no submit wrote it
+        raise SubmissionError(f"{path}: {exc}") from None
+    return SubmissionFile(header, tuple(published), sid, intact=intact)
 
 
 def iter_submissions(root: str | os.PathLike[str]) -> list[tuple[Path, SubmissionFile]]:

@@ -90,7 +90,7 @@ def rank_bands(rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
             continue
         above = sum(1 for other in cis if other and other[0] > ci[1])
         reach = sum(1 for other in cis if other and other[1] >= ci[0])
-        out.append((1 + above, max(reach, 1 + above)))
+        out.append((min(1 + above, i), max(reach, i)))  # a row's own place is always within its band
     return out
 
 

@@ -95,7 +95,8 @@ def plot(rows: list[dict[str, Any]], out: str, title: str | None = None) -> str:
             _panel(ax, pts, metric, colors[gi % len(colors)], f"{group[0]} ({group[1]})")
     ax_tpr, ax_auc = axes
     ax_tpr.set_xscale("log")
-    ax_tpr.axvline(metric_spec(lead).chance, color="grey", linestyle=":", linewidth=1)  # chance: TPR = FPR
+    if metric_spec(lead).chance:
+        ax_tpr.axvline(metric_spec(lead).chance, color="grey", linestyle=":", linewidth=1)  # chance: TPR = FPR
     ax_tpr.set_xlabel(f"attack {metric_spec(lead).title} (log; 0 drawn at {TPR_FLOOR:g}; dotted: chance; dashed: frontier)")
     ax_auc.axvline(0.5, color="grey", linestyle=":", linewidth=1)
     ax_auc.set_xlabel("attack AUC (dotted: chance)")

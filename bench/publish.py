@@ -297,26 +297,26 @@ def _collect(results: Iterable[str | os.PathLike[str]], tracks: _Tracks, sub: Su
     return groups
 
 
-def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], Any], sub: Submission) -> dict[tuple[str, str], list[str]]:
-    """Which new submission supersedes each ``--supersedes`` id: the one for the same (track, tier)."""
+def _superseded(root: Path, ids: tuple[str, ...], groups: dict[tuple[str, str], Any], sub: Submission, registry: Any) -> dict[tuple[str, str], list[str]]:
+    """Which new submission supersedes each ``--supersedes`` id: the one for its (track, tier), if it ``may_supersede``."""
     out: dict[tuple[str, str], list[str]] = {}
     for sid in ids:
         found = [p for p in root.glob(f"*/*/{sid}.jsonl")] if sid.isalnum() else []
-        if not found:
-            sub.problems.append(Problem("--supersedes", f"no submission {sid!r} under {root}"))
-            continue
-        key = (found[0].parent.parent.name, found[0].parent.name)
-        try:
-            theirs = read_submission(found[0]).header.title
-        except SubmissionError as exc:
-            theirs = f"an unreadable file ({exc})"
-        if theirs != sub.title:  # the boards ignore it too (bench._entry.load_entries)
-            sub.problems.append(Problem("--supersedes", f"{sid} was submitted as {theirs!r}, this one as {sub.title!r}: a submission only replaces one under its own title"))
-            continue
-        if key not in groups:
-            sub.problems.append(Problem("--supersedes", f"{sid} is a {key[0]}/{key[1]} submission; this one has no cell there"))
-            continue
-        out.setdefault(key, []).append(sid)
+        key = (found[0].parent.parent.name, found[0].parent.name) if found else None
+        problem = f"no submission {sid!r} under {root}" if not found else \
+            f"{sid} is a {key[0]}/{key[1]} submission; this one has no cell there" if key not in groups else None
+        if problem is None:
+            try:
+                old = read_submission(found[0]).header
+                mine = Header(*key, sub.title, plugins=_plugins(groups[key], registry))  # type: ignore[misc]
+                problem = None if mine.may_supersede(old) else (
+                    f"{sid} was submitted as {old.title!r} with plugins {sorted(old.plugins)}: a submission only replaces "
+                    "one under its own title with the same plugins")
+            except SubmissionError as exc:
+                problem = str(exc)
+        if not problem:
+            out.setdefault(key, []).append(sid)  # type: ignore[arg-type]
+        sub.problems += [Problem("--supersedes", problem)] if problem else []
     return out
 
 
@@ -334,7 +334,7 @@ def submit(results: Iterable[str | os.PathLike[str]], root: str | os.PathLike[st
     sub = Submission(title=title, paper=paper, code=code, supersedes=tuple(supersedes))
     sub.problems += [Problem("submission", m) for m in link_problems(paper, code)]
     groups = _collect(results, _Tracks(registry), sub)
-    replaces = _superseded(Path(root), sub.supersedes, groups, sub)
+    replaces = _superseded(Path(root), sub.supersedes, groups, sub, registry)
     if sub.problems and not skip_invalid or not groups:
         return sub
     for (track, tier), lines in sorted(groups.items()):

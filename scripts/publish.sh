@@ -21,10 +21,11 @@ current() {  # the track's current first-party submission at the cpu tier: its t
   # as the tables read submissions, so a file that is none stops here instead of putting its "id" on a command line.
   "$PY" - "$ROOT" "$1" "$TITLE" <<'EOF'
 import sys
+from bench._entry import replaced_ids
 from bench._submission import iter_submissions
 root, track, title = sys.argv[1:]
 subs = [s for _, s in iter_submissions(root)]
-gone = {i for s in subs for i in s.header.supersedes}
+gone = replaced_ids(subs)  # what the boards leave out
 print(" ".join(f"--supersedes {s.submission_id}" for s in subs if s.intact and (s.header.track, s.header.tier) == (track, "cpu")
                and s.header.title == title and set(s.header.plugins) == {"privbench"} and s.submission_id not in gone))
 EOF

@@ -60,6 +60,14 @@ def test_site_rows_average_seeds_and_their_intervals():
     assert rows["a"]["auc_ci"] == pytest.approx([0.7, 0.9]) and rows["a"]["tpr@1%fpr_ci"] is None
 
 
+def test_a_rank_band_always_holds_the_rows_own_place():
+    rows = [{"tpr@1%fpr": 0.5}, {"tpr@1%fpr": 0.3, "tpr@1%fpr_ci": [0.25, 0.35]}, {"tpr@1%fpr": 0.2, "tpr@1%fpr_ci": [0.1, 0.4]},
+            {"tpr@1%fpr": 0.1, "tpr@1%fpr_ci": [0.05, 0.15]}]  # the first row has no interval; the last, wholly below the second
+    bands = agg.rank_bands(rows)
+    assert bands == [(1, 1), (1, 2), (1, 3), (2, 4)]  # the last: 3 rows reach it, but 3 rows rank above it
+    assert all(best <= i <= worst for i, (best, worst) in enumerate(bands, 1))
+
+
 def test_each_threat_model_has_its_own_table_ranked_apart():
     """A label-only attack is ranked against label-only attacks only; an unstated threat model comes from the catalog."""
     def rec(attack, tm, tpr1):

@@ -175,6 +175,38 @@ def test_a_submission_cannot_push_another_submitters_out_of_the_rankings(run_dir
     assert {e.title for _, e in load_entries(root)} == {"privbench first-party baselines"}
 
 
+def test_a_supersedes_counts_within_one_title_track_tier_and_plugin_set_and_a_bad_header_is_refused(tmp_path):
+    """The boards (``replaced_ids``) honour a supersedes only between submissions of one (non-empty) title, track,
+    tier and set of plugin distributions; a malformed ``supersedes`` or a NaN in a cell is a SubmissionError naming
+    the file, not a crash of every build."""
+    from bench._entry import replaced_ids
+    from bench._submission import Header, SubmissionError, read_submission, write_submission
+
+    root, ours = tmp_path / "lb", {"privbench": "0.1.0"}
+    def sub(track, title, old=(), plugins=ours, tier="cpu"):
+        return write_submission(root, Header(track, tier, title, supersedes=tuple(old), plugins=plugins), [])[0]
+
+    base, fm, untitled = sub("digits", "base"), sub("fashion-mnist", "base"), sub("digits", None)
+    honoured = sub("digits", "base", [base])
+    ignored = [sub("digits", "other", [base]), sub("digits", "base", [fm]), sub("digits", None, [untitled]),
+               sub("digits", "base", [base], {**ours, "evil": "1"}), sub("digits", "base", [base], tier="smoke")]
+    subs = [read_submission(p) for p in root.glob("*/*/*.jsonl")]
+    assert replaced_ids(subs) == {base} and honoured not in replaced_ids(subs) and len(ignored) == 5
+    bad = root / "digits" / "cpu" / ("0" * 16 + ".jsonl")
+    for head in ({"supersedes": [["x"]]}, {"supersedes": "abc"}):
+        bad.write_text(json.dumps({"kind": "privbench-submission", "format": 2, "track": "digits", "tier": "cpu",
+                                   "submission_id": "0" * 16, **head}) + "\n")
+        with pytest.raises(SubmissionError, match="'supersedes' must be a list of submission ids"):
+            read_submission(bad)
+    from bench.testing import make_record
+
+    cell = {"record": make_record("loss", metrics={"auc": float("nan")}).to_dict()}
+    bad.write_text(json.dumps({"kind": "privbench-submission", "format": 2, "track": "digits", "tier": "cpu",
+                               "submission_id": "0" * 16}) + "\n" + json.dumps(cell) + "\n")
+    with pytest.raises(SubmissionError, match=str(bad)):
+        read_submission(bad)
+
+
 def test_a_name_that_leaves_the_root_is_refused_with_a_message(run_dir, tmp_path):
     results = _variant(run_dir, tmp_path, lambda r: r["defense"].update(name="../../escaped"))
     _refused(results, tmp_path / "lb", "defense name '../../escaped' is not a plain name")

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench._agreement import accepted_verification, agreement
+from bench.metrics import clopper_pearson
 from bench._entry import load_entries
 from bench._submission import read_submission, write_verification
 from bench.cli import cli
@@ -56,18 +57,20 @@ def test_the_reproductions_spread_over_its_targets_widens_both_intervals_and_the
     assert agreement(published, _official(tpr=0.016))["metrics"]["tpr@0.1%fpr"]["agree"] is False
     spread = _official(tpr=0.016).replace(per_target=targets([0.0, 0.08, 0.0, 0.0]))  # se over 4 targets: 0.02
     out = agreement(published, spread)["metrics"]["tpr@0.1%fpr"]
-    assert out["agree"] is True and out["reproduced_interval"][1] == pytest.approx(0.016 + 3.182 * 0.02, abs=1e-4)  # t(0.975, 3)
+    cp = clopper_pearson(8, 500)  # t(0.975, 3) x 0.02 = 0.064, capped at 3 binomial half-widths
+    assert out["agree"] is True and out["reproduced_interval"][1] == pytest.approx(0.016 + 3 * (cp[1] - cp[0]) / 2)
     assert agreement(published.replace(per_target=targets([0.0, 0.5, 0.0, 0.5])), _official(tpr=0.016))["agree"] is False
     assert agreement(_rec(tpr=0.30), spread)["metrics"]["tpr@0.1%fpr"]["agree"] is False  # an edit beyond the spread
     steady = _official(tpr=0.016).replace(per_target=targets([0.016] * 4))  # no spread: the binomial intervals stand
     assert agreement(published, steady)["metrics"]["tpr@0.1%fpr"]["agree"] is False
 
 
-def test_an_attack_that_fails_some_targets_on_purpose_cannot_widen_a_forged_entry_into_agreement():
-    """The reproduction's spread over targets is the submitter's attack's doing: one that inverts its scores on 2 of the
+def test_a_plugin_that_fails_or_protects_some_targets_on_purpose_cannot_widen_a_forged_entry_into_agreement():
+    """The reproduction's spread over targets is the submitter's doing. An attack that inverts its scores on 2 of the
     cpu tier's 8 targets (AUC 0.7 -> 0.3, its TPRs -> 0) inflates the standard error over targets, which widens both
-    intervals. Its best target reached AUC 0.70 and TPR@1%FPR 0.10; an entry claiming 0.78 and 0.135 (scores forged
-    against the split the submitter knows) is not that cell re-run, however wide the spread."""
+    intervals; so does a defense that protects 2 of 8 targets completely. The widening is capped at 3 binomial
+    half-widths, and an entry beyond what the targets reached gets none: neither the attack's best target (0.70), nor
+    a forged 0.78, nor the defense's claim of chance against a pooled 0.72 is that cell re-run."""
     def rec(base, auc, tpr01, tpr1, per_target=None):  # 8 targets x 500 members, pooled
         metrics = {**base.metrics, "auc": auc, "auc_ci": [auc - 0.012, auc + 0.012], "tpr@0.1%fpr": tpr01, "tpr@1%fpr": tpr1,
                    "n_members": 4000, "n_nonmembers": 4000}
@@ -76,9 +79,15 @@ def test_an_attack_that_fails_some_targets_on_purpose_cannot_widen_a_forged_entr
     kept = [1] * 6 + [0] * 2
     sabotaged = rec(_official(), 0.6, 0.015, 0.075, [{"target": i, "auc": 0.7 if k else 0.3, "tpr@0.1%fpr": 0.02 * k,
                                                       "tpr@1%fpr": 0.1 * k} for i, k in enumerate(kept)])
-    assert agreement(rec(_rec(), 0.70, 0.02, 0.10), sabotaged)["agree"] is True  # what its targets reached: still vouched for
-    forged = agreement(rec(_rec(), 0.78, 0.027, 0.135), sabotaged)
-    assert forged["agree"] is False and forged["metrics"]["auc"]["agree"] is False and forged["metrics"]["tpr@1%fpr"]["agree"] is False
+    assert agreement(rec(_rec(), 0.63, 0.016, 0.08), sabotaged)["agree"] is True  # near the pooled value: the spread helps
+    assert agreement(rec(_rec(), 0.63, 0.016, 0.08), rec(_official(), 0.6, 0.015, 0.075))["agree"] is False  # without it, not
+    for claim in ((0.70, 0.02, 0.10), (0.78, 0.027, 0.135)):
+        forged = agreement(rec(_rec(), *claim), sabotaged)
+        assert forged["agree"] is False and forged["metrics"]["auc"]["agree"] is False, claim
+    protected = rec(_official(), 0.72, 0.03, 0.155, [{"target": i, "auc": 0.8 if k else 0.5, "tpr@0.1%fpr": 0.04 * k,
+                                                       "tpr@1%fpr": 0.2 * k + 0.01} for i, k in enumerate(kept)])
+    low = agreement(rec(_rec(), 0.5, 0.001, 0.02), protected)
+    assert low["agree"] is False and low["metrics"]["auc"]["agree"] is False and low["metrics"]["tpr@1%fpr"]["agree"] is False
 
 
 def test_only_an_agreeing_official_reproduction_on_a_fresh_split_is_accepted():
