@@ -45,6 +45,7 @@ def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
         row: dict[str, Any] = dict(zip(_GROUP, key))
         row["seeds"] = len(ok)
         row["task"] = recs[0].task
+        row["threat_model"] = recs[0].attack.threat_model or "unknown"
         for k in _metric_keys(row["task"], ok):
             row[k], row[k + "_std"] = agg.mean_std(r.metrics.get(k) for r in ok)
             ci = agg.mean_interval(r.metrics.get(k + "_ci") for r in ok)
@@ -54,13 +55,20 @@ def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
         bad = [r.status for r in recs if not r.ok]
         row["not_ok"] = ", ".join(f"{s}×{bad.count(s)}" for s in sorted(set(bad))) if bad else ""
         rows.append(row)
-    return sorted(rows, key=lambda r: (r["track"], r["budget"], *agg.rank_key(r)))
+    return sorted(rows, key=lambda r: (r["track"], r["budget"], _tm_order(r["threat_model"]), *agg.rank_key(r)))
+
+
+def _tm_order(threat_model: str) -> tuple[int, str]:
+    from .site import THREAT_MODEL_ORDER
+
+    return (THREAT_MODEL_ORDER.index(threat_model) if threat_model in THREAT_MODEL_ORDER else len(THREAT_MODEL_ORDER), threat_model)
 
 
 def render(records: Iterable[Record], fmt: str = "md", wide: bool = False) -> str:
     """Render records as a table: ``md`` (GitHub markdown), ``csv``, ``json`` or ``html`` (a sortable page).
 
-    ``md`` is one table per (track, budget), at most :data:`WIDTH` characters wide unless ``wide`` (every column).
+    ``md`` is one table per (track, budget, threat model), at most :data:`WIDTH` characters wide unless ``wide``
+    (every column): attacks are ranked only against attacks with the same access, as on the boards.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -78,12 +86,12 @@ def render(records: Iterable[Record], fmt: str = "md", wide: bool = False) -> st
 
         cols = list(_GROUP) + ["seeds"] + [c for k in _row_metric_keys(rows) + ["test_accuracy"] for c in (k, k + "_std")] + ["not_ok"]
         return pd.DataFrame(rows, columns=cols).to_csv(index=False).rstrip("\n")
-    groups = agg.group_by(rows, lambda r: (r["track"], r["budget"]))
-    return "\n\n".join(_markdown(track, budget, group, wide) for (track, budget), group in groups.items())
+    groups = agg.group_by(rows, lambda r: (r["track"], r["budget"], r["threat_model"]))
+    return "\n\n".join(_markdown(track, budget, group, wide) for (track, budget, _), group in groups.items())
 
 
 def _row_metric_keys(rows: list[dict[str, Any]]) -> list[str]:
-    skip = {"seeds", "not_ok", "test_accuracy", "task", *_GROUP}
+    skip = {"seeds", "not_ok", "test_accuracy", "task", "threat_model", *_GROUP}
     return [k for k in dict.fromkeys(k for r in rows for k in r) if k not in skip and not k.endswith(("_std", "_ci"))]
 
 
@@ -111,7 +119,7 @@ def _markdown(track: str, budget: str, rows: list[dict[str, Any]], wide: bool) -
         return _github(lines)
 
     shown = keys if wide else _fit(keys, table)
-    head = f"{track} · budget {budget} · {rows[0]['task']} · {_seeds_text(seeds)}"
+    head = f"{track} · budget {budget} · {rows[0]['task']} · {rows[0]['threat_model']} attacks · {_seeds_text(seeds)}"
     notes = []
     if len(shown) < len(keys):
         notes.append("not shown: " + ", ".join(metric_spec(k).title for k in keys if k not in shown) + " (--wide shows every column)")

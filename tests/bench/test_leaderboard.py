@@ -104,11 +104,21 @@ def _integrity(seed, metrics):
     return Record.from_dict({**rec, "track": {"name": "text-encoder", "task": "integrity"}})
 
 
+def test_the_run_table_ranks_attacks_only_against_attacks_with_the_same_access():
+    label = _rec("hsj", 0, 0.01, 0.6).replace(attack=make_record({"name": "hsj", "threat_model": "label"}).attack)
+    whitebox = _rec("grad", 0, 0.5, 0.9).replace(attack=make_record({"name": "grad", "threat_model": "whitebox"}).attack)
+    md = render([whitebox, label], "md")
+    heads = [line for line in md.splitlines() if line.startswith("t · budget")]
+    assert len(heads) == 2 and "label attacks" in heads[0] and "whitebox attacks" in heads[1]
+    assert [r["attack"] for r in summarize([whitebox, label])] == ["hsj", "grad"]  # label first, whatever the TPRs
+
+
 def test_mixed_seed_counts_explain_both_forms_within_the_width():
     recs = [_rec("a", 0, 0.01, 0.6), _rec("b", 0, 0.02, 0.7), _rec("b", 1, 0.03, 0.7)]
     md = render(recs, "md")
     assert max(map(len, md.splitlines())) <= 120
-    assert "value [95% interval]" in md and "mean ± std over seeds" in md
+    flat = " ".join(md.split())  # the heading wraps at the width
+    assert "value [95% interval]" in flat and "mean ± std over seeds" in flat
     assert _cells(md, "a")["seeds"] == "1" and _cells(md, "b")["seeds"] == "2"
 
 
