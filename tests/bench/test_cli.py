@@ -18,7 +18,8 @@ def test_run_with_no_arguments_runs_digits_and_prints_a_leaderboard(tmp_path, se
     out = subprocess.run([PRIVBENCH, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("digits · budget smoke · classification · scores attacks · 1 seed per cell: value [95% interval]")
+    assert lines[0].startswith("digits · budget smoke · classification · label attacks · 1 seed per cell: value [95% interval]")
+    assert sum(line.startswith("digits · budget smoke") for line in lines) == 3  # label, scores, white-box: one table each
     for col in ("defense", "attack", "AUC", "TPR@0.1%FPR", "TPR@1%FPR", "test acc"):
         assert col in lines[2]
     assert max(map(len, lines)) <= 120 and "±" not in out.stdout
