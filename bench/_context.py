@@ -143,9 +143,10 @@ class BudgetView:
 class TargetOracle:
     """The target as the threat model allows: its predictor's ``QUERIES``, ``timings`` (TIMING), ``module`` (WHITEBOX)."""
 
-    def __init__(self, predictor: Predictor, module: Any, threat_model: ThreatModel, ledger: BudgetLedger):
+    def __init__(self, predictor: Predictor, module: Any, threat_model: ThreatModel, ledger: BudgetLedger, prepared: Any = None):
         self._predictor = predictor
         self._module = module
+        self._prepared = prepared  # the defense's serving state, for a worker's white-box copy (bench._worker)
         self._threat_model = ThreatModel(threat_model)
         self._ledger = ledger
 

@@ -165,7 +165,7 @@ class TargetProxy:
         self._queries = {k: ThreatModel(v) for k, v in queries.items()}
         self._device = device
         self._module: Any = None
-        self._serve = serve  # module -> the deployment's predictor (track's, through the defense), for the white-box copy
+        self._serve = serve  # (module, prepared) -> the deployment's predictor (track's, through the defense), for the white-box copy
         self._local: Any = None
 
     @property
@@ -199,9 +199,11 @@ class TargetProxy:
     def module(self) -> Any:
         """White-box only: a private copy of the target's module (the harness keeps its own)."""
         if self._module is None:
-            self._module = _load_module(self._channel.call("module"), self._device)
+            got = self._channel.call("module")
+            self._module = _load_module(got["module"], self._device)
             if self._serve is not None:
-                self._local = self._serve(self._module)
+                prepared = _load_module(got["prepared"], "cpu") if got.get("prepared") is not None else None
+                self._local = self._serve(self._module, prepared)
         return self._module
 
 

@@ -281,7 +281,7 @@ class Session:
         ctx = AttackContext(
             candidates=cands,
             population=track.candidates(data, split.population),
-            target=TargetOracle(serve(defense, track.predictor(module), prepared), module, attack.threat_model, ledger),  # [honest defenses]
+            target=TargetOracle(serve(defense, track.predictor(module), prepared), module, attack.threat_model, ledger, prepared),  # [honest defenses]
             track=track.info(data, split),
             ledger=ledger,
             seed=cell.seed,

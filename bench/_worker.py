@@ -200,13 +200,18 @@ class _Serve:
             raise TypeError(f"target.{name}() was charged {n!r} examples, not a count")
         self.job.oracle.charge(name, n)
 
-    def _module(self, msg: dict[str, Any]) -> bytes:
+    def _module(self, msg: dict[str, Any]) -> dict[str, bytes | None]:
+        """The target's module and the defense's state for serving it (e.g. MemGuard's defender), as for shadows."""
         import torch
 
         module = self.job.oracle.module  # raises ThreatModelViolation below white-box
-        buf = io.BytesIO()
-        torch.save(module, buf)
-        return buf.getvalue()
+        out: dict[str, bytes | None] = {"module": None, "prepared": None}
+        for key, obj in (("module", module), ("prepared", self.job.oracle._prepared)):
+            if obj is not None:
+                buf = io.BytesIO()
+                torch.save(obj, buf)
+                out[key] = buf.getvalue()
+        return out
 
     def _shadows(self, msg: dict[str, Any]) -> dict[str, Any]:
         import torch

@@ -279,6 +279,7 @@ def _build(init: dict[str, Any], conn: Any) -> tuple[Any, Any]:
     from ._api import Budget, ThreatModel
     from ._context import AttackContext
     from ._plugins import load_plugins
+    from ._models import serve as serve_model
     from ._proxy import RemoteLedger, RemoteShadowSource, TargetProxy, _Channel, track_info_from_wire
 
     if init.get("threads"):
@@ -298,7 +299,8 @@ def _build(init: dict[str, Any], conn: Any) -> tuple[Any, Any]:
     ctx = AttackContext(
         candidates=init["candidates"],
         population=init["population"],
-        target=TargetProxy(channel, ThreatModel(init["threat_model"]), init["queries"], device, serve=lambda m: defense.serve(track.predictor(m))),
+        target=TargetProxy(channel, ThreatModel(init["threat_model"]), init["queries"], device,
+                           serve=lambda m, prepared: serve_model(defense, track.predictor(m), prepared)),
         track=track_info_from_wire(init["track_info"]),
         ledger=RemoteLedger(budget, len(init["candidates"]), channel),
         seed=init["seed"],

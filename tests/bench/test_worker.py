@@ -204,6 +204,20 @@ def test_a_white_box_attack_queries_its_edited_copy_in_the_worker_as_in_a_thread
     assert auc["process"] == pytest.approx(auc["thread"]) and auc["thread"] > 0.5
 
 
+def test_a_white_box_attack_against_a_prepared_serving_defense_runs_in_the_worker(session_cache):
+    """MemGuard serves a model only with the defender it fitted (``Defense.prepare``). A white-box attack in a worker
+    answers its queries from its own copy of the module, served through the defense there: the harness ships the
+    target's prepared state with the module (it did for shadows only, so gradnorm and nasr failed against memguard in
+    every official run). Same numbers as in a thread."""
+    auc = {}
+    for isolation in ("thread", "process"):
+        s = make_session(cache_dir=session_cache, isolation=isolation)
+        rec = run_cell("gradnorm", defense="memguard", session=s)
+        assert rec["status"] == "ok", (isolation, rec["error"])
+        auc[isolation] = rec["metrics"]["auc"]
+    assert auc["process"] == pytest.approx(auc["thread"])
+
+
 @pytest.mark.slow
 def test_every_first_party_attack_gives_the_same_numbers_in_the_worker(tmp_path):
     cache = tmp_path / "cache"
