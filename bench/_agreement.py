@@ -2,7 +2,8 @@
 
 Agreement, per metric (AUC, TPR@0.1%FPR, TPR@1%FPR, test accuracy): the published value's 95% interval and the
 reproduction's overlap. A reproduction on a fresh split estimates the same quantity from another sample, so two
-honest intervals overlap except by bad luck (about 1 in 200 per metric); an edited value lands outside.
+honest intervals should overlap but for bad luck (1 in 200 per metric, were the intervals exact: see below for what
+they leave out); an edited value lands outside.
 
 The published interval is one the harness can vouch for, whatever the file says:
 
@@ -20,7 +21,8 @@ half-widths and used only for an entry within what the reproduction's targets re
 doing (the attack's scores, the defense's models), and a plugin that fails or protects some targets on purpose must
 not widen a forged entry into agreement. What stays out is the variance shared by all targets of one run (one pool draw,
 the randomness of an attack's own trained model): on the digits cpu republish (official, seed 0 against seed 1 of
-each cell) an honest cell still "differs" about once in ten, so a "differs" is a reason to look, not proof of an edit.
+each cell) 13 of 160 honest cells still "differ" (25 before the widening), so a "differs" is a reason to look, not
+proof of an edit.
 """
 
 from __future__ import annotations
