@@ -7,7 +7,7 @@
 # The run id hashes the harness's code: run it from the commit you publish and change nothing under bench/ until it
 # has finished (a change re-runs every cell). Resumable: re-running skips finished cells ($RUNS, default
 # runs/publish-<commit>). Cost on a 2-core CPU, measured on digits (commit d80a7f8): ~2.6 cells a minute on one core
-# for most defenses, but memguard's cells take up to 7 min, LiRA's over 20 (every query to every model is a noise search,
+# for most defenses, but memguard's take minutes, label-hsj and LiRA over 20 together (each query to each model is a noise search,
 # redone in each cell's worker), so digits takes at least 4 h of one core and fashion-mnist (10x the pool) days.
 # Usage: scripts/publish.sh [extra `privbench run` options, e.g. --slots 2]
 set -euo pipefail
