@@ -66,5 +66,11 @@ def test_ner_timing_detects_members_and_beats_a_coin_flip(session):
             getattr(ctx.target, forbidden)
     scores = session.registry.attack("ner-timing").score(ctx)
     assert ctx.budget.used["queries"] <= ctx.budget.max_queries and ctx.threshold is not None
+    # A timing side channel's strength depends on the machine and its load (0.74 on a busy CI machine, more when it is
+    # quiet): assert the effect against chance with a margin, not one machine's AUC. Under no signal the AUC is
+    # ~ N(0.5, se0); 3 se0 above it is p < 0.0015 one-sided.
+    n1, n0 = int(is_member.sum()), int((~is_member).sum())
+    se0 = np.sqrt((n1 + n0 + 1) / (12 * n1 * n0))
     coin = auc(np.random.default_rng(0).random(len(is_member)), is_member)
-    assert auc(scores, is_member) > max(0.75, coin + 0.15)
+    got = auc(scores, is_member)
+    assert got > 0.5 + 3 * se0 and got > coin + 0.1, (got, se0, coin)
