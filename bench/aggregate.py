@@ -19,7 +19,7 @@ import numpy as np
 from ._metric_specs import RANKING, metric_spec
 from ._record import Record
 
-__all__ = ["RANKING", "CPU_TIERS", "mean", "mean_std", "mean_interval", "group_by", "rank_key", "rank_bands", "strongest", "seed_means",
+__all__ = ["RANKING", "CPU_TIERS", "mean", "mean_std", "mean_interval", "group_by", "rank_key", "rank_bands", "THREAT_MODEL_ORDER", "threat_model_key", "strongest", "seed_means",
            "within_tier", "cell_key", "defense_key", "params_text"]
 
 T = TypeVar("T")
@@ -70,6 +70,16 @@ def rank_key(row: Mapping[str, Any]) -> tuple[float, ...]:
         v = -np.inf if v is None else float(v)
         out.append(-v if metric_spec(key).higher_is_better else v)
     return tuple(out)
+
+
+# The order of a track's boards: the classification threat models by the access they assume, then the others.
+THREAT_MODEL_ORDER = ("label", "scores", "whitebox", "timing", "embeddings")
+
+
+def threat_model_key(threat_model: str) -> tuple[int, str]:
+    """Sort key putting a track's boards (tables) in :data:`THREAT_MODEL_ORDER`, unknown ones last by name."""
+    known = THREAT_MODEL_ORDER.index(threat_model) if threat_model in THREAT_MODEL_ORDER else len(THREAT_MODEL_ORDER)
+    return known, threat_model
 
 
 def rank_bands(rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:

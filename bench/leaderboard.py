@@ -55,13 +55,7 @@ def summarize(records: Iterable[Record]) -> list[dict[str, Any]]:
         bad = [r.status for r in recs if not r.ok]
         row["not_ok"] = ", ".join(f"{s}×{bad.count(s)}" for s in sorted(set(bad))) if bad else ""
         rows.append(row)
-    return sorted(rows, key=lambda r: (r["track"], r["budget"], _tm_order(r["threat_model"]), *agg.rank_key(r)))
-
-
-def _tm_order(threat_model: str) -> tuple[int, str]:
-    from .site import THREAT_MODEL_ORDER
-
-    return (THREAT_MODEL_ORDER.index(threat_model) if threat_model in THREAT_MODEL_ORDER else len(THREAT_MODEL_ORDER), threat_model)
+    return sorted(rows, key=lambda r: (r["track"], r["budget"], agg.threat_model_key(r["threat_model"]), *agg.rank_key(r)))
 
 
 def render(records: Iterable[Record], fmt: str = "md", wide: bool = False) -> str:

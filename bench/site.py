@@ -99,10 +99,6 @@ def _rank_key(row: Row) -> tuple:
     return (*agg.rank_key(row), row["attack"], row["defense"], row["id"])
 
 
-# The order of a track's boards: the classification threat models by the access they assume, then the others.
-THREAT_MODEL_ORDER = ("label", "scores", "whitebox", "timing", "embeddings")
-
-
 class Table(NamedTuple):
     """One board: a track, budget tier and threat model, its ranked rows and the rows listed apart."""
 
@@ -113,15 +109,10 @@ class Table(NamedTuple):
     apart: list[Row]
 
 
-def _table_order(key: tuple[str, str, str]) -> tuple:
-    t, b, tm = key
-    return (t, b, THREAT_MODEL_ORDER.index(tm) if tm in THREAT_MODEL_ORDER else len(THREAT_MODEL_ORDER), tm)
-
-
 def tables(rows: list[Row]) -> list[Table]:
     """One :class:`Table` per (track, budget, threat model) present, in a stable order."""
     out = []
-    for t, b, tm in sorted({(r["track"], r["budget"], r["threat_model"]) for r in rows}, key=_table_order):
+    for t, b, tm in sorted({(r["track"], r["budget"], r["threat_model"]) for r in rows}, key=lambda k: (k[0], k[1], agg.threat_model_key(k[2]))):
         these = sorted((r for r in rows if (r["track"], r["budget"], r["threat_model"]) == (t, b, tm)), key=_rank_key)
         out.append(Table(t, b, tm, [r for r in these if r["ranked"]], [r for r in these if not r["ranked"]]))
     return out
