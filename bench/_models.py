@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._cache import ModelCache
     from ._track import Track
 
-__all__ = ["ModelFactory", "check_declarations", "batch_limit", "serve", "BATCH_ENV", "CPU_STACK_MAX_MACS"]
+__all__ = ["ModelFactory", "check_declarations", "batch_limit", "serve", "private", "BATCH_ENV", "CPU_STACK_MAX_MACS"]
 
 BATCH_ENV = "PRIVBENCH_BATCHED_SHADOWS"
 # Multiply-accumulates of one model's minibatch step (≈ parameters × batch size) above which a CPU is
@@ -54,6 +54,14 @@ def batch_limit() -> int:
 def serve(defense: Defense, predictor: Predictor, prepared: Any = None) -> Predictor:
     """The served predictor of one model: ``defense.serve`` with what ``prepare`` fitted for it, if anything."""
     return defense.serve(predictor) if prepared is None else defense.serve(predictor, prepared)
+
+
+def private(prepared: Any) -> Any:
+    """A copy of a model's serving state for one server (one attack run's target or shadow): what that server is
+    asked (MemGuard's memoised answers) stays with it, never in the state later runs and attack workers receive."""
+    import copy
+
+    return None if prepared is None else copy.deepcopy(prepared)
 
 
 def check_declarations(defense: Defense, recipe: Any) -> None:

@@ -24,7 +24,8 @@ from ._api import Candidates, Defense, PluginError
 from ._context import BudgetLedger, ShadowModel, Shadows
 from ._cost import training_cost
 from ._evaluation import TargetRun, evaluate_targets
-from ._models import serve
+from ._answers import answer_queries, common_queries
+from ._models import private, serve
 from ._pool_design import PoolDesign, draw_pool_design
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,14 +78,17 @@ def train_pool_models(factory: Any, design: PoolDesign, seed: int) -> list[PoolM
                                   f" (e.g. row {int(missed[0])}); a defense's held-out data must come from trainer.reference, never the members")
         out.append(PoolModel(m, module, meta["key"], float(meta["train_seconds"]), dict(meta.get("defense_report") or {}),
                              meta.get("prepared"), training_cost(meta.get("spec"), module), str(factory.device)))
+    if factory.defense.prepares and factory.defense.memoizes_answers:
+        bar = factory.progress(f"answer {factory.defense.name}'s common queries") if factory.progress else None
+        answer_queries(factory.track, factory.defense, out, common_queries(factory.track, factory.data, design), bar)
     return out
 
 
 class PoolShadowSource:
     """The other models of the pool as an attack's shadows, with their inclusion over ``pool``; no target membership.
 
-    ``keep`` is (len(models), len(pool)). Each request gets fresh copies of the modules, so what an attack does to
-    a shadow's weights never reaches the model when it is another run's target."""
+    ``keep`` is (len(models), len(pool)). Each request gets fresh copies of the modules and of their serving state,
+    so what an attack does to a shadow's weights, or asks it, never reaches the model when it is another run's target."""
 
     def __init__(self, models: list[PoolModel], keep: np.ndarray, pool: Candidates, track: "Track", defense: Defense):
         self._models = list(models)
@@ -105,8 +109,8 @@ class PoolShadowSource:
         for m in chosen:
             ledger.device = m.device
             ledger.charge_shadow(m.key, m.train_seconds, 0.0, m.cost)
-            module = copy.deepcopy(m.module)
-            models.append(ShadowModel(serve(self._defense, self._track.predictor(module), m.prepared), module, m.train_seconds, True, m.prepared))
+            module, prepared = copy.deepcopy(m.module), private(m.prepared)
+            models.append(ShadowModel(serve(self._defense, self._track.predictor(module), prepared), module, m.train_seconds, True, prepared))
         # online or offline, the shadows are the same models: offline attacks use only their OUT side (LiRA §IV-C).
         return Shadows(models, self._keep[:n].copy(), self._pool, len(self._pool))
 
@@ -277,7 +281,7 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
     budget = track.budgets[cell.budget]
     split = design.split(t)
     try:
-        got = scenario_candidates(track, data, split, serve(defense, track.predictor(models[t].module), models[t].prepared), seed=cell.seed * 1009 + t)
+        got = scenario_candidates(track, data, split, serve(defense, track.predictor(models[t].module), private(models[t].prepared)), seed=cell.seed * 1009 + t)
         if got is None:
             return {}, {"status": "none", "sets": {}}
         extra, group = got

@@ -268,7 +268,7 @@ class Session:
         import copy
 
         from ._context import AttackContext, BudgetLedger, TargetOracle
-        from ._models import serve
+        from ._models import private, serve
         from ._shadows import ShadowSource
 
         if ThreatModel(attack.threat_model) >= ThreatModel.WHITEBOX:
@@ -281,7 +281,7 @@ class Session:
         ctx = AttackContext(
             candidates=cands,
             population=track.candidates(data, split.population),
-            target=TargetOracle(serve(defense, track.predictor(module), prepared), module, attack.threat_model, ledger, prepared),  # [honest defenses]
+            target=TargetOracle(serve(defense, track.predictor(module), private(prepared)), module, attack.threat_model, ledger, prepared),  # [honest defenses] private: asks stay here
             track=track.info(data, split),
             ledger=ledger,
             seed=cell.seed,

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._context import BudgetLedger, ShadowModel, Shadows
 from ._cost import training_cost
-from ._models import ModelFactory, serve
+from ._models import ModelFactory, private, serve
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._track import Track
@@ -59,7 +59,7 @@ class ShadowSource:
         for module, meta, cached, trained_now in factory.get_many("shadow", [units[row] for row in keep], seeds):
             ledger.device = factory.device
             ledger.charge_shadow(meta["key"], float(meta["train_seconds"]), trained_now, training_cost(meta.get("spec"), module))
-            prepared = meta.get("prepared")  # the shadow's own serving state (e.g. MemGuard fitted on its own data)
+            prepared = private(meta.get("prepared"))  # the shadow's own serving state (MemGuard fitted on its own data), a copy
             predictor = serve(factory.defense, self._track.predictor(module), prepared)
             models.append(ShadowModel(predictor, module, float(meta["train_seconds"]), cached, prepared))
         pool = self._track.candidates(factory.data, units)

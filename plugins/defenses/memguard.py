@@ -40,7 +40,9 @@ Deliberate differences from the official code, each with its size:
   from the candidates; the official code uses the target's test split.
 - Phase II's coin is seeded by the query's bytes, not one ``np.random.seed(100)`` stream: the same input always
   gets the same answer, so repeating a query cannot average the noise away. Likewise Phase I's answer is memoised
-  per (defender, query) (bounded), which changes no output and lets many attacks query one target.
+  per (defender, query) (bounded) on the defender itself (``Answers``), which changes no output and lets many
+  attacks query one model: the harness answers every pool model's common queries once per group
+  (``memoizes_answers``), and attack workers receive those answers with g.
 - The search is batched (all queries step together, each stops on its own): the same trajectories up to float32
   rounding.
 
@@ -51,15 +53,60 @@ by construction (the ReLU term, and only label-keeping successes are used).
 from __future__ import annotations
 
 import hashlib
-import weakref
 
 import numpy as np
 
 from bench import Defense, Predictor, hookimpl
 
 C1, C2, C3_START, C3_MAX, STEP, MAX_ITER = 1.0, 10.0, 0.1, 1e5, 0.1, 300
-MEMO_MAX = 200_000  # answers kept per defender (≈ 150 bytes each for 10 classes)
-_MEMO: "weakref.WeakKeyDictionary[object, dict[bytes, tuple[np.ndarray, bool]]]" = weakref.WeakKeyDictionary()
+MEMO_MAX = 200_000  # answers kept per defender (≈ 120 bytes each for 10 classes)
+
+
+class Answers:
+    """Phase I's answers of one defender by query digest: (noisy vector, success).
+
+    Kept on the defender g itself (``g.answers``), so they travel wherever g does: the harness answers the common
+    queries once per model (``Defense.memoizes_answers``) and every attack worker receives them with g. Pickled as
+    three arrays, not one object per answer."""
+
+    def __init__(self):
+        self.row: dict[bytes, int] = {}
+        self.noisy: list[np.ndarray] = []
+        self.ok: list[bool] = []
+
+    def __len__(self):
+        return len(self.row)
+
+    def get(self, digest: bytes):
+        i = self.row.get(digest)
+        return None if i is None else (self.noisy[i], self.ok[i])
+
+    def add(self, digest: bytes, noisy: np.ndarray, ok: bool) -> None:
+        if digest not in self.row and len(self.row) < MEMO_MAX:
+            self.row[digest] = len(self.noisy)
+            self.noisy.append(np.array(noisy, dtype=np.float64))
+            self.ok.append(bool(ok))
+
+    def __getstate__(self):  # digests as one (n, 32) byte array: torch.save's pickler is slow per object
+        packed = self.__dict__.get("_packed")
+        if packed is None or len(packed["ok"]) != len(self.ok):  # append-only: same length, same answers
+            keys = np.frombuffer(b"".join(self.row), dtype=np.uint8).reshape(len(self.row), 32)  # sha256 digests
+            noisy = np.array(self.noisy, dtype=np.float64) if self.noisy else np.zeros((0, 0))
+            packed = self.__dict__["_packed"] = {"keys": keys, "noisy": noisy, "ok": np.array(self.ok, dtype=bool)}
+        return packed
+
+    def __setstate__(self, state):
+        self.row = {k.tobytes(): i for i, k in enumerate(state["keys"])}
+        self.noisy, self.ok = list(state["noisy"]), [bool(o) for o in state["ok"]]
+        self._packed = state
+
+
+def answers_of(g) -> Answers:
+    """The answers kept on defender g (created on first use)."""
+    got = g.__dict__.get("answers")
+    if got is None:
+        got = g.__dict__["answers"] = Answers()
+    return got
 
 
 def build_defender(num_classes: int):
@@ -200,18 +247,15 @@ class MemGuardPredictor(Predictor):
         return np.log(np.maximum(np.asarray(self.inner.predict_scores(x), dtype=np.float64), 1e-300))
 
     def phase_one(self, x, digests: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """Phase I's (noisy vector, success) per query, memoised per (defender, query bytes)."""
-        memo = _MEMO.setdefault(self.defender, {})
-        todo = [i for i, d in enumerate(digests) if d not in memo]
+        """Phase I's (noisy vector, success) per query, memoised per (defender, query bytes) on the defender."""
+        memo = answers_of(self.defender)
+        got = [memo.get(d) for d in digests]
+        todo = [i for i, a in enumerate(got) if a is None]
         if todo:
             noisy, ok = memguard_noise(self.defender, self._logits(np.asarray(x)[todo]))
             for j, i in enumerate(todo):
-                if len(memo) < MEMO_MAX:
-                    memo[digests[i]] = (noisy[j].copy(), bool(ok[j]))
-            fresh = {digests[i]: (noisy[j], bool(ok[j])) for j, i in enumerate(todo)}
-        else:
-            fresh = {}
-        got = [fresh.get(d) or memo[d] for d in digests]
+                got[i] = (noisy[j], bool(ok[j]))
+                memo.add(digests[i], noisy[j], bool(ok[j]))
         return np.array([n for n, _ in got]).reshape(len(digests), -1), np.array([o for _, o in got], dtype=bool)
 
     def predict_scores(self, x):
@@ -234,6 +278,7 @@ class MemGuard(Defense):
     version = "5"
     params = {"epsilon": 1.0, "defender_members": 1000, "defender_epochs": 400}
     prepares = True  # serving needs the defender fitted per model (``prepare``)
+    memoizes_answers = True  # Phase I's answers live on g: the harness answers the common queries once per model
 
     def reference_size(self, train_size):
         return min(int(self.params["defender_members"]), int(train_size))

@@ -138,3 +138,4 @@ def test_a_plugin_version_change_changes_the_run_id(reg):
         finally:
             LossAttack.version = old
     assert before != after
+

@@ -145,3 +145,29 @@ def test_shadows_get_a_defender_fitted_on_their_own_training_data(served_digits)
     g = meta["prepared"]
     assert g is not None and g is not g_target
     assert factory.get("shadow", half, 11)[1]["prepared"] is g  # fitted once per model, kept in memory
+
+
+def test_phase_one_answers_travel_with_the_defender_to_a_worker(monkeypatch):
+    """The harness answers the common queries (``memoizes_answers``); a worker gets g by ``torch.save`` with them."""
+    import io
+
+    import torch
+
+    import plugins.defenses.memguard as memguard
+
+    rng = np.random.default_rng(1)
+    p = _vectors(rng, 60, 6)
+    g = fit_defender(p[:30], p[30:], seed=0, epochs=3)
+    idx = np.arange(len(p))[:, None]
+    first = MemGuardPredictor(Rows(p), g, epsilon=1.0).predict_scores(idx)
+    buf = io.BytesIO()
+    torch.save(g, buf)  # as bench._worker ships ``prepared``
+    copy = torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
+    assert copy is not g and len(memguard.answers_of(copy)) == len(p)
+
+    def no_search(*_a, **_k):
+        raise AssertionError("Phase I ran in the worker for a query the harness answered")
+
+    monkeypatch.setattr(memguard, "memguard_noise", no_search)
+    assert np.array_equal(MemGuardPredictor(Rows(p), copy, epsilon=1.0).predict_scores(idx), first)
+    assert memguard.MemGuard.memoizes_answers and memguard.MemGuard.prepares

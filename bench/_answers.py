@@ -1,0 +1,57 @@
+"""Answers a memoizing serving defense gives once per group, asked by the harness in its own process.
+
+A defense whose served predictor keeps its answers in its per-model ``prepared`` state (``Defense.memoizes_answers``;
+MemGuard's Phase I searches) would otherwise redo them in every attack worker, for every target and cell: each
+worker receives ``prepared`` as a copy. The harness asks every pool model the queries attacks make by default, on
+public inputs only (the pool and the population, in both query views), so the copies arrive with those answers in
+them. Nothing else ever enters the shipped state: every server of a model during a run gets a private copy
+(``bench._models.private``), so member-derived queries (a target's scenario sets) and what attack workers compute
+never come back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._api import Defense
+from ._models import serve
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._pool_cell import PoolModel
+    from ._pool_design import PoolDesign
+    from ._track import Track
+
+__all__ = ["query_views", "common_queries", "answer_queries"]
+
+
+def query_views(track: "Track", xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Each input plain and with the track's first query augmentation: what LiRA and RMIA ask by default
+    (``n_queries = 2``), built as ``bench.signals`` builds them."""
+    from .signals import augment, query_augmentations
+
+    allowed = tuple(getattr(track, "augmentations", ()) or ())
+    kinds = query_augmentations(2 if ("mirror" in allowed or "shift" in allowed) else 1, allowed)
+    return [x if k == "id" else augment(np.asarray(x), k) for x in xs if len(x) for k in kinds]
+
+
+def common_queries(track: "Track", data: Any, design: "PoolDesign") -> list[np.ndarray]:
+    """The inputs every score attack of a cell asks each model: the pool and the population, in both views."""
+    views = [track.candidates(data, design.pool), track.candidates(data, design.population)]
+    return query_views(track, [v.x for v in views if "x" in v.fields])
+
+
+def answer_queries(track: "Track", defense: Defense, models: "list[PoolModel]", queries: list[np.ndarray], bar: Any = None) -> None:
+    """Ask each model's served predictor ``queries`` here in the harness (``Defense.memoizes_answers``): the answers
+    stay in its ``prepared`` state, which every attack run and worker of the group receives."""
+    try:
+        for i, m in enumerate(models):
+            served = serve(defense, track.predictor(m.module), m.prepared)
+            for x in queries:
+                served.predict_scores(x)
+            if bar is not None:
+                bar(i + 1, len(models))
+    finally:
+        if bar is not None and hasattr(bar, "close"):
+            bar.close()

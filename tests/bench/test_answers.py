@@ -1,0 +1,85 @@
+"""A memoizing serving defense (``Defense.memoizes_answers``) is asked the common queries once, by the harness."""
+
+import numpy as np
+
+from bench import Predictor
+from bench._answers import common_queries
+from bench._pool_cell import pool_context
+from bench._plan import Cell
+from bench.signals import augment, query_augmentations
+from bench.testing import make_session, registry_with
+
+from .test_pool_cell import Confidence, PoolBlobs
+
+
+class Asked:
+    """What a remembering defense's served predictor was asked (its per-model ``prepared`` state)."""
+
+    def __init__(self):
+        self.queries: list[np.ndarray] = []
+
+
+class AskedPredictor(Predictor):
+    def __init__(self, inner, asked):
+        self.inner, self.asked = inner, asked
+
+    def predict_labels(self, x):
+        return self.inner.predict_labels(x)
+
+    def predict_scores(self, x):
+        self.asked.queries.append(np.array(x, copy=True))
+        return self.inner.predict_scores(x)
+
+
+def _remembering(memoizes: bool):
+    from bench import Defense
+
+    class Remembering(Defense):
+        name = "remembering" if memoizes else "forgetting"
+        prepares = True
+        memoizes_answers = memoizes
+
+        def prepare(self, predictor, members, reference, seed):
+            return Asked()
+
+        def serve(self, predictor, prepared=None):
+            return AskedPredictor(predictor, prepared)
+
+    return Remembering
+
+
+def test_a_memoizing_defense_is_asked_the_common_queries_once_per_model_by_the_harness():
+    reg = registry_with(_remembering(True), _remembering(False), PoolBlobs, Confidence)
+    with make_session(registry=reg) as s:
+        cell = Cell("pool-blobs", "remembering", "conf-pool", 0, "smoke")
+        models = s.pool_models(cell, s.defense(cell))
+        track, data, _ = s.track("pool-blobs")
+        design = s.pool_design(cell)
+        forgetting = Cell("pool-blobs", "forgetting", "conf-pool", 0, "smoke")
+        quiet = s.pool_models(forgetting, s.defense(forgetting))
+    # the queries LiRA and RMIA make by default (bench.signals): pool and population, plain and their second view
+    second = query_augmentations(2, track.augmentations)[1]
+    pool, population = track.candidates(data, design.pool).x, track.candidates(data, design.population).x
+    expected = [pool, augment(pool, second), population, augment(population, second)]
+    assert [q.tobytes() for q in common_queries(track, data, design)] == [q.tobytes() for q in expected]
+    assert len({m.prepared for m in models}) == len(models) == design.n_models
+    for m in models:  # each model, through its own served predictor, once
+        assert [q.tobytes() for q in m.prepared.queries] == [q.tobytes() for q in expected]
+    assert all(m.prepared.queries == [] for m in quiet)  # a defense that keeps no answers is not asked anything
+
+
+def test_nothing_a_run_asks_enters_the_serving_state_later_runs_receive():
+    """A target's scenario sets are its members' neighbours: had the harness kept what it was asked during a run, a
+    later run's worker would receive, with the model's ``prepared``, answers keyed by this target's members."""
+    reg = registry_with(_remembering(True), PoolBlobs, Confidence)
+    with make_session(registry=reg, scenarios=True) as s:
+        cell = Cell("pool-blobs", "remembering", "conf-pool", 0, "smoke")
+        models = s.pool_models(cell, s.defense(cell))
+        common = [[q.tobytes() for q in m.prepared.queries] for m in models]
+        record, _ = s.run_cell(cell)  # the attack queries each target (pool, then pool + scenario sets)
+        assert record.status == "ok", record.error
+        assert record.scenarios["status"] == "ok" and sum(record.scenarios["sets"].values()) > 0
+        assert [[q.tobytes() for q in m.prepared.queries] for m in models] == common  # only the common queries
+        ctx, _, _ = pool_context(s, cell, s.registry.attack("conf-pool"), s.defense(cell), 0)
+        shadows = ctx.shadows(2, online=True)
+        assert all(sh.prepared is not m.prepared for sh in shadows for m in models)  # shadows are served from copies
