@@ -223,6 +223,10 @@ def worker_env(home: str) -> dict[str, str]:
     # on a shared, loaded machine: 2 threads on 2 cores at load 18 trained mlleaks-adv2's shadow 6x slower than
     # 1 thread, and its cell timed out. Waiting threads sleep instead; the arithmetic (and so the numbers) is the same.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The zygote warms torch, then forks every cell. Asking whether CUDA is there through the CUDA runtime (Adam's
+    # step does) marks a process as one whose forks cannot use CUDA: on an H100 every attack in a worker raised
+    # "Cannot re-initialize CUDA in forked subprocess". Asked through NVML, the zygote stays fork-safe.
+    env.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     env.update(HOME=home, TMPDIR="/tmp", PYTHONPATH=os.pathsep.join(python_paths()), PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1")
     return env
 

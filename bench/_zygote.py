@@ -281,6 +281,7 @@ def _build(init: dict[str, Any], conn: Any) -> tuple[Any, Any]:
     from ._plugins import load_plugins
     from ._models import serve as serve_model
     from ._proxy import RemoteLedger, RemoteShadowSource, TargetProxy, _Channel, track_info_from_wire
+    from ._warm import check_cuda
 
     if init.get("threads"):
         import torch
@@ -296,6 +297,7 @@ def _build(init: dict[str, Any], conn: Any) -> tuple[Any, Any]:
     channel = _Channel(conn)
     budget = Budget(**init["budget"])
     device = init["device"]
+    check_cuda(device)
     ctx = AttackContext(
         candidates=init["candidates"],
         population=init["population"],

@@ -184,6 +184,46 @@ def test_bwrap_binds_the_hosts_gpu_device_nodes(monkeypatch):
     assert "--dev-bind" not in Sandbox("bwrap").command(["python"])
 
 
+def test_the_zygote_asks_for_cuda_through_nvml_so_its_forks_can_use_the_gpu(monkeypatch):
+    # Warming torch in the zygote runs an Adam step, which asks torch.cuda.is_available(); through the CUDA runtime
+    # that marks the zygote so that no forked cell can use CUDA (seen on an H100: every worker attack raised
+    # "Cannot re-initialize CUDA in forked subprocess"). NVML answers the question without that mark.
+    import torch
+
+    from bench._sandbox import worker_env
+    from bench._warm import warm_torch
+
+    monkeypatch.delenv("PYTORCH_NVML_BASED_CUDA_CHECK", raising=False)
+    assert worker_env("/nonexistent")["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"
+    asked = []
+    real = torch.cuda.is_available
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: asked.append(1) or real())
+    import bench._sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "_gpu_devices", lambda: [])
+    warm_torch()
+    assert asked  # the warm-up does ask (if torch stops asking, the setting is harmless)
+    asked.clear()
+    monkeypatch.setattr(sandbox, "_gpu_devices", lambda: ["/dev/nvidiactl", "/dev/nvidia0"])
+    warm_torch()  # on a GPU machine autograd's first backward would initialise CUDA in the zygote: no warm-up there
+    assert not asked
+
+
+def test_a_worker_that_cannot_use_its_cuda_device_says_so_before_the_attack_runs(monkeypatch):
+    import torch
+
+    from bench._warm import check_cuda
+
+    check_cuda("cpu")  # nothing to check
+
+    def broken():
+        raise RuntimeError("CUDA error: initialization error")
+
+    monkeypatch.setattr(torch.cuda, "init", broken)
+    with pytest.raises(RuntimeError, match="attack worker cannot use cuda:0 on this machine.*--isolation thread"):
+        check_cuda("cuda:0")
+
+
 @pytest.mark.slow
 def test_a_cell_cannot_take_its_own_private_tmp_off(tmp_path):
     # A cell's private /tmp is a tmpfs it mounted itself, in a user namespace of its own: from there it could unmount
