@@ -1,6 +1,7 @@
 """A memoizing serving defense (``Defense.memoizes_answers``) is asked the common queries once, by the harness."""
 
 import numpy as np
+import pytest
 
 from bench import Predictor
 from bench._answers import common_queries
@@ -83,3 +84,58 @@ def test_nothing_a_run_asks_enters_the_serving_state_later_runs_receive():
         ctx, _, _ = pool_context(s, cell, s.registry.attack("conf-pool"), s.defense(cell), 0)
         shadows = ctx.shadows(2, online=True)
         assert all(sh.prepared is not m.prepared for sh in shadows for m in models)  # shadows are served from copies
+
+
+class Logged:
+    """A recording defense's per-model state; every copy (``bench._models.private``, a shadow's) logs to one list."""
+
+    log: list[bytes] = []
+
+
+class LoggingPredictor(Predictor):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def predict_labels(self, x):
+        return self.inner.predict_labels(x)
+
+    def predict_scores(self, x):
+        rows = np.ascontiguousarray(np.asarray(x).reshape(len(x), -1))  # as MemGuard keys its answers
+        Logged.log.extend(r.tobytes() for r in rows)
+        return self.inner.predict_scores(x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", ["lira", "rmia"])
+def test_lira_and_rmia_with_default_params_ask_their_served_models_only_the_common_queries(attack):
+    """On digits, everything LiRA and RMIA (default parameters) ask the target and their shadows, byte for byte, is
+    among the queries the harness asked each model beforehand: a memoizing defense's answers serve all of it."""
+    from bench import Defense
+    from bench._pool_cell import pool_context
+    from bench._proxy import decode, encode
+
+    class Recording(Defense):
+        name = "recording"
+        prepares = memoizes_answers = True
+
+        def prepare(self, predictor, members, reference, seed):
+            return Logged()
+
+        def serve(self, predictor, prepared=None):
+            return LoggingPredictor(predictor)
+
+    Logged.log.clear()
+    with make_session(registry=registry_with(Recording)) as s:
+        cell = Cell("digits", "recording", attack, 0, "smoke")
+        defense = s.defense(cell)
+        s.pool_models(cell, defense)
+        common = set(Logged.log)
+        Logged.log.clear()
+        ctx, ledger, _ = pool_context(s, cell, s.registry.attack(attack), defense, 0)
+        wire = decode(encode({"c": ctx.candidates}))["c"]  # a worker's candidates: the same bytes
+        assert wire.x.dtype == ctx.candidates.x.dtype and np.array_equal(wire.x, ctx.candidates.x)
+        status, error, _ = s._score(s.registry.attack(attack), ctx, ledger, 1e9, cell=cell, defense=defense)
+    assert status == "ok", error
+    asked = set(Logged.log)
+    assert len(common) == 2 * (len(ctx.candidates) + len(ctx.population)) and len(asked) >= len(ctx.candidates)
+    assert asked <= common, f"{len(asked - common)} of {len(asked)} queries were not answered beforehand"

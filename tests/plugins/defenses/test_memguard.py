@@ -171,3 +171,54 @@ def test_phase_one_answers_travel_with_the_defender_to_a_worker(monkeypatch):
     monkeypatch.setattr(memguard, "memguard_noise", no_search)
     assert np.array_equal(MemGuardPredictor(Rows(p), copy, epsilon=1.0).predict_scores(idx), first)
     assert memguard.MemGuard.memoizes_answers and memguard.MemGuard.prepares
+
+
+def _same_answers(a, b):
+    assert list(a.row) == list(b.row) and len(a) == len(b)
+    for d in a.row:
+        (na, oa), (nb, ob) = a.get(d), b.get(d)
+        assert oa == ob and na.dtype == nb.dtype == np.float64 and np.array_equal(na, nb)
+
+
+@pytest.mark.parametrize("ship", ["pickle", "torch", "deepcopy"])
+def test_answers_survive_pickling_exactly_when_empty_and_after_additions(ship, monkeypatch):
+    """Keys, vectors (float64, bit for bit) and flags round-trip, also when answers are added after a round trip and
+    after the packed form was made (it is cached), and the bound on kept answers holds on the copy."""
+    import copy
+    import hashlib
+    import io
+    import pickle
+
+    import torch
+
+    import plugins.defenses.memguard as memguard
+
+    def rt(obj):
+        if ship == "pickle":
+            return pickle.loads(pickle.dumps(obj))
+        if ship == "deepcopy":
+            return copy.deepcopy(obj)
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        return torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
+
+    rng = np.random.default_rng(3)
+    digest = lambda i: hashlib.sha256(str(i).encode()).digest()  # noqa: E731
+    empty = rt(memguard.Answers())
+    assert len(empty) == 0 and empty.get(digest(0)) is None
+    a = memguard.Answers()
+    for i in range(5):
+        a.add(digest(i), rng.random(7), bool(i % 2))
+    b = rt(a)
+    _same_answers(a, b)
+    a.add(digest(5), rng.random(7) * 1e-300, True)  # added after the packed form was made: not lost
+    empty.add(digest(9), np.full(7, 0.5), False)
+    b.add(digest(6), rng.random(7), False)
+    for x in (a, b, empty):
+        _same_answers(x, rt(x))
+    assert rt(empty).get(digest(9))[1] is False
+    monkeypatch.setattr(memguard, "MEMO_MAX", 7)
+    c = rt(b)
+    c.add(digest(7), rng.random(7), True)
+    c.add(digest(8), rng.random(7), True)  # over the bound: not kept
+    assert len(rt(c)) == 7 and rt(c).get(digest(8)) is None and rt(c).get(digest(7)) is not None
