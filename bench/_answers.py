@@ -2,9 +2,9 @@
 
 A defense whose served predictor keeps its answers in its per-model ``prepared`` state (``Defense.memoizes_answers``;
 MemGuard's Phase I searches) would otherwise redo them in every attack worker, for every target and cell: each
-worker receives ``prepared`` as a copy. The harness asks every pool model the queries attacks make by default, on
-public inputs only (the pool and the population, in both query views), so the copies arrive with those answers in
-them. Nothing else ever enters the shipped state: every server of a model during a run gets a private copy
+worker receives ``prepared`` as a copy. The harness asks every pool model the queries score attacks make by default, on
+public inputs only (the pool, in both query views: LiRA's and RMIA's, whose reference points z are pool points too;
+no first-party attack asks the population for scores), so the copies arrive with those answers in them. Nothing else ever enters the shipped state: every server of a model during a run gets a private copy
 (``bench._models.private``), so member-derived queries (a target's scenario sets) and what attack workers compute
 never come back.
 """
@@ -37,9 +37,9 @@ def query_views(track: "Track", xs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def common_queries(track: "Track", data: Any, design: "PoolDesign") -> list[np.ndarray]:
-    """The inputs every score attack of a cell asks each model: the pool and the population, in both views."""
-    views = [track.candidates(data, design.pool), track.candidates(data, design.population)]
-    return query_views(track, [v.x for v in views if "x" in v.fields])
+    """The inputs every score attack of a cell asks each model: the pool, in both views."""
+    pool = track.candidates(data, design.pool)
+    return query_views(track, [pool.x] if "x" in pool.fields else [])
 
 
 def answer_queries(track: "Track", defense: Defense, models: "list[PoolModel]", queries: list[np.ndarray], bar: Any = None) -> None:

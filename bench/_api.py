@@ -270,8 +270,8 @@ class Defense(_Configurable):
     # never copies a model's training data for defenses that fit nothing.
     prepares: ClassVar[bool] = False
     # True when the served predictor keeps its answers in ``prepared`` (MemGuard's Phase I searches): the harness then
-    # asks each pool model, in its own process and once per group, the queries every attack makes (the pool and the
-    # population, plain and with the track's first query augmentation), so attack workers receive them with
+    # asks each pool model, in its own process and once per group, the queries score attacks make (the pool, plain and
+    # with the track's first query augmentation), so attack workers receive them with
     # ``prepared`` instead of redoing them per target and per cell. Each run serves from a private copy
     # (``bench._models.private``). The answers must not depend on who asks first.
     memoizes_answers: ClassVar[bool] = False

@@ -47,8 +47,8 @@ Deliberate differences from the official code, each with its size:
   batching's rounding (below): on a digits smoke model, a query asked in the harness's batch of 1,000 and in a batch
   of 1 or 2 differed by at most 2.2·10⁻⁴ per coordinate (2 of 120 queries above 10⁻⁶); in batches of 8 to 10,000
   (slices, random subsets, reversed, inside 10,000 others) by at most 2.2·10⁻⁷; no success flag or Phase II decision.
-  The answers are keyed by the query only, not by the model's weights: a model edited after answering (a white-box
-  attack's copy) is served its old Phase I answers for those queries.
+  An answer is reused only while the model's own output on the query matches the one it answered (within 10⁻⁵ per
+  coordinate): a model edited after answering (a white-box attack's copy) gets fresh searches.
 - The search is batched (all queries step together, each stops on its own): the same trajectories up to float32
   rounding, which the stopping rule amplifies where an iterate sits near g = 0.5: with 2 torch threads instead of
   1, 18 % and 44 % of the 1,000 pool answers of digits smoke models 0 and 2 moved by more than 10⁻⁶, at most 0.01
@@ -67,45 +67,48 @@ import numpy as np
 from bench import Defense, Predictor, hookimpl
 
 C1, C2, C3_START, C3_MAX, STEP, MAX_ITER = 1.0, 10.0, 0.1, 1e5, 0.1, 300
-MEMO_MAX = 200_000  # answers kept per defender (≈ 120 bytes each for 10 classes)
+MEMO_MAX = 200_000  # answers kept per defender (≈ 200 bytes each for 10 classes)
+SAME_MODEL = 1e-5  # a memoised answer is used only where the model's own output still matches the one it answered
 
 
 class Answers:
-    """Phase I's answers of one defender by query digest: (noisy vector, success).
+    """Phase I's answers of one defender by query digest: (noisy vector, success, the model's output it answered).
 
     Kept on the defender g itself (``g.answers``), so they travel wherever g does: the harness answers the common
     queries once per model (``Defense.memoizes_answers``) and every attack worker receives them with g. Pickled as
-    three arrays, not one object per answer."""
+    arrays, not one object per answer."""
 
     def __init__(self):
         self.row: dict[bytes, int] = {}
         self.noisy: list[np.ndarray] = []
         self.ok: list[bool] = []
+        self.p0: list[np.ndarray] = []
 
     def __len__(self):
         return len(self.row)
 
     def get(self, digest: bytes):
         i = self.row.get(digest)
-        return None if i is None else (self.noisy[i], self.ok[i])
+        return None if i is None else (self.noisy[i], self.ok[i], self.p0[i])
 
-    def add(self, digest: bytes, noisy: np.ndarray, ok: bool) -> None:
+    def add(self, digest: bytes, noisy: np.ndarray, ok: bool, p0: np.ndarray) -> None:
         if digest not in self.row and len(self.row) < MEMO_MAX:
             self.row[digest] = len(self.noisy)
             self.noisy.append(np.array(noisy, dtype=np.float64))
             self.ok.append(bool(ok))
+            self.p0.append(np.array(p0, dtype=np.float64))
 
     def __getstate__(self):  # digests as one (n, 32) byte array: torch.save's pickler is slow per object
         packed = self.__dict__.get("_packed")
         if packed is None or len(packed["ok"]) != len(self.ok):  # append-only: same length, same answers
             keys = np.frombuffer(b"".join(self.row), dtype=np.uint8).reshape(len(self.row), 32)  # sha256 digests
-            noisy = np.array(self.noisy, dtype=np.float64) if self.noisy else np.zeros((0, 0))
-            packed = self.__dict__["_packed"] = {"keys": keys, "noisy": noisy, "ok": np.array(self.ok, dtype=bool)}
+            noisy, p0 = (np.array(v, dtype=np.float64) if v else np.zeros((0, 0)) for v in (self.noisy, self.p0))
+            packed = self.__dict__["_packed"] = {"keys": keys, "noisy": noisy, "ok": np.array(self.ok, dtype=bool), "p0": p0}
         return packed
 
     def __setstate__(self, state):
         self.row = {k.tobytes(): i for i, k in enumerate(state["keys"])}
-        self.noisy, self.ok = list(state["noisy"]), [bool(o) for o in state["ok"]]
+        self.noisy, self.ok, self.p0 = list(state["noisy"]), [bool(o) for o in state["ok"]], list(state["p0"])
         self._packed = state
 
 
@@ -254,16 +257,19 @@ class MemGuardPredictor(Predictor):
             return np.asarray(self.inner.predict_logits(x), dtype=np.float64)
         return np.log(np.maximum(np.asarray(self.inner.predict_scores(x), dtype=np.float64), 1e-300))
 
-    def phase_one(self, x, digests: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """Phase I's (noisy vector, success) per query, memoised per (defender, query bytes) on the defender."""
+    def phase_one(self, x, digests: list[bytes], p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Phase I's (noisy vector, success) per query, memoised per (defender, query bytes) on the defender; an
+        answer is reused only while the model's output ``p0`` on the query is still the one it answered (a white-box
+        copy whose weights were edited gets fresh searches)."""
         memo = answers_of(self.defender)
         got = [memo.get(d) for d in digests]
+        got = [a[:2] if a is not None and np.abs(a[2] - p0[i]).max() <= SAME_MODEL else None for i, a in enumerate(got)]
         todo = [i for i, a in enumerate(got) if a is None]
         if todo:
             noisy, ok = memguard_noise(self.defender, self._logits(np.asarray(x)[todo]))
             for j, i in enumerate(todo):
                 got[i] = (noisy[j], bool(ok[j]))
-                memo.add(digests[i], noisy[j], bool(ok[j]))
+                memo.add(digests[i], noisy[j], bool(ok[j]), p0[i])
         return np.array([n for n, _ in got]).reshape(len(digests), -1), np.array([o for _, o in got], dtype=bool)
 
     def predict_scores(self, x):
@@ -271,7 +277,7 @@ class MemGuardPredictor(Predictor):
         if len(p0) == 0:
             return p0
         digests = _digests(x)
-        noisy, ok = self.phase_one(x, digests)
+        noisy, ok = self.phase_one(x, digests, p0)
         dist = np.abs(noisy - p0).sum(axis=1)
         closer = np.abs(defender_output(self.defender, noisy) - 0.5) < np.abs(defender_output(self.defender, p0) - 0.5)
         p = np.where(ok & closer, np.minimum(1.0, self.epsilon / np.maximum(dist, 1e-300)), 0.0)

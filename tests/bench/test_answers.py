@@ -58,10 +58,10 @@ def test_a_memoizing_defense_is_asked_the_common_queries_once_per_model_by_the_h
         design = s.pool_design(cell)
         forgetting = Cell("pool-blobs", "forgetting", "conf-pool", 0, "smoke")
         quiet = s.pool_models(forgetting, s.defense(forgetting))
-    # the queries LiRA and RMIA make by default (bench.signals): pool and population, plain and their second view
+    # the queries LiRA and RMIA make by default (bench.signals): the pool, plain and its second view
     second = query_augmentations(2, track.augmentations)[1]
-    pool, population = track.candidates(data, design.pool).x, track.candidates(data, design.population).x
-    expected = [pool, augment(pool, second), population, augment(population, second)]
+    pool = track.candidates(data, design.pool).x
+    expected = [pool, augment(pool, second)]
     assert [q.tobytes() for q in common_queries(track, data, design)] == [q.tobytes() for q in expected]
     assert len({m.prepared for m in models}) == len(models) == design.n_models
     for m in models:  # each model, through its own served predictor, once
@@ -69,6 +69,7 @@ def test_a_memoizing_defense_is_asked_the_common_queries_once_per_model_by_the_h
     assert all(m.prepared.queries == [] for m in quiet)  # a defense that keeps no answers is not asked anything
 
 
+@pytest.mark.slow
 def test_nothing_a_run_asks_enters_the_serving_state_later_runs_receive():
     """A target's scenario sets are its members' neighbours: had the harness kept what it was asked during a run, a
     later run's worker would receive, with the model's ``prepared``, answers keyed by this target's members."""
@@ -137,5 +138,5 @@ def test_lira_and_rmia_with_default_params_ask_their_served_models_only_the_comm
         status, error, _ = s._score(s.registry.attack(attack), ctx, ledger, 1e9, cell=cell, defense=defense)
     assert status == "ok", error
     asked = set(Logged.log)
-    assert len(common) == 2 * (len(ctx.candidates) + len(ctx.population)) and len(asked) >= len(ctx.candidates)
+    assert len(common) == 2 * len(ctx.candidates) and len(asked) >= len(ctx.candidates)
     assert asked <= common, f"{len(asked - common)} of {len(asked)} queries were not answered beforehand"

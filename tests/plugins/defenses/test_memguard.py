@@ -176,8 +176,8 @@ def test_phase_one_answers_travel_with_the_defender_to_a_worker(monkeypatch):
 def _same_answers(a, b):
     assert list(a.row) == list(b.row) and len(a) == len(b)
     for d in a.row:
-        (na, oa), (nb, ob) = a.get(d), b.get(d)
-        assert oa == ob and na.dtype == nb.dtype == np.float64 and np.array_equal(na, nb)
+        (na, oa, pa), (nb, ob, pb) = a.get(d), b.get(d)
+        assert oa == ob and na.dtype == nb.dtype == np.float64 and np.array_equal(na, nb) and np.array_equal(pa, pb)
 
 
 @pytest.mark.parametrize("ship", ["pickle", "torch", "deepcopy"])
@@ -208,17 +208,39 @@ def test_answers_survive_pickling_exactly_when_empty_and_after_additions(ship, m
     assert len(empty) == 0 and empty.get(digest(0)) is None
     a = memguard.Answers()
     for i in range(5):
-        a.add(digest(i), rng.random(7), bool(i % 2))
+        a.add(digest(i), rng.random(7), bool(i % 2), rng.random(7))
     b = rt(a)
     _same_answers(a, b)
-    a.add(digest(5), rng.random(7) * 1e-300, True)  # added after the packed form was made: not lost
-    empty.add(digest(9), np.full(7, 0.5), False)
-    b.add(digest(6), rng.random(7), False)
+    a.add(digest(5), rng.random(7) * 1e-300, True, rng.random(7))  # added after the packed form was made: not lost
+    empty.add(digest(9), np.full(7, 0.5), False, rng.random(7))
+    b.add(digest(6), rng.random(7), False, rng.random(7))
     for x in (a, b, empty):
         _same_answers(x, rt(x))
     assert rt(empty).get(digest(9))[1] is False
     monkeypatch.setattr(memguard, "MEMO_MAX", 7)
     c = rt(b)
-    c.add(digest(7), rng.random(7), True)
-    c.add(digest(8), rng.random(7), True)  # over the bound: not kept
+    c.add(digest(7), rng.random(7), True, rng.random(7))
+    c.add(digest(8), rng.random(7), True, rng.random(7))  # over the bound: not kept
     assert len(rt(c)) == 7 and rt(c).get(digest(8)) is None and rt(c).get(digest(7)) is not None
+
+
+def test_an_edited_model_gets_fresh_searches_not_its_old_answers(monkeypatch):
+    """Answers are keyed by the query; a white-box copy whose weights were edited must not be served the answers
+    the unedited model got (they could even carry another label)."""
+    import plugins.defenses.memguard as memguard
+
+    rng = np.random.default_rng(2)
+    p = _vectors(rng, 40, 6)
+    g = fit_defender(p[:20], p[20:], seed=0, epochs=3)
+    idx = np.arange(len(p))[:, None]
+    MemGuardPredictor(Rows(p), g, epsilon=1.0).predict_scores(idx)  # answered for the original model
+    edited = np.roll(p, 1, axis=1)  # another model: other outputs on the same queries
+    searched = []
+    real = memguard.memguard_noise
+    monkeypatch.setattr(memguard, "memguard_noise", lambda g_, z, **k: searched.append(len(z)) or real(g_, z, **k))
+    served = MemGuardPredictor(Rows(edited), g, epsilon=1.0).predict_scores(idx)
+    assert searched == [len(p)]  # every query searched again
+    assert (served.argmax(1) == edited.argmax(1)).all()  # the edited model's labels, not the old answers'
+    searched.clear()
+    MemGuardPredictor(Rows(p), g, epsilon=1.0).predict_scores(idx)
+    assert searched == []  # the original model still reuses its answers
