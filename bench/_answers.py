@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._api import Defense
-from ._models import serve
+from ._models import private, serve
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._pool_cell import PoolModel
     from ._pool_design import PoolDesign
     from ._track import Track
 
-__all__ = ["query_views", "common_queries", "answer_queries"]
+__all__ = ["query_views", "common_queries", "answer_queries", "answered_copies"]
 
 
 def query_views(track: "Track", xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -55,3 +55,17 @@ def answer_queries(track: "Track", defense: Defense, models: "list[PoolModel]", 
     finally:
         if bar is not None and hasattr(bar, "close"):
             bar.close()
+
+
+def answered_copies(track: "Track", defense: Defense, models: "list[PoolModel]", extra: list[np.ndarray]) -> "list[PoolModel]":
+    """``models`` with private copies of their serving state that were also asked ``extra`` (both views): for a run
+    whose candidates go beyond the common queries (the pool plus a target's scenario points), so that every candidate
+    of it is answered alike. Otherwise which candidates the shipped answers hold, or which the target answers without
+    searching, would tell the scenario points from the pool. The group's own state is left as it was."""
+    if not (defense.prepares and defense.memoizes_answers):
+        return list(models)
+    import dataclasses
+
+    out = [dataclasses.replace(m, prepared=private(m.prepared)) for m in models]
+    answer_queries(track, defense, out, query_views(track, extra))
+    return out

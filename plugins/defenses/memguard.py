@@ -90,9 +90,12 @@ class Answers:
     def __getstate__(self):  # digests as one (n, 32) byte array: torch.save's pickler is slow per object
         packed = self.__dict__.get("_packed")
         if packed is None or len(packed["ok"]) != len(self.ok):  # append-only: same length, same answers
-            keys = np.frombuffer(b"".join(self.row), dtype=np.uint8).reshape(len(self.row), 32)  # sha256 digests
-            noisy = np.array(self.noisy, dtype=np.float64) if self.noisy else np.zeros((0, 0))
-            packed = self.__dict__["_packed"] = {"keys": keys, "noisy": noisy, "ok": np.array(self.ok, dtype=bool)}
+            # in digest order, not the order asked: what was asked last (a run's scenario points) must not show
+            digests = sorted(self.row)
+            rows = [self.row[d] for d in digests]
+            keys = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(digests), 32)  # sha256 digests
+            noisy = np.array([self.noisy[i] for i in rows], dtype=np.float64) if rows else np.zeros((0, 0))
+            packed = self.__dict__["_packed"] = {"keys": keys, "noisy": noisy, "ok": np.array([self.ok[i] for i in rows], dtype=bool)}
         return packed
 
     def __setstate__(self, state):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bench import Predictor
+from bench import Attack, Predictor, ThreatModel
 from bench._answers import common_queries
 from bench._pool_cell import pool_context
 from bench._plan import Cell
@@ -83,3 +83,36 @@ def test_nothing_a_run_asks_enters_the_serving_state_later_runs_receive():
         ctx, _, _ = pool_context(s, cell, s.registry.attack("conf-pool"), s.defense(cell), 0)
         shadows = ctx.shadows(2, online=True)
         assert all(sh.prepared is not m.prepared for sh in shadows for m in models)  # shadows are served from copies
+
+
+class Unanswered(Attack):
+    """Counts, per server of its run (target, then shadows), the candidates that server's serving state was not asked."""
+
+    name = "unanswered"
+    threat_model = ThreatModel.SCORES
+    seen: list[list[int]] = []
+
+    def score(self, ctx):
+        states = [ctx.target._prepared] + [sh.prepared for sh in ctx.shadows(ctx.budget.max_shadows, online=True).models]
+        asked = [{np.asarray(r).tobytes() for q in st.queries for r in q} for st in states]
+        Unanswered.seen.append([sum(np.asarray(x).tobytes() not in a for x in ctx.candidates.x) for a in asked])
+        return ctx.rng.random(len(ctx.candidates))
+
+
+def test_every_candidate_of_a_scenario_run_is_answered_like_the_pool():
+    """The second run against a target mixes its scenario points into the pool. Had only the pool been answered, the
+    answers shipped with the shadows (or the target's time to answer) would tell the scenario points from the pool,
+    and an attack could score them lowest: fpr_<set> = 0 (review adv-answers)."""
+    reg = registry_with(_remembering(True), PoolBlobs, Unanswered)
+    Unanswered.seen = []
+    with make_session(registry=reg, scenarios=True) as s:
+        cell = Cell("pool-blobs", "remembering", "unanswered", 0, "smoke")
+        models = s.pool_models(cell, s.defense(cell))
+        common = [len(m.prepared.queries) for m in models]
+        record, _ = s.run_cell(cell)
+        assert [len(m.prepared.queries) for m in models] == common  # the group's state is left as it was
+    assert record.status == "ok", record.error
+    assert record.scenarios["status"] == "ok" and sum(record.scenarios["sets"].values()) > 0
+    scenario_runs = len(Unanswered.seen) - len(record.per_target)
+    assert scenario_runs >= 1, Unanswered.seen
+    assert all(n == 0 for run in Unanswered.seen for n in run), Unanswered.seen

@@ -171,3 +171,23 @@ def test_phase_one_answers_travel_with_the_defender_to_a_worker(monkeypatch):
     monkeypatch.setattr(memguard, "memguard_noise", no_search)
     assert np.array_equal(MemGuardPredictor(Rows(p), copy, epsilon=1.0).predict_scores(idx), first)
     assert memguard.MemGuard.memoizes_answers and memguard.MemGuard.prepares
+
+
+def test_shipped_answers_do_not_show_the_order_they_were_asked_in():
+    """A run's extra candidates (a target's scenario points) are answered after the pool: packed in the order asked,
+    they would be the last rows a worker receives."""
+    import pickle
+
+    from plugins.defenses.memguard import Answers
+
+    entries = [(bytes([7 * i % 11]) * 32, np.full(3, i / 10), i % 2 == 0) for i in range(6)]
+    first, last = Answers(), Answers()
+    for d, v, ok in entries:
+        first.add(d, v, ok)
+    for d, v, ok in reversed(entries):
+        last.add(d, v, ok)
+    assert pickle.dumps(first) == pickle.dumps(last)
+    back = pickle.loads(pickle.dumps(first))
+    for d, v, ok in entries:
+        got = back.get(d)
+        assert np.array_equal(got[0], v) and got[1] == ok
