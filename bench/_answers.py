@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._api import Defense
-from ._models import serve
+from ._models import private, serve
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._pool_cell import PoolModel
     from ._pool_design import PoolDesign
     from ._track import Track
 
-__all__ = ["query_views", "common_queries", "answer_queries"]
+__all__ = ["query_views", "common_queries", "answer_queries", "answered_copies"]
 
 
 def query_views(track: "Track", xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -55,3 +55,30 @@ def answer_queries(track: "Track", defense: Defense, models: "list[PoolModel]", 
     finally:
         if bar is not None and hasattr(bar, "close"):
             bar.close()
+
+
+def answered_copies(track: "Track", defense: Defense, models: "list[PoolModel]", extra: list[np.ndarray],
+                    cache: dict[Any, Any] | None = None, group: Any = None) -> "list[PoolModel]":
+    """``models`` with private copies of their serving state that were also asked ``extra`` (both views): for a run
+    whose candidates go beyond the common queries (the pool plus a target's scenario points), so that every candidate
+    of it is answered alike. Otherwise which candidates the shipped answers hold, or which the target answers without
+    searching, would tell the scenario points from the pool. The group's own state is left as it was.
+
+    With ``cache`` (a session's), the copies are made once per (``group``, ``extra``): a target's scenario points are
+    the same in every cell of its group, and each run serves from private copies of these in turn. Only the latest
+    group is kept (its copies hold the pool's answers too)."""
+    if not (defense.prepares and defense.memoizes_answers):
+        return list(models)
+    import dataclasses
+    import hashlib
+
+    key = (group, hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in extra)).hexdigest())
+    if cache is not None and key in cache:
+        return cache[key]
+    out = [dataclasses.replace(m, prepared=private(m.prepared)) for m in models]
+    answer_queries(track, defense, out, query_views(track, extra))
+    if cache is not None:
+        for k in [k for k in cache if k[0] != group]:
+            del cache[k]
+        cache[key] = out
+    return out

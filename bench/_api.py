@@ -273,7 +273,9 @@ class Defense(_Configurable):
     # asks each pool model, in its own process and once per group, the queries score attacks make (the pool, plain and
     # with the track's first query augmentation), so attack workers receive them with
     # ``prepared`` instead of redoing them per target and per cell. Each run serves from a private copy
-    # (``bench._models.private``). The answers must not depend on who asks first.
+    # (``bench._models.private``); a run with extra candidates (scenario points) serves from copies also asked those
+    # (``bench._answers.answered_copies``). The answers must not depend on who asks first, and the state must not
+    # reveal the order it was asked in (a worker receives it).
     memoizes_answers: ClassVar[bool] = False
 
     def training_identity(self) -> dict[str, Any]:

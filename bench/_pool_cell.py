@@ -24,7 +24,7 @@ from ._api import Candidates, Defense, PluginError
 from ._context import BudgetLedger, ShadowModel, Shadows
 from ._cost import training_cost
 from ._evaluation import TargetRun, evaluate_targets
-from ._answers import answer_queries, common_queries
+from ._answers import answer_queries, answered_copies, common_queries
 from ._models import private, serve
 from ._pool_design import PoolDesign, draw_pool_design
 
@@ -286,6 +286,8 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
             return {}, {"status": "none", "sets": {}}
         extra, group = got
         cands, order, is_extra = mixed_with_pool(pool, extra, seed=cell.seed * 1009 + t)
+        models = answered_copies(track, defense, models, [extra.x] if "x" in extra.fields else [], session.__dict__.setdefault("_answered", {}),
+                                 (cell.track, cell.defense, repr(sorted(cell.defense_params.items())), cell.seed, cell.budget))  # extras answered as the pool is
         others = [m for m in models if m.index != t]
         keep = np.concatenate([design.keep[[m.index for m in others]], np.zeros((len(others), len(extra)), dtype=bool)], axis=1)[:, order]
         source = PoolShadowSource(others, keep, cands, track, defense)

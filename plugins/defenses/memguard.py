@@ -101,9 +101,12 @@ class Answers:
     def __getstate__(self):  # digests as one (n, 32) byte array: torch.save's pickler is slow per object
         packed = self.__dict__.get("_packed")
         if packed is None or len(packed["ok"]) != len(self.ok):  # append-only: same length, same answers
-            keys = np.frombuffer(b"".join(self.row), dtype=np.uint8).reshape(len(self.row), 32)  # sha256 digests
-            noisy, p0 = (np.array(v, dtype=np.float64) if v else np.zeros((0, 0)) for v in (self.noisy, self.p0))
-            packed = self.__dict__["_packed"] = {"keys": keys, "noisy": noisy, "ok": np.array(self.ok, dtype=bool), "p0": p0}
+            # in digest order, not the order asked: what was asked last (a run's scenario points) must not show
+            digests = sorted(self.row)
+            rows = [self.row[d] for d in digests]
+            keys = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(digests), 32)  # sha256 digests
+            noisy, p0 = (np.array([v[i] for i in rows], dtype=np.float64) if rows else np.zeros((0, 0)) for v in (self.noisy, self.p0))
+            packed = self.__dict__["_packed"] = {"keys": keys, "noisy": noisy, "ok": np.array([self.ok[i] for i in rows], dtype=bool), "p0": p0}
         return packed
 
     def __setstate__(self, state):

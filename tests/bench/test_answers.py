@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench import Predictor
+from bench import Attack, Predictor, ThreatModel
 from bench._answers import common_queries
 from bench._pool_cell import pool_context
 from bench._plan import Cell
@@ -140,3 +140,41 @@ def test_lira_and_rmia_with_default_params_ask_their_served_models_only_the_comm
     asked = set(Logged.log)
     assert len(common) == 2 * len(ctx.candidates) and len(asked) >= len(ctx.candidates)
     assert asked <= common, f"{len(asked - common)} of {len(asked)} queries were not answered beforehand"
+
+class Unanswered(Attack):
+    """Counts, per server of its run (target, then shadows), the candidates that server's serving state was not asked."""
+
+    name = "unanswered"
+    threat_model = ThreatModel.SCORES
+    seen: list[list[int]] = []
+
+    def score(self, ctx):
+        states = [ctx.target._prepared] + [sh.prepared for sh in ctx.shadows(ctx.budget.max_shadows, online=True).models]
+        asked = [{np.asarray(r).tobytes() for q in st.queries for r in q} for st in states]
+        Unanswered.seen.append([sum(np.asarray(x).tobytes() not in a for x in ctx.candidates.x) for a in asked])
+        return ctx.rng.random(len(ctx.candidates))
+
+
+def test_every_candidate_of_a_scenario_run_is_answered_like_the_pool():
+    """The second run against a target mixes its scenario points into the pool. Had only the pool been answered, the
+    answers shipped with the shadows (or the target's time to answer) would tell the scenario points from the pool,
+    and an attack could score them lowest: fpr_<set> = 0 (review adv-answers)."""
+    reg = registry_with(_remembering(True), PoolBlobs, Unanswered, Confidence)
+    Unanswered.seen = []
+    with make_session(registry=reg, scenarios=True) as s:
+        cell = Cell("pool-blobs", "remembering", "unanswered", 0, "smoke")
+        models = s.pool_models(cell, s.defense(cell))
+        common = [len(m.prepared.queries) for m in models]
+        record, _ = s.run_cell(cell)
+        assert [len(m.prepared.queries) for m in models] == common  # the group's state is left as it was
+        cached = {k: [len(m.prepared.queries) for m in v] for k, v in s._answered.items()}
+        again, _ = s.run_cell(Cell("pool-blobs", "remembering", "conf-pool", 0, "smoke"))  # same group, another attack
+        assert again.status == "ok" and again.scenarios["status"] == "ok"
+        # the scenario points were answered once per (group, target), not once per cell
+        assert {k: [len(m.prepared.queries) for m in v] for k, v in s._answered.items()} == cached
+        assert len(cached) == len(record.per_target) and all(n == c + 2 for k in cached for n, c in zip(cached[k], common))
+    assert record.status == "ok", record.error
+    assert record.scenarios["status"] == "ok" and sum(record.scenarios["sets"].values()) > 0
+    scenario_runs = len(Unanswered.seen) - len(record.per_target)
+    assert scenario_runs >= 1, Unanswered.seen
+    assert all(n == 0 for run in Unanswered.seen for n in run), Unanswered.seen

@@ -174,7 +174,7 @@ def test_phase_one_answers_travel_with_the_defender_to_a_worker(monkeypatch):
 
 
 def _same_answers(a, b):
-    assert list(a.row) == list(b.row) and len(a) == len(b)
+    assert sorted(a.row) == sorted(b.row) and len(a) == len(b)  # shipped in digest order, not the order asked
     for d in a.row:
         (na, oa, pa), (nb, ob, pb) = a.get(d), b.get(d)
         assert oa == ob and na.dtype == nb.dtype == np.float64 and np.array_equal(na, nb) and np.array_equal(pa, pb)
@@ -244,3 +244,22 @@ def test_an_edited_model_gets_fresh_searches_not_its_old_answers(monkeypatch):
     searched.clear()
     MemGuardPredictor(Rows(p), g, epsilon=1.0).predict_scores(idx)
     assert searched == []  # the original model still reuses its answers
+
+def test_shipped_answers_do_not_show_the_order_they_were_asked_in():
+    """A run's extra candidates (a target's scenario points) are answered after the pool: packed in the order asked,
+    they would be the last rows a worker receives."""
+    import pickle
+
+    from plugins.defenses.memguard import Answers
+
+    entries = [(bytes([7 * i % 11]) * 32, np.full(3, i / 10), i % 2 == 0) for i in range(6)]
+    first, last = Answers(), Answers()
+    for d, v, ok in entries:
+        first.add(d, v, ok, v)
+    for d, v, ok in reversed(entries):
+        last.add(d, v, ok, v)
+    assert pickle.dumps(first) == pickle.dumps(last)
+    back = pickle.loads(pickle.dumps(first))
+    for d, v, ok in entries:
+        got = back.get(d)
+        assert np.array_equal(got[0], v) and got[1] == ok
