@@ -2,9 +2,10 @@
 
 A defense whose served predictor keeps its answers in its per-model ``prepared`` state (``Defense.memoizes_answers``;
 MemGuard's Phase I searches) would otherwise redo them in every attack worker, for every target and cell: each
-worker receives ``prepared`` as a copy. The harness asks every pool model the queries score attacks make by default, on
-public inputs only (the pool, in both query views: LiRA's and RMIA's, whose reference points z are pool points too;
-no first-party attack asks the population for scores), so the copies arrive with those answers in them. Nothing else ever enters the shipped state: every server of a model during a run gets a private copy
+worker receives ``prepared`` as a copy. The harness asks every pool model the queries score attacks make by
+default, on public inputs only (the pool, in both query views: LiRA's and RMIA's, whose reference points z are pool
+points too; no first-party attack asks the population for scores), so the copies arrive with those answers in them.
+Nothing else ever enters the shipped state: every server of a model during a run gets a private copy
 (``bench._models.private``), so member-derived queries (a target's scenario sets) and what attack workers compute
 never come back.
 """
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._api import Defense
-from ._models import private, serve
+from ._models import _close, private, serve
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._pool_cell import PoolModel
@@ -53,8 +54,7 @@ def answer_queries(track: "Track", defense: Defense, models: "list[PoolModel]", 
             if bar is not None:
                 bar(i + 1, len(models))
     finally:
-        if bar is not None and hasattr(bar, "close"):
-            bar.close()
+        _close(bar)
 
 
 def answered_copies(track: "Track", defense: Defense, models: "list[PoolModel]", extra: list[np.ndarray],
