@@ -75,6 +75,29 @@ class ModelCache:
                 stack.callback(fcntl.flock, f, fcntl.LOCK_UN)
             yield
 
+    @contextlib.contextmanager
+    def claim(self, key: str) -> Iterator[bool]:
+        """Lock ``key`` if no other process holds it: yields whether this one does (it may then train the model).
+
+        Workers that share a cache split a group's models this way instead of queueing behind one holder."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover
+            yield True
+            return
+        d = self.root / "locks"
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / f"{key}.lock", "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def load(self, key: str, build_module: Callable[[], Any]) -> tuple[Any, dict[str, Any]] | None:
         weights, meta_path = self._paths(key)
         if not meta_path.exists():

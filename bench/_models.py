@@ -14,6 +14,7 @@ MemGuard's defender) is attached to the loaded meta as ``prepared`` and memoized
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -173,31 +174,56 @@ class ModelFactory:
         return module, meta, cached
 
     def get_many(self, role: str, units: list[np.ndarray], seeds: list[int]) -> list[Loaded]:
-        """(module, meta, cached, seconds trained now) per (units, seed): cache hits loaded, misses trained together where possible."""
+        """(module, meta, cached, seconds trained now) per (units, seed): cache hits loaded, misses trained together where possible.
+
+        Workers sharing the cache (local slots, Ray tasks) split a group's models: each claims the models no other
+        worker holds, a stack (or one) at a time, then waits for the others' and loads them (training any whose
+        trainer died). Under one lock over the whole group a second slot sat idle while the first trained it all."""
         from ._cache import spec_key
 
         specs = [self.spec(role, u, s) for u, s in zip(units, seeds)]
         keys = [spec_key(spec) for spec in specs]
-        with self.cache.lock(*keys):  # another worker training these models: wait, then load them
-            out: list[Any] = [None] * len(seeds)
-            misses = []
-            for i, key in enumerate(keys):
-                hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
-                if hit is not None:
-                    out[i] = (hit[0].to(self.device), hit[1], True, 0.0)
-                else:
-                    misses.append((i, specs[i], key))
-            if misses and self.batchable():
-                for j in range(0, len(misses), batch_limit()):
-                    self._train_stack(role, units, seeds, misses[j : j + batch_limit()], out)
-            else:
-                for i, spec, key in misses:
-                    t0 = time.perf_counter()
-                    module, meta = self._train_one(role, units[i], seeds[i], spec, key)
-                    out[i] = (module, meta, False, time.perf_counter() - t0)
+        out: list[Any] = [None] * len(seeds)
+        stack = self.batchable()
+        width = max(1, batch_limit()) if stack else 1
+        pending, waiting = list(range(len(keys))), []
+        while pending:
+            chunk, rest = [], []
+            with contextlib.ExitStack() as held:
+                for i in pending:
+                    if len(chunk) == width:
+                        rest.append(i)
+                    elif held.enter_context(self.cache.claim(keys[i])):
+                        chunk.append(i)
+                    else:
+                        waiting.append(i)  # another worker is training it
+                self._fill(role, units, seeds, specs, keys, chunk, out, stack)
+            pending = rest
+        if waiting:
+            with self.cache.lock(*(keys[i] for i in waiting)):
+                self._fill(role, units, seeds, specs, keys, waiting, out, stack)
         for (module, meta, _, _), u, seed in zip(out, units, seeds):
             meta["prepared"] = self.prepare(module, meta, u, seed)
         return out
+
+    def _fill(self, role: str, units: list[np.ndarray], seeds: list[int], specs: list[dict[str, Any]], keys: list[str],
+              idx: list[int], out: list[Any], stack: bool) -> None:
+        """Load or train models ``idx`` (their locks held) into ``out``: hits loaded, misses stacked where they can be."""
+        misses = []
+        for i in idx:
+            hit = self.cache.load(keys[i], lambda: self.track.build_module(self.defense))
+            if hit is not None:
+                out[i] = (hit[0].to(self.device), hit[1], True, 0.0)
+            else:
+                misses.append((i, specs[i], keys[i]))
+        if misses and stack:
+            for j in range(0, len(misses), batch_limit()):
+                self._train_stack(role, units, seeds, misses[j : j + batch_limit()], out)
+        else:
+            for i, spec, key in misses:
+                t0 = time.perf_counter()
+                module, meta = self._train_one(role, units[i], seeds[i], spec, key)
+                out[i] = (module, meta, False, time.perf_counter() - t0)
 
     def prepare(self, module: Any, meta: dict[str, Any], units: np.ndarray, seed: int) -> Any:
         """What the defense fits for serving this model (``Defense.prepare``), fitted once per process and model.

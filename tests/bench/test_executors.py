@@ -1,15 +1,36 @@
 """Tests for the local executor's device slots (bench.executors)."""
 
-import pytest
 import json
+import os
+
+import pytest
 
 from bench._runner import Plan, Session, run_plan
-from bench.executors import LocalExecutor, local_slots
+from bench.executors import LocalExecutor, local_slots, slot_threads
 
 
 def test_local_slots():
     assert local_slots("cpu") == [None]  # default: sequential, in-process
     assert local_slots("cpu", 3) == ["cpu"] * 3
+
+
+def test_cpu_slots_split_the_cores_and_leave_gpus_and_explicit_settings_alone(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert slot_threads(["cpu", "cpu"]) == max(1, cores // 2)
+    assert slot_threads(["cpu"] * (cores + 1)) == 1
+    assert slot_threads([None]) is None and slot_threads(["cuda:0", "cuda:1"]) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert slot_threads(["cpu", "cpu"]) is None
+
+
+def test_each_cpu_slot_runs_its_share_of_the_threads(monkeypatch):
+    # Every library starts one thread per core in each process: two slots on 2 cores ran 4 OpenMP threads, and
+    # training took ~15x longer. A slot's cells (and the sandboxed workers it starts) inherit its share.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    share = str(slot_threads(["cpu", "cpu"]))
+    seen = list(LocalExecutor(slots=2).map(os.getenv, ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"]))
+    assert seen == [share] * 3
 
 
 @pytest.mark.slow

@@ -118,6 +118,34 @@ def test_a_defense_that_is_not_batchable_trains_one_at_a_time(blobs):
         np.testing.assert_allclose(predict_logits(a, x), predict_logits(b, x), atol=1e-6)
 
 
+def test_workers_sharing_a_cache_split_a_groups_models_instead_of_queueing(blobs):
+    # Another worker (a local slot, a Ray task) holds model 0's lock, training it: this one trains models 1 and 2
+    # meanwhile, then waits for model 0 and, its trainer gone without saving it, trains it too. Under one lock
+    # over the group it trained nothing until the other worker had finished.
+    import threading
+
+    s, _, _, split = blobs
+    factory = ModelFactory(blobs[1], blobs[2], split.sha256, _Declared(), make_session().cache)
+    units = [split.population[i * 100 : (i + 1) * 100] for i in range(3)]
+    keys = [factory.key("shadow", u, seed) for seed, u in enumerate(units)]
+    result = {}
+    with factory.cache.claim(keys[0]) as ours:
+        assert ours
+        worker = threading.Thread(target=lambda: result.setdefault("out", factory.get_many("shadow", units, [0, 1, 2])))
+        worker.start()
+        for _ in range(600):  # models 1 and 2 are saved while model 0 is still held
+            if {e["key"] for e in factory.cache.entries()} >= set(keys[1:]):
+                break
+            worker.join(0.1)
+        assert {e["key"] for e in factory.cache.entries()} == set(keys[1:])
+        assert worker.is_alive()  # waiting for model 0
+    worker.join(120)
+    assert [cached for _, _, cached, _ in result["out"]] == [False, False, False]
+    assert {e["key"] for e in factory.cache.entries()} == set(keys)
+    with factory.cache.claim(keys[1]) as again:
+        assert again  # every claim released
+
+
 def test_a_recipe_change_declared_batchable_trains_stacked_with_its_recipe(blobs):
     s, _, _, split = blobs
     factory = ModelFactory(blobs[1], blobs[2], split.sha256, _DeclaredRecipe(), make_session().cache)
