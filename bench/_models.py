@@ -188,34 +188,45 @@ class ModelFactory:
         width = max(1, batch_limit()) if stack else 1
         pending, waiting = list(range(len(keys))), []
         while pending:
-            chunk, rest = [], []
             with contextlib.ExitStack() as held:
-                for i in pending:
-                    if len(chunk) == width:
-                        rest.append(i)
-                    elif held.enter_context(self.cache.claim(keys[i])):
-                        chunk.append(i)
-                    else:
-                        waiting.append(i)  # another worker is training it
-                self._fill(role, units, seeds, specs, keys, chunk, out, stack)
-            pending = rest
-        if waiting:
+                chunk, pending = self._claim_misses(keys, pending, width, out, waiting, held)
+                self._train(role, units, seeds, [(i, specs[i], keys[i]) for i in chunk], out, stack)
+        if waiting:  # what the others trained, loaded (or trained here, where its trainer died)
             with self.cache.lock(*(keys[i] for i in waiting)):
-                self._fill(role, units, seeds, specs, keys, waiting, out, stack)
+                misses = [(i, specs[i], keys[i]) for i in waiting if not self._load(keys[i], i, out)]
+                self._train(role, units, seeds, misses, out, stack)
         for (module, meta, _, _), u, seed in zip(out, units, seeds):
             meta["prepared"] = self.prepare(module, meta, u, seed)
         return out
 
-    def _fill(self, role: str, units: list[np.ndarray], seeds: list[int], specs: list[dict[str, Any]], keys: list[str],
-              idx: list[int], out: list[Any], stack: bool) -> None:
-        """Load or train models ``idx`` (their locks held) into ``out``: hits loaded, misses stacked where they can be."""
-        misses = []
-        for i in idx:
-            hit = self.cache.load(keys[i], lambda: self.track.build_module(self.defense))
-            if hit is not None:
-                out[i] = (hit[0].to(self.device), hit[1], True, 0.0)
-            else:
-                misses.append((i, specs[i], keys[i]))
+    def _claim_misses(self, keys: list[str], pending: list[int], width: int, out: list[Any], waiting: list[int],
+                      held: contextlib.ExitStack) -> tuple[list[int], list[int]]:
+        """Up to ``width`` of ``pending``'s misses, claimed (their claims moved into ``held``), and the pending left.
+
+        Hits are loaded under their own claim, released at once: a claimed stack holds misses only, so the misses of
+        a partly cached group stack as they did under one lock over the group (a model's weights follow its stack).
+        Models another worker holds go to ``waiting``."""
+        chunk = []
+        for n, i in enumerate(pending):
+            if len(chunk) == width:
+                return chunk, pending[n:]
+            with contextlib.ExitStack() as mine:
+                if not mine.enter_context(self.cache.claim(keys[i])):
+                    waiting.append(i)  # another worker is training it
+                elif not self._load(keys[i], i, out):
+                    held.enter_context(mine.pop_all())
+                    chunk.append(i)
+        return chunk, []
+
+    def _load(self, key: str, i: int, out: list[Any]) -> bool:
+        hit = self.cache.load(key, lambda: self.track.build_module(self.defense))
+        if hit is not None:
+            out[i] = (hit[0].to(self.device), hit[1], True, 0.0)
+        return hit is not None
+
+    def _train(self, role: str, units: list[np.ndarray], seeds: list[int], misses: list[tuple[int, dict, str]], out: list[Any],
+               stack: bool) -> None:
+        """Train the ``misses`` (their locks held) into ``out``: stacked, batch_limit() at a time, where they can be."""
         if misses and stack:
             for j in range(0, len(misses), batch_limit()):
                 self._train_stack(role, units, seeds, misses[j : j + batch_limit()], out)

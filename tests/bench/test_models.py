@@ -146,6 +146,19 @@ def test_workers_sharing_a_cache_split_a_groups_models_instead_of_queueing(blobs
         assert again  # every claim released
 
 
+def test_a_groups_cached_models_do_not_change_how_its_misses_stack(blobs, monkeypatch):
+    # One process, part of a group cached: its misses stack batch_limit() at a time, as before workers claimed
+    # models one by one (a hit in a claimed stack would shrink it, and a model's weights follow its stack's size).
+    monkeypatch.setenv("PRIVBENCH_BATCHED_SHADOWS", "2")
+    s, _, _, split = blobs
+    factory = ModelFactory(blobs[1], blobs[2], split.sha256, _DeclaredRecipe(), make_session().cache)
+    units = [split.population[i * 100 : (i + 1) * 100] for i in range(4)]
+    factory.get_many("shadow", units[:1], [0])
+    out = factory.get_many("shadow", units, [0, 1, 2, 3])
+    assert [cached for _, _, cached, _ in out] == [True, False, False, False]
+    assert [meta["batched"] for _, meta, _, _ in out] == [1, 2, 2, 1]
+
+
 def test_a_recipe_change_declared_batchable_trains_stacked_with_its_recipe(blobs):
     s, _, _, split = blobs
     factory = ModelFactory(blobs[1], blobs[2], split.sha256, _DeclaredRecipe(), make_session().cache)
