@@ -6,7 +6,7 @@ import os
 import pytest
 
 from bench._runner import Plan, Session, run_plan
-from bench.executors import LocalExecutor, local_slots, slot_threads
+from bench.executors import THREAD_ENVS, LocalExecutor, local_slots, slot_threads
 
 
 def test_local_slots():
@@ -24,13 +24,25 @@ def test_cpu_slots_split_the_cores_and_leave_gpus_and_explicit_settings_alone(mo
     assert slot_threads(["cpu", "cpu"]) is None
 
 
+@pytest.mark.slow  # two spawned slots importing torch: ~15 s on a loaded 2-core machine
 def test_each_cpu_slot_runs_its_share_of_the_threads(monkeypatch):
     # Every library starts one thread per core in each process: two slots on 2 cores ran 4 OpenMP threads, and
-    # training took ~15x longer. A slot's cells (and the sandboxed workers it starts) inherit its share.
+    # training took ~15x longer. A slot's cells (and the sandboxed workers it starts) inherit its share: the
+    # variables, and the pools the slot already started (torch's, numpy's BLAS). Results come back in any order.
+    import functools
+    import operator
+
+    import threadpoolctl
+    import torch
+
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    share = str(slot_threads(["cpu", "cpu"]))
-    seen = list(LocalExecutor(slots=2).map(os.getenv, ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"]))
-    assert seen == [share] * 3
+    share = slot_threads(["cpu", "cpu"])
+    asks = [functools.partial(os.getenv, name) for name in THREAD_ENVS] + [torch.get_num_threads, threadpoolctl.threadpool_info]
+    seen = list(LocalExecutor(slots=2).map(operator.call, asks))
+    assert sorted(v for v in seen if isinstance(v, str)) == [str(share)] * 3
+    assert [v for v in seen if isinstance(v, int)] == [share]
+    pools = next(v for v in seen if isinstance(v, list))
+    assert pools and {p["num_threads"] for p in pools} == {share}
 
 
 @pytest.mark.slow
