@@ -203,9 +203,9 @@ class ModelFactory:
                       held: contextlib.ExitStack) -> tuple[list[int], list[int]]:
         """Up to ``width`` of ``pending``'s misses, claimed (their claims moved into ``held``), and the pending left.
 
-        Hits are loaded under their own claim, released at once: a claimed stack holds misses only, so the misses of
-        a partly cached group stack as they did under one lock over the group (a model's weights follow its stack).
-        Models another worker holds go to ``waiting``."""
+        Hits are loaded under their own claim, released at once: a claimed stack holds misses only, so a partly cached
+        group's misses stack batch_limit() at a time as under one lock over the group (a hit in a stack shrank it),
+        and no worker waits for a model that is already cached. Models another worker holds go to ``waiting``."""
         chunk = []
         for n, i in enumerate(pending):
             if len(chunk) == width:
