@@ -1,8 +1,7 @@
 """A harness session: plugins, data, splits and trained targets memoized across cells; runs one cell.
 
 Membership stays here, in the split: an attack's context is built from the public parts, its scores are checked
-and turned into metrics and a record by the harness.
-"""
+and turned into metrics and a record by the harness."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from ._progress import Progress
 from ._record import AttackRef, DefenseRef, Record, TrackRef
 from ._records import RecordDraft
 from ._scoring import check_metrics, check_scores, score_in_thread
+from ._threads import pin_cpu_threads
 
 __all__ = ["Session"]
 
@@ -47,9 +47,9 @@ class Session:
         self._designs: dict[tuple, Any] = {}
         self._pool_models: dict[tuple, Any] = {}
         self._device: str | None = plan.device
+        pin_cpu_threads(plan.device)  # a CPU run's numbers must not depend on the machine's cores or on --slots
         self._workers: Any = None
-        # SEAM (bench.audit_model): track name -> a target module trained outside the harness (the user's own script);
-        # it serves every cell of that track instead of a harness-trained target. Shadows still train here.
+        # SEAM (bench.audit_model): track -> a target trained outside the harness, serving that track's cells (not shadows)
         self.external_targets = dict(external_targets or {})
 
     @property

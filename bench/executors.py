@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Callable, Iterable, Iterator
 
 from ._markers import hookimpl
 
-__all__ = ["Executor", "LocalExecutor", "local_slots", "slot_threads"]
-
-THREAD_ENVS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+__all__ = ["Executor", "LocalExecutor", "local_slots"]
 
 
 class Executor:
@@ -39,19 +36,6 @@ def local_slots(device: str | None = None, slots: int | None = None) -> list[str
             return [f"cuda:{i % n}" for i in range(slots)] if slots > 1 else [None]
     slots = 1 if slots is None else slots
     return ["cpu" if device is None else device] * slots if slots > 1 else [None]
-
-
-def slot_threads(devices: list[str | None]) -> int | None:
-    """Intra-op threads for each slot: CPU slots split this machine's cores (``None``: leave the libraries' default).
-
-    Each library defaults to one thread per core in every process, so N CPU slots would run N x cores threads; on a
-    2-core machine two slots spent ~15x longer training a fashion-mnist advreg model (500-600 s against 33-38 s) with
-    their OpenMP threads waiting on each other. GPU slots and an explicit ``OMP_NUM_THREADS`` are left as they are.
-    """
-    if len(devices) <= 1 or any(d is None or not str(d).startswith("cpu") for d in devices) or os.environ.get("OMP_NUM_THREADS"):
-        return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // len(devices))
 
 
 class LocalExecutor(Executor):
@@ -87,8 +71,7 @@ class LocalExecutor(Executor):
         queue = ctx.Queue()
         for d in devices:
             queue.put(d)
-        threads = slot_threads(devices)
-        with ProcessPoolExecutor(max_workers=len(devices), mp_context=ctx, initializer=_claim_slot, initargs=(queue, threads)) as pool:
+        with ProcessPoolExecutor(max_workers=len(devices), mp_context=ctx, initializer=_claim_slot, initargs=(queue,)) as pool:
             pending = {pool.submit(_run_in_slot, job, cell) for cell in cells}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -100,16 +83,12 @@ _SLOT: str | None = None
 _JOBS: dict[str, Any] = {}
 
 
-def _claim_slot(queue: Any, threads: int | None = None) -> None:
+def _claim_slot(queue: Any) -> None:
     global _SLOT
     _SLOT = queue.get()
-    if threads:  # before the slot's first job imports torch; the cells' workers inherit torch's count from here
-        os.environ.update({name: str(threads) for name in THREAD_ENVS})
-        import torch
-        from threadpoolctl import threadpool_limits
+    from ._threads import pin_cpu_threads
 
-        torch.set_num_threads(threads)
-        threadpool_limits(threads)  # numpy's BLAS, started when bench was imported, before the variables were set
+    pin_cpu_threads(_SLOT)  # before the slot's first job loads torch (its Session pins them too)
 
 
 def worker_job(job: Any, device: str | None) -> Any:

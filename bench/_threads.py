@@ -1,0 +1,37 @@
+"""One intra-op thread for every CPU computation of a run, whatever the machine and ``--slots``.
+
+torch's and BLAS' float reductions depend on how many threads split them: the digits target trained with 1 and
+with 2 threads differs in its weights' last bits. With the libraries' default (one thread per core) a sequential
+run, each of ``--slots N`` and a machine with more cores would each give other numbers for the same seed, split and
+code; and N slots ran N x cores threads (two slots on 2 cores spun 4 OpenMP threads: training ~15x slower). A run on
+a CPU pins one thread in its process and, through the environment, in the workers it starts. Parallelism on a CPU
+comes from ``--slots`` (one cell per core). Small models lose little: the CPU tracks' MLPs and CNNs train about as
+fast on one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["CPU_THREADS", "THREAD_ENVS", "pin_cpu_threads"]
+
+CPU_THREADS = 1
+THREAD_ENVS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_pinned_pools = False
+
+
+def pin_cpu_threads(device: str | None = None) -> None:
+    """Pin this process, and the processes it starts, to ``CPU_THREADS`` intra-op threads (an explicit
+    ``OMP_NUM_THREADS`` included: the numbers must not depend on it). Not for a run on ``cuda``."""
+    global _pinned_pools
+    if str(device).startswith("cuda"):
+        return
+    os.environ.update({name: str(CPU_THREADS) for name in THREAD_ENVS})  # read by libraries loaded from now on
+    if "torch" in sys.modules:  # already loaded: its pool was sized at import
+        sys.modules["torch"].set_num_threads(CPU_THREADS)
+    if not _pinned_pools and "numpy" in sys.modules:  # numpy's BLAS, started when numpy was imported
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(CPU_THREADS)
+        _pinned_pools = True
