@@ -33,8 +33,8 @@ __all__ = ["ModelFactory", "check_declarations", "batch_limit", "serve", "privat
 
 BATCH_ENV = "PRIVBENCH_BATCHED_SHADOWS"
 # Multiply-accumulates of one model's minibatch step (≈ parameters × batch size) above which a CPU is
-# compute-bound and stacking models no longer saves time (measured on 2 cores: digits' MLP, 0.3M: 4.5x
-# faster stacked; fashion-mnist's MLP, 52M: 0.75x).
+# compute-bound and stacking models no longer saves time (measured on 2 cores at 2 threads, before runs were pinned
+# to one: digits' MLP, 0.3M: 4.5x faster stacked; fashion-mnist's MLP, 52M: 0.75x).
 CPU_STACK_MAX_MACS = 4_000_000
 
 # (module, meta, cached, seconds spent training it now)

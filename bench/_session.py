@@ -47,7 +47,7 @@ class Session:
         self._designs: dict[tuple, Any] = {}
         self._pool_models: dict[tuple, Any] = {}
         self._device: str | None = plan.device
-        pin_cpu_threads(plan.device)  # a CPU run's numbers must not depend on the machine's cores or on --slots
+        pin_cpu_threads()  # a run's numbers must not depend on the machine's cores or on --slots
         self._workers: Any = None
         # SEAM (bench.audit_model): track -> a target trained outside the harness, serving that track's cells (not shadows)
         self.external_targets = dict(external_targets or {})

@@ -3,9 +3,9 @@
 torch's and BLAS' float reductions depend on how many threads split them: the digits target trained with 1 and
 with 2 threads differs in its weights' last bits. With the libraries' default (one thread per core) a sequential
 run, each of ``--slots N`` and a machine with more cores would each give other numbers for the same seed, split and
-code; and N slots ran N x cores threads (two slots on 2 cores spun 4 OpenMP threads: training ~15x slower). A run on
-a CPU pins one thread in its process and, through the environment, in the workers it starts. Parallelism on a CPU
-comes from ``--slots`` (one cell per core). Small models lose little: the CPU tracks' MLPs and CNNs train about as
+code (on the same kind of CPU: BLAS picks other kernels for other instruction sets); and N slots ran N x cores
+threads (two slots on 2 cores spun 4 OpenMP threads: training ~15x slower). A run pins one thread in its process
+and, through the environment, in the workers it starts. Parallelism on a CPU comes from ``--slots`` (one per core). Small models lose little: the CPU tracks' MLPs and CNNs train about as
 fast on one thread.
 """
 
@@ -21,12 +21,12 @@ THREAD_ENVS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _pinned_pools = False
 
 
-def pin_cpu_threads(device: str | None = None) -> None:
+def pin_cpu_threads() -> None:
     """Pin this process, and the processes it starts, to ``CPU_THREADS`` intra-op threads (an explicit
-    ``OMP_NUM_THREADS`` included: the numbers must not depend on it). Not for a run on ``cuda``."""
+    ``OMP_NUM_THREADS`` included: the numbers must not depend on it). GPU runs too: their attacks train models on
+    the CPU (ML-Leaks' and the trajectory attack's), and a run's numbers must not depend on how its device was named.
+    Stays in force for the rest of the process (a notebook that called ``bench.run``)."""
     global _pinned_pools
-    if str(device).startswith("cuda"):
-        return
     os.environ.update({name: str(CPU_THREADS) for name in THREAD_ENVS})  # read by libraries loaded from now on
     if "torch" in sys.modules:  # already loaded: its pool was sized at import
         sys.modules["torch"].set_num_threads(CPU_THREADS)

@@ -32,7 +32,7 @@ from ._cli_run import check_sets, exit_status, load_tracks, names as _names, opt
 @click.option("--budget", default="smoke", show_default=True, help="Budget tier: smoke, cpu, gpu (as the track defines).")
 @click.option("--out", "out_dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Results folder (results.jsonl, scores/).")
 @click.option("--executor", default="local", show_default=True, help="Executor plugin (local, ray, ...).")
-@click.option("--slots", type=click.IntRange(1), default=None, help="local executor: parallel device slots (default: one per GPU, else 1; on a CPU, one per core: each computes on one thread).")
+@click.option("--slots", type=click.IntRange(1), default=None, help="local executor: parallel device slots (default: one per GPU, else 1). Every process computes on one CPU thread: on a CPU, ask for one slot per core.")
 @click.option("--ray-address", default=None, metavar="HOST:PORT", help="ray executor: the cluster's head (default: $RAY_ADDRESS, else a local Ray).")
 @click.option("--set", "sets", multiple=True, metavar="NAME.KEY=VALUE",
               help="Override an option of a track, defense or attack of this run (repeatable), e.g. lira.n_shadows=8 or "

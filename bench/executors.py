@@ -88,7 +88,7 @@ def _claim_slot(queue: Any) -> None:
     _SLOT = queue.get()
     from ._threads import pin_cpu_threads
 
-    pin_cpu_threads(_SLOT)  # before the slot's first job loads torch (its Session pins them too)
+    pin_cpu_threads()  # before the slot's first job loads torch (its Session pins them too)
 
 
 def worker_job(job: Any, device: str | None) -> Any:

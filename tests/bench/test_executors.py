@@ -8,6 +8,7 @@ import pytest
 from bench._runner import Plan, Session, run_plan
 from bench._threads import CPU_THREADS, THREAD_ENVS
 from bench.executors import LocalExecutor, local_slots
+from bench.testing import make_session
 
 
 def test_local_slots():
@@ -15,21 +16,37 @@ def test_local_slots():
     assert local_slots("cpu", 3) == ["cpu"] * 3
 
 
+def test_a_session_computes_on_one_thread_whatever_the_user_set(monkeypatch):
+    import torch
+
+    for name in THREAD_ENVS:
+        monkeypatch.setenv(name, "2")
+    torch.set_num_threads(2)
+    with make_session(device="cuda"):  # a GPU run's attacks train models on the CPU too
+        assert torch.get_num_threads() == CPU_THREADS
+        assert [os.environ[name] for name in THREAD_ENVS] == [str(CPU_THREADS)] * 3
+
+
 @pytest.mark.slow  # two spawned slots importing torch: ~15 s on a loaded 2-core machine
 def test_each_cpu_slot_computes_on_one_thread_as_a_sequential_run_does(monkeypatch):
     # Every library starts one thread per core in each process: two slots on 2 cores ran 4 OpenMP threads and
-    # trained ~15x slower, and a slot's numbers differed from a sequential run's (the thread count changes float
-    # reductions). A slot's cells (and the sandboxed workers it starts) compute on CPU_THREADS: the variables, and
-    # the pools the slot already started (torch's, numpy's BLAS), whatever the user set. Results come in any order.
+    # trained ~15x slower, and a slot at its share of the cores computed other numbers than a sequential run (the
+    # thread count changes float reductions). A slot's cells (and the sandboxed workers it starts) compute on
+    # CPU_THREADS: the variables, and the pools the slot already started (torch's, numpy's BLAS), whatever the user
+    # set. Results come in any order.
     import functools
     import operator
+    import types
 
     import threadpoolctl
     import torch
 
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    for name in THREAD_ENVS:
+        monkeypatch.setenv(name, "2")
+    job = functools.partial(operator.call)
+    job.plan = types.SimpleNamespace(device="cpu")  # CPU slots on a GPU machine too
     asks = [functools.partial(os.getenv, name) for name in THREAD_ENVS] + [torch.get_num_threads, threadpoolctl.threadpool_info]
-    seen = list(LocalExecutor(slots=2).map(operator.call, asks))
+    seen = list(LocalExecutor(slots=2).map(job, asks))
     assert sorted(v for v in seen if isinstance(v, str)) == [str(CPU_THREADS)] * 3
     assert [v for v in seen if isinstance(v, int)] == [CPU_THREADS]
     pools = next(v for v in seen if isinstance(v, list))
