@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "private_scratch", "own_proc", "SANDBOX_ENV", "NOBODY", "SCRATCH_ROOTS"]
+__all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "private_scratch", "SANDBOX_ENV", "NOBODY", "SCRATCH_ROOTS"]
 
 SANDBOX_ENV = "PRIVBENCH_SANDBOX"
 NOBODY = 65534
@@ -124,7 +124,7 @@ def _lock(path: str) -> None:
 
 SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")  # the world-writable folders a cell could leave a file in
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWIPC, _CLONE_NEWNET, _CLONE_NEWPID = 0x00020000, 0x10000000, 0x08000000, 0x40000000, 0x20000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+_MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 32, 4096, 16384
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1  # mount_setattr(2), Linux >= 5.12
 
 
@@ -140,8 +140,7 @@ def private_scratch(keep: Iterable[str]) -> bool:
     namespaces take System V shared memory and abstract unix sockets; a new pid namespace, entered by the caller's
     next fork, ends whatever the cell started (a daemon kept rows for the next cell) when the cell does. A second,
     nested user namespace locks every mount (the cell's own tmpfs could be unmounted otherwise, read-only flags
-    cleared, and the zygote's shared /tmp below reached); /proc alone stays writable (the ids are mapped there, and
-    the CUDA driver writes its threads' names there). Returns
+    cleared, and the zygote's shared /tmp below reached); /proc alone stays writable (the ids are mapped there). Returns
     whether it all worked (the record says so); the kernel may refuse nested user namespaces.
     """
     import ctypes
@@ -196,20 +195,9 @@ def _lock_mounts(libc: Any, uid: int, gid: int) -> bool:
     if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID):
         return False
     _map_ids(uid, gid)
-    # /proc stays writable: CUDA's driver names its threads in /proc/self/task/<tid>/comm and, refused, fails with
-    # error 304 (seen on an H200); what a cell can write there is its own processes' and namespaces' state
+    readonly = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+    libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/proc", 0, readonly, ctypes.sizeof(readonly))  # as before: read-only
     return True
-
-
-def own_proc() -> bool:
-    """In the cell, the first process of its pid namespace after the init: a /proc of that namespace, so that
-    /proc/self/task/<gettid()> names its own threads (the CUDA driver writes their names there and fails with error
-    304 when the tid is another namespace's: seen on an H200). The kernel refuses it where the sandbox's /proc has
-    covered folders (bwrap's /proc/sys); cells there keep the sandbox's /proc. Returns whether it mounted."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None) == 0
 
 
 def _map_ids(uid: int, gid: int) -> None:

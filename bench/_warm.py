@@ -53,6 +53,6 @@ def check_cuda(device: str) -> None:
     except Exception as exc:  # noqa: BLE001 - any CUDA failure gets the same explanation
         raise RuntimeError(
             f"the attack worker cannot use {device} on this machine ({type(exc).__name__}: {exc}). Sandboxed workers"
-            " need a /proc of the cell's own (CUDA error 304 without it; bwrap refuses one): run as root with"
-            " PRIVBENCH_SANDBOX=nobody, or with --isolation thread for an unofficial GPU run, or with --device cpu"
+            " on GPUs are an open problem (seen on an H100 and an H200: CUDA error 304 in a sandboxed cell); run with"
+            " --isolation thread for an unofficial GPU run, or --device cpu"
         ) from exc

@@ -231,7 +231,7 @@ def _private_scratch(folders: tuple[str, ...], fd: int | None = None) -> bool:
     """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back; the rest
     read-only, its own IPC, network and pid namespaces. The cell runs on in a child, the first process of the new
     pid namespace after its init: when it ends, the kernel kills every process it left (none outlives the cell)."""
-    from ._sandbox import own_proc, private_scratch
+    from ._sandbox import private_scratch
 
     if not private_scratch(cell_keep_paths(folders)):
         return False
@@ -245,7 +245,6 @@ def _private_scratch(folders: tuple[str, ...], fd: int | None = None) -> bool:
     libc.prctl(4, 0)  # PR_SET_DUMPABLE: the cell (same uid) cannot ptrace it
     _wait_for(os.fork(), fd)
     libc.prctl(4, 1)  # the cell itself as usual (its /proc/self is its own)
-    own_proc()
     return True
 
 
