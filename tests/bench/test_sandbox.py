@@ -236,3 +236,18 @@ def test_a_cell_cannot_take_its_own_private_tmp_off(tmp_path):
         rec = run_cell("cheat-unmount", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-{kind}"})
         assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
         assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
+
+
+@pytest.mark.slow
+def test_a_cell_cannot_carry_rows_in_the_host_name(tmp_path):
+    # The cells shared the zygote's UTS namespace. Under bwrap (root harness), cheat-hostname-rw cleared /proc's
+    # read-only flag in its own mount namespace and wrote its shadows' rows into the host name. It scored AUC 0.794 on
+    # target 1 until each cell got a UTS namespace of its own. Under nobody the cell's uid may not write it at all.
+    hostname = str(Path(__file__).parent / "cheaters" / "hostname.py")
+    for kind in _working_kinds():
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, hostname], sandbox=kind, isolation="process")
+        rec = run_cell("cheat-hostname-rw", track="cheat-pool-blobs", session=s, attack_params={"tag": kind})
+        if rec["status"] != "ok":
+            assert "Permission denied" in rec["error"] and "hostname" in rec["error"], (kind, rec["error"])
+            continue
+        assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
