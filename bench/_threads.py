@@ -5,8 +5,9 @@ with 2 threads differs in its weights' last bits. With the libraries' default (o
 run, each of ``--slots N`` and a machine with more cores would each give other numbers for the same seed, split and
 code (on the same kind of CPU: BLAS picks other kernels for other instruction sets); and N slots ran N x cores
 threads (two slots on 2 cores spun 4 OpenMP threads: training ~15x slower). A run pins one thread in its process
-and, through the environment, in the workers it starts. Parallelism on a CPU comes from ``--slots`` (one per core). Small models lose little: the CPU tracks' MLPs and CNNs train about as
-fast on one thread.
+and, through the environment, in the workers it starts. Parallelism on a CPU comes from ``--slots`` (one per core).
+Small models lose little: on the loaded 2-core machine the digits target trained in 5.6 s on one thread against
+16.3 s on two.
 """
 
 from __future__ import annotations
