@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "private_scratch", "SANDBOX_ENV", "NOBODY", "SCRATCH_ROOTS"]
+__all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "private_scratch", "seal_cell", "SANDBOX_ENV", "NOBODY", "SCRATCH_ROOTS"]
 
 SANDBOX_ENV = "PRIVBENCH_SANDBOX"
 NOBODY = 65534
@@ -90,10 +90,23 @@ def _gpu_devices() -> list[str]:
     return sorted(glob.glob("/dev/nvidia*")) + (["/dev/dri"] if os.path.isdir("/dev/dri") else [])
 
 
+# bwrap run by root covers /proc/irq and /proc/bus with read-only binds, so its /proc is not "fully visible" and the
+# kernel lets no cell mount a /proc of its own (seal_cell). The host's /proc, bound read-only under a folder no one
+# in the sandbox may enter (mode 0000: the sandbox's root holds no capability over it), is the fully visible one the
+# kernel wants; each cell's private /tmp covers it. bwrap run by anyone else covers nothing.
+_PROC_WITNESS = "/tmp/.privbench-no-entry/proc"
+
+
 def _bwrap(argv: list[str], hide: list[str], keep: list[str]) -> list[str]:
     home = str(Path.home().resolve())
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY),
            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "01777", "--tmpfs", "/tmp"]
+    if os.getuid() == 0:
+        # Its sandbox's root is the host's (uid 0 to the kernel), and the kernel settings in /proc/sys check no more
+        # than that: a plugin's import, in the sandbox that describes it, wrote the host's sysctls (core_pattern runs
+        # a program as root). bwrap covers /proc/sys only when it cannot write it.
+        cmd += [arg for path in ("/proc/sys", "/proc/sysrq-trigger") if os.path.exists(path) for arg in ("--ro-bind", path, path)]
+        cmd += ["--perms", "0000", "--dir", os.path.dirname(_PROC_WITNESS), "--ro-bind", "/proc", _PROC_WITNESS]
     for dev in _gpu_devices():  # bwrap's /dev has only the basic nodes: a GPU attack needs the driver's too
         cmd += ["--dev-bind", dev, dev]
     if home != "/":
@@ -124,7 +137,9 @@ def _lock(path: str) -> None:
 
 SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")  # the world-writable folders a cell could leave a file in
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWIPC, _CLONE_NEWNET, _CLONE_NEWPID, _CLONE_NEWUTS = 0x00020000, 0x10000000, 0x08000000, 0x40000000, 0x20000000, 0x04000000
-_MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 32, 4096, 16384
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}  # keyctl(2): numbered per architecture, unlike mount_setattr
+_KEYCTL_JOIN_SESSION_KEYRING = 1
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1  # mount_setattr(2), Linux >= 5.12
 
 
@@ -138,10 +153,8 @@ def private_scratch(keep: Iterable[str]) -> bool:
     imports from there) are bound back read-only, through descriptors opened before they were covered. Every other
     mount turns read-only (bwrap's tmpfs home and /dev, a host's /run/lock were as good as /tmp); new IPC and network
     namespaces take System V shared memory and abstract unix sockets; a new pid namespace, entered by the caller's
-    next fork, ends whatever the cell started (a daemon kept rows for the next cell) when the cell does. A second,
-    nested user namespace locks every mount (the cell's own tmpfs could be unmounted otherwise, read-only flags
-    cleared, and the zygote's shared /tmp below reached); /proc alone stays writable (the ids are mapped there). Returns
-    whether it all worked (the record says so); the kernel may refuse nested user namespaces.
+    next fork, ends whatever the cell started (a daemon kept rows for the next cell) when the cell does; that child
+    then runs ``seal_cell``. Returns whether it all worked (the record says so).
     """
     import ctypes
 
@@ -151,31 +164,26 @@ def private_scratch(keep: Iterable[str]) -> bool:
     kept = sorted(p for p in real if os.path.isdir(p) and _under(p, roots))
     fds: dict[str, int] = {}
     uid, gid = os.getuid(), os.getgid()
+    entered = done = False
     try:
         # and its own host name: cells that shared the zygote's wrote membership into it for the next (AUC 0.794)
         if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET | _CLONE_NEWUTS):
             return False
+        entered = True
         # opened in the new mount namespace (a bind's source must be one of its mounts), before the roots are covered
         fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept}
         _map_ids(uid, gid)
-        attr = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)  # struct mount_attr: set, clear, propagation, userns_fd
-        if libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/", _AT_RECURSIVE, attr, ctypes.sizeof(attr)):
-            return False  # every mount read-only; the scratch tmpfs below are the cell's only writable folders
-        for root in roots:
-            if libc.mount(b"tmpfs", root.encode(), b"tmpfs", 0, b"mode=1777"):
-                return False
-        for path, fd in fds.items():
-            os.makedirs(path, exist_ok=True)
-            if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None):
-                return False
-            libc.mount(None, path.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)  # may be refused: already read-only under bwrap
-        if not _lock_mounts(libc, uid, gid):
-            return False
+        # entered by the next fork: that child is the namespace's init (seal_cell)
+        done = _cover(libc, roots, fds) and libc.unshare(_CLONE_NEWPID) == 0
     except OSError:
-        return False
+        pass
     finally:
         for fd in fds.values():
             os.close(fd)
+    if entered and not done and libc.unshare(_CLONE_NEWUSER):  # half set up: drop the capabilities it gave the cell
+        _refuse("a nested user namespace")
+    if not done:
+        return False
     try:  # re-resolve the working folder: a cwd under a root still pointed into the zygote's shared one
         os.chdir(os.getcwd())
     except OSError:
@@ -183,22 +191,56 @@ def private_scratch(keep: Iterable[str]) -> bool:
     return True
 
 
-def _lock_mounts(libc: Any, uid: int, gid: int) -> bool:
-    """Lock the cell's mounts: they are its own, so from its first namespace it could unmount its tmpfs (the zygote's
-    shared /tmp is under it) and clear the read-only flags (a cell carried the pool's inclusion rows to the next target
-    that way). Copied into a nested user namespace, they can no longer be unmounted or changed. Then the pid namespace
-    (last: a user namespace cannot follow it)."""
+def _cover(libc: Any, roots: list[str], fds: dict[str, int]) -> bool:
+    """Every mount read-only; a tmpfs over each scratch root, the cell's only writable folders; its code bound back."""
     import ctypes
 
-    writable = (ctypes.c_uint64 * 4)(0, _MOUNT_ATTR_RDONLY, 0, 0)  # /proc stays writable: the nested ids are mapped there
-    if libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/proc", 0, writable, ctypes.sizeof(writable)):
+    attr = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)  # struct mount_attr: set, clear, propagation, userns_fd
+    if libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/", _AT_RECURSIVE, attr, ctypes.sizeof(attr)):
         return False
-    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID):
-        return False
-    _map_ids(uid, gid)
-    readonly = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)
-    libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/proc", 0, readonly, ctypes.sizeof(readonly))  # as before: read-only
+    for root in roots:
+        if libc.mount(b"tmpfs", root.encode(), b"tmpfs", 0, b"mode=1777"):
+            return False
+    for path, fd in fds.items():
+        os.makedirs(path, exist_ok=True)
+        if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None):
+            return False
+        libc.mount(None, path.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)  # may be refused: already read-only under bwrap
     return True
+
+
+def seal_cell() -> bool:
+    """In the first process of the cell's pid namespace (after ``private_scratch``), before the cell is forked: the
+    cell sees only its own processes, and nothing it could carry to the next cell stays writable.
+
+    The sandbox's /proc showed every process of the sandbox, the spare forked for the next cell among them (same
+    uid: its memory was writable through /proc/<pid>/mem once the cell cleared its /proc's read-only flag, which
+    it could: /proc was its own mount), and kernel settings shared with later cells (oom_score_adj, autogroup;
+    under bwrap run by root, the host's sysctls passed the permission check). So a fresh /proc of this pid
+    namespace, read-only, covers it; a nested user and mount namespace then locks every mount as it is: read-only
+    flags cannot be cleared, nothing unmounted to reach what is below. The nested namespace maps no ids (its /proc
+    is read-only to write them: the cell's uid reads as the overflow uid, 65534, which the sandboxes give it
+    anyway; files keep their real owner). Its own session (autogroup) and session keyring, not the zygote's."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ok = libc.mount(b"proc", b"/proc", b"proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None) == 0
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS):
+        _refuse("a nested user namespace")
+    keyctl = _SYS_KEYCTL.get(os.uname().machine)  # a key left in the zygote's session keyring was read by the next cell
+    ok = keyctl is not None and libc.syscall(keyctl, _KEYCTL_JOIN_SESSION_KEYRING, None) >= 0 and ok
+    try:
+        os.setsid()  # the autogroup's nice value was the zygote's, writable by its cells (a process group leader cannot)
+    except OSError:
+        ok = False
+    return ok
+
+
+def _refuse(what: str) -> None:
+    """The cell would run holding capabilities over its own mounts (it could undo every lock): it does not run."""
+    os.write(2, f"privbench: the kernel refused {what} for this cell's sandbox; the cell did not run. Allow nested "
+                f"user namespaces (user.max_user_namespaces) or pick another sandbox (--sandbox).\n".encode())
+    os._exit(70)
 
 
 def _map_ids(uid: int, gid: int) -> None:

@@ -248,6 +248,103 @@ def test_a_cell_cannot_carry_rows_in_the_host_name(tmp_path):
         s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, hostname], sandbox=kind, isolation="process")
         rec = run_cell("cheat-hostname-rw", track="cheat-pool-blobs", session=s, attack_params={"tag": kind})
         if rec["status"] != "ok":
-            assert "Permission denied" in rec["error"] and "hostname" in rec["error"], (kind, rec["error"])
+            # nobody: its uid may not write it; bwrap: its /proc is read-only, and locked so (seal_cell)
+            assert ("Permission denied" in rec["error"] or "Read-only file system" in rec["error"]) and "hostname" in rec["error"], (kind, rec["error"])
             continue
         assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
+
+
+def test_a_cell_cannot_carry_rows_in_a_session_keyring(tmp_path):
+    # The cells shared the zygote's session keyring: cheat-keyring added a key holding its shadows' rows, and the
+    # run against the next target read it. Each cell now joins a keyring of its own (bench._sandbox.seal_cell).
+    import ctypes
+
+    from bench._sandbox import _KEYCTL_JOIN_SESSION_KEYRING, _SYS_KEYCTL
+
+    # a harness started from a login shell (pam_keyinit) holds a session keyring, which its zygote inherits: so here
+    assert ctypes.CDLL(None).syscall(_SYS_KEYCTL[os.uname().machine], _KEYCTL_JOIN_SESSION_KEYRING, None) > 0
+    procfs = str(Path(__file__).parent / "cheaters" / "procfs.py")
+    for kind in _working_kinds():
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, procfs], sandbox=kind, isolation="process")
+        rec = run_cell("cheat-keyring", track="cheat-pool-blobs", session=s, attack_params={"tag": kind})
+        assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
+        assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
+
+
+def test_a_cell_sees_only_its_own_processes_and_changes_nothing_through_proc(tmp_path):
+    # Through the sandbox's /proc a cell saw the spare forked for the next cell (same uid: its memory was writable
+    # once the cell cleared the read-only flag on its own /proc mount, which it could), and could set oom_score_adj
+    # and the autogroup's nice value that the next cell read. Under bwrap run by root the host's sysctls passed the
+    # permission check too. Now: a /proc of the cell's own pid namespace, read-only and locked.
+    import json
+
+    procfs = str(Path(__file__).parent / "cheaters" / "procfs.py")
+    for kind in _working_kinds():
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, procfs], sandbox=kind, isolation="process")
+        rec = run_cell("cheat-proc-view", track="cheat-pool-blobs", session=s)
+        assert rec["status"] == "failed" and "PROC-VIEW " in rec["error"], (kind, rec["error"])
+        seen = json.loads(rec["error"].split("PROC-VIEW ", 1)[1].splitlines()[0])
+        assert max(seen["pids"]) <= 8, (kind, seen)  # its namespace's init (1), itself (2), what it started
+        assert seen["clear_ro"] != 0 and seen["remount_rw"] != 0 and seen["umount"] != 0, (kind, seen)
+        assert seen["oom_score_adj"] != "written" and seen["autogroup"] != "written" and not seen["core_pattern"], (kind, seen)
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_a_cell_half_set_up_keeps_no_capability_over_its_mounts(nested):
+    # private_scratch's first user namespace gives the cell every capability over its own mounts (it could unmount
+    # its private /tmp and reach the zygote's below). Should a later step fail, the cell drops them in a nested
+    # namespace and runs with private_tmp false; where the kernel refuses even that, the cell does not run at all.
+    import ctypes
+
+    from bench import _sandbox
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if not pid:  # the child: one thread, as the zygote's children are
+        os.close(read)
+        os.dup2(write, 2)
+        real = ctypes.CDLL(None, use_errno=True)
+
+        class Refusing:  # the kernel refuses the pid namespace (and, unless nested, any further user namespace)
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def unshare(self, flags):
+                if flags == _sandbox._CLONE_NEWPID or flags == _sandbox._CLONE_NEWUSER and not nested:
+                    return -1
+                return real.unshare(flags)
+
+        ctypes.CDLL = lambda *a, **k: Refusing()
+        host = os.readlink("/proc/self/ns/mnt")
+        done = _sandbox.private_scratch([])
+        if os.readlink("/proc/self/ns/mnt") == host:  # never touch the host's own mounts
+            os.write(2, b"no mount namespace of its own")
+            os._exit(1)
+        clear = (ctypes.c_uint64 * 4)(0, _sandbox._MOUNT_ATTR_RDONLY, 0, 0)
+        undone = real.syscall(_sandbox._SYS_MOUNT_SETATTR, _sandbox._AT_FDCWD, b"/tmp", 0, clear, ctypes.sizeof(clear)) == 0
+        unmounted = real.umount2(b"/tmp", 2) == 0
+        os.write(2, f"done={done} undone={undone} unmounted={unmounted}".encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        said = f.read()
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if nested:
+        assert code == 0 and said == "done=False undone=False unmounted=False", said
+    else:
+        assert code == 70 and "the cell did not run" in said and "user.max_user_namespaces" in said, (code, said)
+
+
+def test_no_sandboxed_process_writes_the_hosts_kernel_settings():
+    # Under bwrap run by root the sandbox's uid is the host's root to the kernel, and /proc/sys checks no more than
+    # that: a plugin's import (the sandbox that describes plugins runs it) rewrote the host's vm.swappiness, and could
+    # have set kernel.core_pattern, a program the kernel runs as root. (Should this test fail, it wrote the same value.)
+    import subprocess
+
+    from bench._sandbox import worker_env
+
+    for kind in _working_kinds():
+        box = Sandbox(kind)
+        script = "v=$(cat /proc/sys/vm/swappiness) && echo $v > /proc/sys/vm/swappiness"
+        out = subprocess.run(box.command(["sh", "-c", script]), env=worker_env(box.home()), capture_output=True, text=True, cwd="/")
+        assert out.returncode != 0 and ("Read-only" in out.stderr or "Permission denied" in out.stderr), (kind, out.returncode, out.stderr)
