@@ -91,10 +91,11 @@ def _gpu_devices() -> list[str]:
 
 
 # bwrap run by root covers /proc/irq and /proc/bus with read-only binds, so its /proc is not "fully visible" and the
-# kernel lets no cell mount a /proc of its own (seal_cell). The host's /proc, bound read-only under a folder no one
-# in the sandbox may enter (mode 0000: the sandbox's root holds no capability over it), is the fully visible one the
-# kernel wants; each cell's private /tmp covers it. bwrap run by anyone else covers nothing.
-_PROC_WITNESS = "/tmp/.privbench-no-entry/proc"
+# kernel lets no cell mount a /proc of its own (seal_cell). The host's /proc, bound read-only and then covered (a
+# tmpfs over the folder above it: no path leads there, and the sandbox may unmount nothing), is the fully visible one
+# the kernel wants. Not reachable: through it the host's processes' roots led to the host's files, as root.
+# bwrap run by anyone else covers nothing.
+_PROC_WITNESS = "/tmp/.privbench-proc-witness"
 
 
 def _bwrap(argv: list[str], hide: list[str], keep: list[str]) -> list[str]:
@@ -106,7 +107,8 @@ def _bwrap(argv: list[str], hide: list[str], keep: list[str]) -> list[str]:
         # than that: a plugin's import, in the sandbox that describes it, wrote the host's sysctls (core_pattern runs
         # a program as root). bwrap covers /proc/sys only when it cannot write it.
         cmd += [arg for path in ("/proc/sys", "/proc/sysrq-trigger") if os.path.exists(path) for arg in ("--ro-bind", path, path)]
-        cmd += ["--perms", "0000", "--dir", os.path.dirname(_PROC_WITNESS), "--ro-bind", "/proc", _PROC_WITNESS]
+        cmd += ["--tmpfs", "/run"] if os.path.isdir("/run") and not os.path.islink("/run") else []  # root's daemons' sockets
+        cmd += ["--ro-bind", "/proc", _PROC_WITNESS + "/proc", "--perms", "0000", "--tmpfs", _PROC_WITNESS]
     for dev in _gpu_devices():  # bwrap's /dev has only the basic nodes: a GPU attack needs the driver's too
         cmd += ["--dev-bind", dev, dev]
     if home != "/":

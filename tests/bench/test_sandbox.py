@@ -348,3 +348,22 @@ def test_no_sandboxed_process_writes_the_hosts_kernel_settings():
         script = "v=$(cat /proc/sys/vm/swappiness) && echo $v > /proc/sys/vm/swappiness"
         out = subprocess.run(box.command(["sh", "-c", script]), env=worker_env(box.home()), capture_output=True, text=True, cwd="/")
         assert out.returncode != 0 and ("Read-only" in out.stderr or "Permission denied" in out.stderr), (kind, out.returncode, out.stderr)
+
+
+def test_no_sandboxed_process_reaches_the_hosts_proc():
+    # bwrap run by root keeps the host's /proc in its sandbox (the fully visible /proc a cell's own needs). In a
+    # mode-0000 folder it was not enough: the sandbox's root owns that folder, chmod opened it, and the host's
+    # processes' roots led to the host's files. It is covered now; neither chmod nor a namespace of its own uncovers it.
+    import subprocess
+
+    from bench._sandbox import _PROC_WITNESS, worker_env
+
+    look = (f"import os\nd, up = {_PROC_WITNESS!r}, []\nwhile d != '/tmp':\n up.append(d); d = os.path.dirname(d)\n"
+            "for d in reversed(up):\n try: os.chmod(d, 0o755)\n except OSError: pass\n"
+            "for root, dirs, files in os.walk('/tmp'):\n if '1' in dirs and 'self' in dirs + files: print('PROC', root); dirs[:] = []")
+    for kind in _working_kinds():
+        box = Sandbox(kind)
+        again = ["unshare", "-Urm", "sh", "-c", f"umount -l {_PROC_WITNESS}; exec {sys.executable} -c \"$0\"", look]
+        for argv in [[sys.executable, "-c", look]] + [again] * (kind == "bwrap"):  # the host's /proc is only there
+            out = subprocess.run(box.command(argv, keep=keep_paths()), env=worker_env(box.home()), capture_output=True, text=True, cwd="/")
+            assert out.returncode == 0 and "PROC" not in out.stdout, (kind, argv[0], out.stdout, out.stderr)
