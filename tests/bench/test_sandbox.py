@@ -348,3 +348,30 @@ def test_no_sandboxed_process_writes_the_hosts_kernel_settings():
         script = "v=$(cat /proc/sys/vm/swappiness) && echo $v > /proc/sys/vm/swappiness"
         out = subprocess.run(box.command(["sh", "-c", script]), env=worker_env(box.home()), capture_output=True, text=True, cwd="/")
         assert out.returncode != 0 and ("Read-only" in out.stderr or "Permission denied" in out.stderr), (kind, out.returncode, out.stderr)
+
+
+@pytest.mark.slow
+def test_a_cell_cannot_carry_rows_in_a_keyring_that_outlives_it(tmp_path):
+    # Keyrings are not namespaced: a key's owner is a kernel uid, and every sandboxed process of a root harness is kuid
+    # 0 (bwrap) or 65534 (nobody). The sandbox that describes a plugin lists the per-user keyrings in its /proc/keys
+    # (root's ``_uid.0``, or the one its import makes for nobody) and hands their ids to each cell as a default
+    # parameter; a cell links a key of its own into one (its owner may write it), and the next cell reads it.
+    # cheat-host-keyring scored AUC 0.794 on target 1 in both sandboxes (adversarial review, commit f465945); the key
+    # outlived the run, in the host root's own user keyring.
+    from bench._describe import describe_plugins
+
+    hostkeys = str(Path(__file__).parent / "cheaters" / "hostkeys.py")
+    for kind in _working_kinds():
+        described = describe_plugins([("hostkeys", hostkeys, "file", hostkeys)], sandbox=kind)["hostkeys"]
+        rings = described.attacks[0].params["rings"]  # as an official run would pass them: the attack's defaults
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, hostkeys], sandbox=kind, isolation="process")
+        params = {"tag": f"{tmp_path.name}-{kind}", "rings": rings}
+        try:
+            rec = run_cell("cheat-host-keyring", track="cheat-pool-blobs", session=s, attack_params=params)
+        finally:  # unlink the key from the host's keyring, from a cell (the key's owner)
+            run_cell("cheat-host-keyring", track="cheat-pool-blobs", session=s, attack_params={**params, "cleanup": True})
+        if rec["status"] != "ok":  # refused: no keyring of the host's reachable
+            assert "nowhere to store" in rec["error"], (kind, rec["error"])
+            continue
+        assert rec["isolation"]["private_tmp"] is True, (kind, rec["isolation"])
+        assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
