@@ -375,3 +375,19 @@ def test_a_cell_cannot_carry_rows_in_a_keyring_that_outlives_it(tmp_path):
             continue
         assert rec["isolation"]["private_tmp"] is True, (kind, rec["isolation"])
         assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
+
+
+@pytest.mark.slow
+def test_a_cell_cannot_carry_rows_in_the_page_cache(tmp_path):
+    # The page cache is one for the whole machine, and no namespace splits it: a cell reads the pages of a large
+    # read-only file (a static libpython) that spell its shadows' inclusion rows, drops the others (fadvise), and the
+    # next cell asks which are cached (mincore as the file's owner under bwrap; a read that may not wait, under nobody).
+    # cheat-page-cache scored AUC 1.000 (bwrap) and 0.999 (nobody) on target 1 (adversarial review, commit f465945);
+    # the pages outlive the run, so the next run on the same seed reads them too. Reads, and so a read's timing,
+    # cannot be taken from a cell: only a design where no run sees another target's row closes it.
+    pagecache = str(Path(__file__).parent / "cheaters" / "pagecache.py")
+    for kind in _working_kinds():
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, pagecache], sandbox=kind, isolation="process")
+        rec = run_cell("cheat-page-cache", track="cheat-pool-blobs", session=s)
+        assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
+        assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
