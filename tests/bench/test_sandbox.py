@@ -391,3 +391,18 @@ def test_a_cell_cannot_carry_rows_in_the_page_cache(tmp_path):
         rec = run_cell("cheat-page-cache", track="cheat-pool-blobs", session=s)
         assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
         assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
+
+
+def test_a_plugins_import_cannot_enter_the_hosts_proc():
+    # Under bwrap run by root the host's /proc is bound under a folder of mode 0000 (bench._sandbox._PROC_WITNESS),
+    # but bwrap makes that folder on the sandbox's writable /tmp, owned by the sandbox's uid: a plugin's import, in the
+    # sandbox that describes it (not sealed as a cell is), chmods it and lists every process of the host (141 here,
+    # against its own 2), their command lines, the host's mounts (adversarial review, commit f465945). A read-only
+    # mount for the folder (bwrap --tmpfs, then --remount-ro) refuses the chmod.
+    from bench._describe import describe_plugins
+
+    witness = str(Path(__file__).parent / "cheaters" / "witness.py")
+    for kind in _working_kinds():
+        seen = describe_plugins([("witness", witness, "file", witness)], sandbox=kind)["witness"].attacks[0].params["seen"]
+        assert seen["exists"] == (kind == "bwrap" and os.getuid() == 0), (kind, seen)
+        assert "host_pids" not in seen and seen.get("chmod") != "ok", (kind, seen)
