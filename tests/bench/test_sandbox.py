@@ -406,3 +406,18 @@ def test_a_plugins_import_cannot_enter_the_hosts_proc():
         seen = describe_plugins([("witness", witness, "file", witness)], sandbox=kind)["witness"].attacks[0].params["seen"]
         assert seen["exists"] == (kind == "bwrap" and os.getuid() == 0), (kind, seen)
         assert "host_pids" not in seen and seen.get("chmod") != "ok", (kind, seen)
+
+
+@pytest.mark.slow
+def test_a_cell_cannot_carry_rows_in_the_harnesss_output(tmp_path):
+    # A cell's descriptors 1 and 2 are the zygote's, which are the harness's own (a log file, pytest's capture file):
+    # a cell writes its shadows' rows there, and the next opens /proc/self/fd/2 again, for reading, and finds them
+    # (with everything else the harness wrote). cheat-stdio scored AUC 0.794 on target 1 in both sandboxes with the
+    # harness's output sent to a file (adversarial review, commit f465945); the next session's target 0 read the
+    # previous session's line (0.798).
+    stdio = str(Path(__file__).parent / "cheaters" / "stdio.py")
+    for kind in _working_kinds():
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, stdio], sandbox=kind, isolation="process")
+        rec = run_cell("cheat-stdio", track="cheat-pool-blobs", session=s)
+        assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
+        assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
