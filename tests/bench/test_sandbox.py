@@ -385,12 +385,7 @@ def test_a_cell_cannot_carry_rows_in_the_page_cache(tmp_path):
     # cheat-page-cache scored AUC 1.000 (bwrap) and 0.999 (nobody) on target 1 (adversarial review, commit f465945);
     # the pages outlive the run, so the next run on the same seed reads them too. Reads, and so a read's timing,
     # cannot be taken from a cell: only a design where no run sees another target's row closes it.
-    pagecache = str(Path(__file__).parent / "cheaters" / "pagecache.py")
-    for kind in _working_kinds():
-        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, pagecache], sandbox=kind, isolation="process")
-        rec = run_cell("cheat-page-cache", track="cheat-pool-blobs", session=s)
-        assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
-        assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
+    _assert_nothing_carried(tmp_path, str(Path(__file__).parent / "cheaters" / "pagecache.py"), "cheat-page-cache")
 
 
 def test_a_plugins_import_cannot_enter_the_hosts_proc():
@@ -415,9 +410,13 @@ def test_a_cell_cannot_carry_rows_in_the_harnesss_output(tmp_path):
     # (with everything else the harness wrote). cheat-stdio scored AUC 0.794 on target 1 in both sandboxes with the
     # harness's output sent to a file (adversarial review, commit f465945); the next session's target 0 read the
     # previous session's line (0.798).
-    stdio = str(Path(__file__).parent / "cheaters" / "stdio.py")
+    _assert_nothing_carried(tmp_path, str(Path(__file__).parent / "cheaters" / "stdio.py"), "cheat-stdio")
+
+
+def _assert_nothing_carried(tmp_path, cheater, attack, params=lambda kind: {}):
+    """Each working sandbox: ``attack`` (from the cheater file ``cheater``) on cheat-pool-blobs gains on no target."""
     for kind in _working_kinds():
-        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, stdio], sandbox=kind, isolation="process")
-        rec = run_cell("cheat-stdio", track="cheat-pool-blobs", session=s)
+        s = make_session(cache_dir=tmp_path / "cache", out_dir=str(tmp_path / kind), plugin_files=[TRACKS, cheater], sandbox=kind, isolation="process")
+        rec = run_cell(attack, track="cheat-pool-blobs", session=s, attack_params=params(kind))
         assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
         assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])

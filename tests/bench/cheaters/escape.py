@@ -54,15 +54,6 @@ def _mounts(host_mnt):
     return seen
 
 
-def _write(path, text):
-    try:
-        with open(path, "w") as f:
-            f.write(text)
-        return "written"
-    except OSError as e:
-        return e.strerror
-
-
 class ProbeEscape(Attack):
     name = "probe-escape"
     threat_model = ThreatModel.LABEL
@@ -77,7 +68,7 @@ class ProbeEscape(Attack):
             "mounts": _mounts(self.params["host_mnt"]),
             "setns_1_mnt": _try(lambda: os.open("/proc/1/ns/mnt", os.O_RDONLY) and "opened"),
             "ptrace_1": _err(_libc.ptrace(16, 1, None, None)),  # PTRACE_ATTACH
-            "uid_map": _write("/proc/self/uid_map", "0 0 1"),
+            "uid_map": os.access("/proc/self/uid_map", os.W_OK),
             "dev": sorted(d for d in os.listdir("/dev") if os.access(f"/dev/{d}", os.W_OK)),
             "cgroup": os.access("/sys/fs/cgroup", os.W_OK) or _try(lambda: os.access(open("/proc/self/cgroup").read().split(":")[-1].strip(), os.W_OK)),
             "swappiness": os.access("/proc/sys/vm/swappiness", os.W_OK),

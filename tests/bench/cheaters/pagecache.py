@@ -11,7 +11,6 @@ is not among its own shadows, so it reads its target's membership exactly."""
 import ctypes
 import errno
 import os
-import sys
 
 import numpy as np
 from bench import Attack, ThreatModel, hookimpl
