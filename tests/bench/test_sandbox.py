@@ -420,3 +420,28 @@ def _assert_nothing_carried(tmp_path, cheater, attack, params=lambda kind: {}):
         rec = run_cell(attack, track="cheat-pool-blobs", session=s, attack_params=params(kind))
         assert rec["status"] == "ok" and rec["isolation"]["private_tmp"] is True, (kind, rec["error"])
         assert len(rec["per_target"]) >= 2 and all(row["auc"] < 0.7 for row in rec["per_target"]), (kind, rec["per_target"])
+
+
+def test_a_cells_record_says_so_when_any_of_its_targets_ran_without_a_private_tmp(monkeypatch, tmp_path):
+    # A cell of the pool design runs the attack once per target, each in a child of its own; the record kept the
+    # isolation of the last one only. A run whose scratch folders the kernel refused for an earlier target (the child
+    # then runs with private_tmp false: the zygote's /tmp, its /proc, the host's /proc behind a chmod) passed as
+    # private, and a verification (bench._agreement) accepted it (adversarial review, commit f465945). Which child is
+    # refused need not be chance: the next target's child is set up while this target's runs, and a cell may make
+    # network, IPC, UTS and mount namespaces (it holds every capability in its own user namespace); holding them up to
+    # the kernel's per-user limit (user.max_*_namespaces, counted for kuid 0 or 65534 host-wide) should make the
+    # next child's unshare fail. Not tried: it would fail every root process's on the shared machine meanwhile.
+    from bench._session import Session
+
+    flags = iter([False] + [True] * 64)
+    real = Session._score
+
+    def score(self, attack, ctx, *args, **kwargs):
+        out = real(self, attack, ctx, *args, **kwargs)
+        ctx.isolation = {"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": next(flags)}
+        return out
+
+    monkeypatch.setattr(Session, "_score", score)
+    rec = run_cell("loss", track="cheat-pool-blobs", session=make_session(cache_dir=tmp_path / "cache", plugin_files=[TRACKS]))
+    assert rec["status"] == "ok" and len(rec["per_target"]) >= 2, rec["error"]
+    assert rec["isolation"]["private_tmp"] is False, rec["isolation"]
