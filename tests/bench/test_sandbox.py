@@ -445,3 +445,29 @@ def test_a_cells_record_says_so_when_any_of_its_targets_ran_without_a_private_tm
     rec = run_cell("loss", track="cheat-pool-blobs", session=make_session(cache_dir=tmp_path / "cache", plugin_files=[TRACKS]))
     assert rec["status"] == "ok" and len(rec["per_target"]) >= 2, rec["error"]
     assert rec["isolation"]["private_tmp"] is False, rec["isolation"]
+
+
+@pytest.mark.slow
+def test_a_sealed_cell_reaches_nothing_of_the_zygotes_and_undoes_no_lock():
+    # What held in the adversarial review of commit f465945 (probe-escape): a cell's descriptors are its standard
+    # three and its pipe; no mount comes off, no read-only flag clears, the root mount does not clone without what
+    # covers it (open_tree), no proc mounts, no namespace is entered through /proc/1/ns, its init is not traced, no
+    # new user namespace (its own maps no id) and no uid map is written; no cgroup or kernel setting is writable.
+    # (It may make network, IPC, UTS and mount namespaces of its own: test_a_cells_record_says_so_when_any_of_its_targets_ran_without_a_private_tmp.)
+    import json
+
+    escape = str(Path(__file__).parent / "cheaters" / "escape.py")
+    host = os.readlink("/proc/self/ns/mnt")
+    for kind in _working_kinds():
+        s = make_session(plugin_files=[TRACKS, escape], sandbox=kind, isolation="process")
+        rec = run_cell("probe-escape", track="cheat-pool-blobs", session=s, attack_params={"host_mnt": host})
+        assert rec["status"] == "failed" and "PROBE-ESCAPE " in rec["error"], (kind, rec["error"])
+        seen = json.loads(rec["error"].split("PROBE-ESCAPE ", 1)[1].splitlines()[0])
+        # (1 and 2 are the harness's own output: test_a_cell_cannot_carry_rows_in_the_harnesss_output)
+        assert len(seen["fds"]) <= 5 and not any(seen["fds"][fd].startswith("/") for fd in seen["fds"] if fd not in ("0", "1", "2")), (kind, seen["fds"])
+        assert not seen["witness"] and seen["root"] == "/", (kind, seen)
+        mounts = seen["mounts"]
+        assert mounts.keys() >= {"umount_tmp", "clear_ro_root", "open_tree_root", "mount_proc"} and "below_tmp" not in mounts, (kind, mounts)
+        assert all(mounts[k] != "ok" for k in ("umount_tmp", "umount_proc", "clear_ro_root", "open_tree_root", "mount_proc")), (kind, mounts)
+        assert seen["setns_1_mnt"] != "opened" and seen["ptrace_1"] != "ok" and seen["unshare_user"] != "ok", (kind, seen)
+        assert not seen["uid_map"] and seen["cgroup"] is False and not seen["swappiness"], (kind, seen)

@@ -73,6 +73,7 @@ class ProbeEscape(Attack):
             "cgroup": os.access("/sys/fs/cgroup", os.W_OK) or _try(lambda: os.access(open("/proc/self/cgroup").read().split(":")[-1].strip(), os.W_OK)),
             "swappiness": os.access("/proc/sys/vm/swappiness", os.W_OK),
             "unshare_user": _err(_libc.unshare(0x10000000)),
+            "unshare_net_ipc_uts": _err(_libc.unshare(0x40000000 | 0x08000000 | 0x04000000)),  # its own: counted host-wide
         }
         raise RuntimeError("PROBE-ESCAPE " + json.dumps(seen))
 
