@@ -453,7 +453,7 @@ def test_a_sealed_cell_reaches_nothing_of_the_zygotes_and_undoes_no_lock():
     # three and its pipe; no mount comes off, no read-only flag clears, the root mount does not clone without what
     # covers it (open_tree), no proc mounts, no namespace is entered through /proc/1/ns, its init is not traced, no
     # new user namespace (its own maps no id) and no uid map is written; no cgroup or kernel setting is writable.
-    # (It may make network, IPC, UTS and mount namespaces of its own: test_a_cells_record_says_so_when_any_of_its_targets_ran_without_a_private_tmp.)
+    # (It may make network, IPC, UTS and mount namespaces of its own: see the record test above.)
     import json
 
     escape = str(Path(__file__).parent / "cheaters" / "escape.py")
