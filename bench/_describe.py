@@ -69,6 +69,9 @@ def main(argv: list[str]) -> int:
     from ._plugins import PluginManager
 
     warnings.simplefilter("ignore")  # a plugin's problems are in its description
+    from ._seccomp import deny_keys_and_namespaces
+
+    deny_keys_and_namespaces()  # the import runs a plugin's code: it leaves no key for the cells (bench._seccomp)
     manager = PluginManager()
     if kind == "entry-point":
         manager.load_entry_points(names=[target])

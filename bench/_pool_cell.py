@@ -217,7 +217,7 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
         return draft.fail("failed", f"training the models of defense {cell.defense!r} failed: {type(exc).__name__}: {exc}"), None
     n_targets = session.n_targets(cell)
     pool = track.candidates(data, design.pool)
-    runs, used, utilities, notes = [], [], [], []
+    runs, used, utilities, notes, boxes = [], [], [], [], []
     exports: dict[str, list[np.ndarray]] = {}
     for t in range(n_targets):
         attack = session.registry.attack(cell.attack, **cell.attack_params)
@@ -225,6 +225,7 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
         utilities.append(track.utility(models[t].module, data, split))
         status, error, output = session._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
         used.append(ledger.used())
+        boxes.append(getattr(ctx, "isolation", None))
         if status == "ok" and ledger.device_seconds() > budget.device_seconds:
             status, error = "over_budget", f"attack {attack.name!r} used {ledger.device_seconds():.1f} device-seconds, over the {budget.tier!r} budget of {budget.device_seconds:g}"
         if status == "ok":
@@ -233,17 +234,17 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
             except ValueError as exc:
                 status, error = "failed", str(exc)
         if status != "ok":
-            draft.isolated(getattr(ctx, "isolation", None))
+            draft.isolated(_least_isolated(boxes))
             draft.used(_used(used, n_targets))
             return draft.fail(status, f"target {t} of {n_targets}: {error}"), None
         for name, values in ctx.exports.items():
             exports.setdefault(name, []).append(np.asarray(values))
         scen: dict[str, np.ndarray] = {}
         if session.plan.scenarios and t < SCENARIO_TARGETS:
-            scen, note = _score_scenarios(session, cell, defense, models, design, t, pool, first_run=scores)
+            scen, note = _score_scenarios(session, cell, defense, models, design, t, pool, first_run=scores, boxes=boxes)
             notes.append(note)
         runs.append(TargetRun(t, scores, split.is_member(), scen))
-    draft.isolated(getattr(ctx, "isolation", None))
+    draft.isolated(_least_isolated(boxes))
     draft.used(_used(used, n_targets))
     draft.trained(_mean_utility(utilities), models[0].report)
     arrays = {
@@ -272,7 +273,7 @@ def to_first_run_scale(values: np.ndarray, second: np.ndarray, first: np.ndarray
 
 
 def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[PoolModel], design: PoolDesign, t: int,
-                     pool: Candidates, first_run: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                     pool: Candidates, first_run: np.ndarray, boxes: list[Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Target t's scenario scores by set name (empty on failure), on the first run's scale (``first_run``: target
     t's scores of the pool), and a note; never fatal to the cell."""
     from ._scoring import check_scores
@@ -295,6 +296,7 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
         ctx, ledger = session.context(cell, attack, defense, models[t].module, candidates=(cands, None), split=split,
                                       shadow_source=source, owner_note=f" (target {t}, scenarios)", prepared=models[t].prepared)
         status, error, output = session._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
+        boxes.append(getattr(ctx, "isolation", None))
         sets = {str(k): int((group == k).sum()) for k in sorted(set(group.tolist()))}
         if status != "ok":
             return {}, {"status": status, "error": error, "sets": sets}
@@ -304,6 +306,19 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
     names = group[order[is_extra] - len(pool)]
     got_scores = to_first_run_scale(scores[is_extra], scores[~is_extra], first_run)
     return {k: got_scores[names == k] for k in sets}, {"status": "ok", "sets": sets, "used": ledger.used()}
+
+
+def _least_isolated(boxes: list[Any]) -> dict[str, Any] | None:
+    """The cell's isolation is its least isolated run's: one target's run without a private /tmp (the kernel refused
+    it; a cell might make it refuse, holding namespaces up to the per-user limit) is the whole record's."""
+    seen = [dict(b) for b in boxes if b is not None]
+    if not seen:
+        return None
+    out = seen[0]
+    for key in ("sandboxed", "private_tmp"):
+        if any(key in b for b in seen):
+            out[key] = all(bool(b.get(key)) for b in seen)
+    return out
 
 
 def _scenario_note(notes: list[dict[str, Any]]) -> dict[str, Any] | None:

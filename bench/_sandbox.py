@@ -235,7 +235,9 @@ def seal_cell() -> bool:
         os.setsid()  # the autogroup's nice value was the zygote's, writable by its cells (a process group leader cannot)
     except OSError:
         ok = False
-    return ok
+    from ._seccomp import deny_keys_and_namespaces
+
+    return deny_keys_and_namespaces() and ok  # keys: the host's keyrings are reachable by id, whatever the namespace
 
 
 def _refuse(what: str) -> None:

@@ -16,6 +16,7 @@ Only a spare whose bound-back folders cover the cell's files takes it; otherwise
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.util
 import inspect
@@ -228,23 +229,22 @@ def cell_keep_paths(folders: tuple[str, ...]) -> list[str]:
 
 
 def _private_scratch(folders: tuple[str, ...], fd: int | None = None) -> bool:
-    """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, the code it imports from there bound back; the rest
-    read-only, its own IPC, network and pid namespaces. The cell runs on in a child, the first process of the new
-    pid namespace after its init: when it ends, the kernel kills every process it left (none outlives the cell)."""
+    """Fresh /tmp, /var/tmp and /dev/shm for this cell alone, its code bound back, the rest read-only; namespaces of
+    its own. The cell runs on in a child, the first process of the new pid namespace after its init: when it ends,
+    the kernel kills every process it left (none outlives the cell); its output goes through pipes of its own."""
+    from ._cell_output import fork_with_own_output
     from ._sandbox import private_scratch, seal_cell
 
     if not private_scratch(cell_keep_paths(folders)):
         return False
     _wait_for(os.fork(), fd)  # this process waits, and ends as its child did (the zygote reports that status)
-    import ctypes
-
     libc = ctypes.CDLL(None)
     # The first process of the namespace is not the cell but its init, which dies with the process the zygote forked:
     # the kernel then kills the whole namespace, whatever the cell did to its own signals, group or session.
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     sealed = seal_cell()  # its own /proc, session and keyring; every mount locked
-    libc.prctl(4, 0)  # PR_SET_DUMPABLE: the cell (same uid) cannot ptrace it
-    _wait_for(os.fork(), fd)
+    libc.prctl(4, 0)  # PR_SET_DUMPABLE: the cell (same uid) cannot ptrace it, nor reach its stdout and stderr
+    _wait_for(fork_with_own_output(), fd)
     libc.prctl(4, 1)  # the cell itself as usual (its /proc/self is its own)
     return sealed
 
