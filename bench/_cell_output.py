@@ -24,21 +24,40 @@ def fork_with_own_output() -> int:
             os.dup2(w, fd)
             os.close(w)
     if pid:
-        _relay({out[0]: 1, err[0]: 2})
+        _relay({out[0]: 1, err[0]: 2}, os.pidfd_open(pid))
     return pid
 
 
-def _relay(pipes: dict[int, int]) -> None:
+def _relay(pipes: dict[int, int], child: int) -> None:
+    """Copy each pipe to its descriptor until the child ends (``child``: its pidfd), then what is left in them.
+    Not until the pipes end: a process the cell started could hold them open, and the cell's init, waiting, would
+    keep the namespace (and the zygote) waiting with it."""
     import select
 
     while pipes:
-        for r in select.select(list(pipes), [], [])[0]:
-            chunk = os.read(r, 65536)
-            if not chunk:
+        ready = select.select([*pipes, child], [], [])[0]
+        for r in [r for r in ready if r != child]:
+            if not _copy(r, pipes[r]):
                 os.close(r)
                 del pipes[r]
-                continue
-            try:
-                os.write(pipes[r], chunk)
-            except OSError:
-                pass  # the harness stopped reading: the cell's output is lost, not the cell
+        if child in ready:
+            for r, fd in pipes.items():
+                os.set_blocking(r, False)
+                while _copy(r, fd):
+                    pass
+                os.close(r)
+            break
+    os.close(child)
+
+
+def _copy(r: int, fd: int) -> bool:
+    """One chunk from ``r`` to ``fd``; False at the end of ``r`` (or nothing left to read without waiting)."""
+    try:
+        chunk = os.read(r, 65536)
+    except BlockingIOError:
+        return False
+    try:
+        os.write(fd, chunk)
+    except OSError:
+        pass  # the harness stopped reading: the cell's output is lost, not the cell
+    return bool(chunk)

@@ -243,7 +243,7 @@ def _private_scratch(folders: tuple[str, ...], fd: int | None = None) -> bool:
     # the kernel then kills the whole namespace, whatever the cell did to its own signals, group or session.
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     sealed = seal_cell()  # its own /proc, session and keyring; every mount locked
-    libc.prctl(4, 0)  # PR_SET_DUMPABLE: the cell (same uid) cannot ptrace it, nor reach its stdout and stderr
+    sealed = libc.prctl(4, 0) == 0 and sealed  # not dumpable: the cell (same uid) cannot trace it, nor reach its output
     _wait_for(fork_with_own_output(), fd)
     libc.prctl(4, 1)  # the cell itself as usual (its /proc/self is its own)
     return sealed

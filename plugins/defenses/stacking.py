@@ -12,32 +12,49 @@ from bench import ROW_FIELD, Dataset, Defense, TrainedModel, hookimpl, random_pa
 ARCH = "stacked"
 
 
-def _register_architecture():
-    from torch import nn
+def _stacked_class():
+    """The ``Stacked`` module class, built on first use (torch is imported lazily). Pickled by reference, as
+    ``stacking.Stacked`` (the module's ``__getattr__`` builds it in a fresh process): defined inside a function, it
+    could not be pickled, and every attack on a stacking target failed in a worker ("Can't pickle local object")."""
+    cls = globals().get("_STACKED")
+    if cls is None:
+        from torch import nn
 
+        class Stacked(nn.Module):
+            """First-level models' probabilities, concatenated, into a small second-level MLP."""
+
+            def __init__(self, bases, num_classes, meta_hidden):
+                super().__init__()
+                self.bases = nn.ModuleList(bases)
+                self.meta = nn.Sequential(nn.Linear(len(bases) * num_classes, meta_hidden), nn.ReLU(), nn.Linear(meta_hidden, num_classes))
+
+            def forward(self, x):
+                import torch
+
+                return self.meta(torch.cat([nn.functional.softmax(b(x), dim=1) for b in self.bases], dim=1))
+
+        Stacked.__qualname__ = "Stacked"
+        globals()["_STACKED"] = cls = Stacked
+    return cls
+
+
+def __getattr__(name):
+    if name == "Stacked":
+        return _stacked_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _register_architecture():
     from bench.training import ARCHITECTURES, architecture, build_model
     from bench import Recipe
 
     if ARCH in ARCHITECTURES:
         return
 
-    class Stacked(nn.Module):
-        """First-level models' probabilities, concatenated, into a small second-level MLP."""
-
-        def __init__(self, bases, num_classes, meta_hidden):
-            super().__init__()
-            self.bases = nn.ModuleList(bases)
-            self.meta = nn.Sequential(nn.Linear(len(bases) * num_classes, meta_hidden), nn.ReLU(), nn.Linear(meta_hidden, num_classes))
-
-        def forward(self, x):
-            import torch
-
-            return self.meta(torch.cat([nn.functional.softmax(b(x), dim=1) for b in self.bases], dim=1))
-
     @architecture(ARCH)
     def stacked(input_shape, num_classes, dropout=0.0, base="mlp", base_params=None, n_bases=2, meta_hidden=64):
         base_recipe = Recipe(base, dict(base_params or {}), dropout=dropout)
-        return Stacked([build_model(base_recipe, input_shape, num_classes) for _ in range(int(n_bases))], num_classes, int(meta_hidden))
+        return _stacked_class()([build_model(base_recipe, input_shape, num_classes) for _ in range(int(n_bases))], num_classes, int(meta_hidden))
 
 
 class Stacking(Defense):

@@ -29,3 +29,22 @@ def test_a_child_writes_through_its_own_pipes_and_reads_back_nothing_of_the_pare
     os.waitpid(pid, 0)
     text = log.read_text()
     assert "out of the cell" in text and "err of the cell; harness's seen: 0" in text, text
+
+
+def test_the_relay_ends_with_the_child_not_with_what_it_left_holding_the_pipes():
+    # The init copied the cell's pipes until they ended: a process the cell left behind, holding them, kept the
+    # init (and so the zygote, waiting for it) waiting as long as it lived (review of d3c42de).
+    import time
+
+    pid = os.fork()
+    if not pid:
+        started = time.monotonic()
+        child = fork_with_own_output()
+        if not child:  # the cell: leaves a process that holds its stdout, and ends
+            if not os.fork():
+                time.sleep(30)
+                os._exit(0)
+            os._exit(0)
+        os.waitpid(child, 0)
+        os._exit(0 if time.monotonic() - started < 15 else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0

@@ -117,6 +117,27 @@ def test_stacking_builds_two_first_level_models_and_a_combiner(env):
     assert np.allclose(predict_logits(fresh, x), predict_logits(module, x))
 
 
+def test_a_stacking_model_pickles_into_a_fresh_interpreter(env):
+    # Its class was local to a function: every attack on a stacking target in a worker failed ("Can't pickle local
+    # object '_register_architecture.<locals>.Stacked'": 28 of digits' 480 official cells at c1b1c9d).
+    import pickle
+    import subprocess
+    import sys
+
+    module = train(env, "stacking").module
+    read = "import pickle, sys; m = pickle.loads(sys.stdin.buffer.read()); print(type(m).__name__, len(m.bases))"
+    out = subprocess.run([sys.executable, "-c", read], input=pickle.dumps(module), capture_output=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.decode().split() == ["Stacked", "2"], out.stderr.decode()[-2000:]
+
+
+def test_an_attack_on_a_stacking_target_runs_in_a_worker(tmp_path):
+    from bench.testing import run_cell
+
+    s = make_session(cache_dir=tmp_path / "cache", isolation="process")
+    rec = run_cell("loss", track="synthetic-blobs", defense="stacking", session=s)
+    assert rec["status"] == "ok", rec["error"]
+
+
 @pytest.mark.parametrize("name", ["advreg", "dmp", "early-stopping"])
 def test_a_defense_without_population_reference_data_refuses_to_hold_members_out(env, name):
     session, track, members, _, _ = env
