@@ -485,7 +485,8 @@ def test_a_sealed_cell_reaches_nothing_of_the_zygotes_and_undoes_no_lock():
         rec = run_cell("probe-escape", track="cheat-pool-blobs", session=s, attack_params={"host_mnt": host})
         assert rec["status"] == "failed" and "PROBE-ESCAPE " in rec["error"], (kind, rec["error"])
         seen = json.loads(rec["error"].split("PROBE-ESCAPE ", 1)[1].splitlines()[0])
-        # (1 and 2 are the harness's own output: test_a_cell_cannot_carry_rows_in_the_harnesss_output)
+        # 1 and 2 are pipes of the cell's own (bench._cell_output), no longer the harness's output
+        assert seen["fds"].get("1", "").startswith("pipe:") and seen["fds"].get("2", "").startswith("pipe:"), (kind, seen["fds"])
         assert len(seen["fds"]) <= 5 and not any(seen["fds"][fd].startswith("/") for fd in seen["fds"] if fd not in ("0", "1", "2")), (kind, seen["fds"])
         assert not seen["witness"] and seen["root"] == "/", (kind, seen)
         mounts = seen["mounts"]
