@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from ._seccomp import _CALLS
+
 __all__ = ["Sandbox", "detect", "worker_env", "python_paths", "keep_paths", "private_scratch", "seal_cell", "SANDBOX_ENV", "NOBODY", "SCRATCH_ROOTS"]
 
 SANDBOX_ENV = "PRIVBENCH_SANDBOX"
@@ -140,7 +142,7 @@ def _lock(path: str) -> None:
 SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")  # the world-writable folders a cell could leave a file in
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWIPC, _CLONE_NEWNET, _CLONE_NEWPID, _CLONE_NEWUTS = 0x00020000, 0x10000000, 0x08000000, 0x40000000, 0x20000000, 0x04000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 8, 32, 4096, 16384
-_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}  # keyctl(2): numbered per architecture, unlike mount_setattr
+_SYS_KEYCTL = {machine: calls["keyctl"] for machine, calls in _CALLS.items()}  # numbered per architecture, unlike mount_setattr
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1  # mount_setattr(2), Linux >= 5.12
 

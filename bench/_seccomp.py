@@ -16,10 +16,11 @@ from typing import Any
 __all__ = ["deny_keys_and_namespaces"]
 
 _ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}  # AUDIT_ARCH_*
-_CALLS = {  # add_key, request_key, keyctl, unshare, setns; clone; clone3; seccomp(2)
-    "x86_64": {"deny": (248, 249, 250, 272, 308), "clone": 56, "clone3": 435, "seccomp": 317},
-    "aarch64": {"deny": (217, 218, 219, 97, 268), "clone": 220, "clone3": 435, "seccomp": 277},
+_CALLS = {  # system call numbers, per architecture
+    "x86_64": {"add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272, "setns": 308, "clone": 56, "clone3": 435, "seccomp": 317},
+    "aarch64": {"add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268, "clone": 220, "clone3": 435, "seccomp": 277},
 }
+_DENIED = ("add_key", "request_key", "keyctl", "unshare", "setns")
 _NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000  # CLONE_NEW*
 _LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|JGE|JSET|K, BPF_RET|K
 _ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
@@ -32,7 +33,7 @@ def _program(machine: str) -> list[tuple[int, int, int, int]]:
     head = [(_LD, 0, 0, 4), (_JEQ, "next", "deny", _ARCH[machine]), (_LD, 0, 0, 0)]  # arch, then nr
     if machine == "x86_64":
         head.append((_JGE, "deny", "next", 0x40000000))  # the x32 calls share the arch: refused
-    head += [(_JEQ, "deny", "next", nr) for nr in calls["deny"]]
+    head += [(_JEQ, "deny", "next", calls[name]) for name in _DENIED]
     head += [(_JEQ, "enosys", "next", calls["clone3"]), (_JEQ, "next", "allow", calls["clone"])]
     blocks = {
         "clone": [(_LD, 0, 0, 16), (_JSET, "deny", "allow", _NAMESPACES)],  # args[0]'s low 32 bits: the flags
@@ -42,7 +43,6 @@ def _program(machine: str) -> list[tuple[int, int, int, int]]:
     for name, block in blocks.items():
         at[name] = len(code)
         code += block
-    at["next"] = None
 
     def jump(i: int, target: Any) -> int:
         return 0 if target in (0, "next") else at[target] - i - 1

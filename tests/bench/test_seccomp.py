@@ -37,8 +37,8 @@ def test_keys_and_namespaces_are_refused_and_threads_forks_and_programs_still_ru
         libc = ctypes.CDLL(None, use_errno=True)
         nr = _CALLS[os.uname().machine]
         refused = {}
-        for name, call in (("add_key", lambda: libc.syscall(nr["deny"][0], b"user", b"k", b"v", 1, -3)),
-                           ("keyctl", lambda: libc.syscall(nr["deny"][2], 0, -3, 0)),
+        for name, call in (("add_key", lambda: libc.syscall(nr["add_key"], b"user", b"k", b"v", 1, -3)),
+                           ("keyctl", lambda: libc.syscall(nr["keyctl"], 0, -3, 0)),
                            ("unshare", lambda: libc.unshare(0x40000000))):
             refused[name] = (call(), ctypes.get_errno())
         t = threading.Thread(target=lambda: None)
