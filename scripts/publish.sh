@@ -9,6 +9,7 @@
 # runs/publish-<commit>). Cost on a 2-core CPU, measured on digits (commit d80a7f8): ~2.6 cells a minute on one core
 # for most defenses, but memguard's take minutes, label-hsj and LiRA over 20 together (each query to each model is a noise search,
 # redone in each cell's worker), so digits takes at least 4 h of one core and fashion-mnist (10x the pool) days.
+# On machines that keep nothing between sessions but the repository, publish in parts: scripts/republish_parts.sh.
 # Usage: scripts/publish.sh [extra `privbench run` options, e.g. --slots 2: one per core]
 set -euo pipefail
 cd "$(dirname "$0")/.."
