@@ -234,7 +234,7 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
             except ValueError as exc:
                 status, error = "failed", str(exc)
         if status != "ok":
-            draft.isolated(_least_isolated(boxes))
+            draft.isolated(*boxes)
             draft.used(_used(used, n_targets))
             return draft.fail(status, f"target {t} of {n_targets}: {error}"), None
         for name, values in ctx.exports.items():
@@ -244,7 +244,7 @@ def run_pool_cell(session: Any, cell: "Cell", draft: Any, defense: Defense) -> t
             scen, note = _score_scenarios(session, cell, defense, models, design, t, pool, first_run=scores, boxes=boxes)
             notes.append(note)
         runs.append(TargetRun(t, scores, split.is_member(), scen))
-    draft.isolated(_least_isolated(boxes))
+    draft.isolated(*boxes)
     draft.used(_used(used, n_targets))
     draft.trained(_mean_utility(utilities), models[0].report)
     arrays = {
@@ -306,19 +306,6 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
     names = group[order[is_extra] - len(pool)]
     got_scores = to_first_run_scale(scores[is_extra], scores[~is_extra], first_run)
     return {k: got_scores[names == k] for k in sets}, {"status": "ok", "sets": sets, "used": ledger.used()}
-
-
-def _least_isolated(boxes: list[Any]) -> dict[str, Any] | None:
-    """The cell's isolation is its least isolated run's: one target's run without a private /tmp (the kernel refused
-    it; a cell might make it refuse, holding namespaces up to the per-user limit) is the whole record's."""
-    seen = [dict(b) for b in boxes if b is not None]
-    if not seen:
-        return None
-    out = seen[0]
-    for key in ("sandboxed", "private_tmp"):
-        if any(key in b for b in seen):
-            out[key] = all(bool(b.get(key)) for b in seen)
-    return out
 
 
 def _scenario_note(notes: list[dict[str, Any]]) -> dict[str, Any] | None:

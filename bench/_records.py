@@ -99,9 +99,15 @@ class RecordDraft:
     def used(self, used: Mapping[str, Any]) -> None:
         self.budget = BudgetUse(self.budget.tier, dict(self.budget.limits), dict(used))
 
-    def isolated(self, isolation: Mapping[str, Any] | None) -> None:
-        """How the attack ran (worker process or thread, sandboxed or not)."""
-        self.isolation = dict(isolation) if isolation is not None else None
+    def isolated(self, *runs: Mapping[str, Any] | None) -> None:
+        """How the attack ran (worker process or thread, sandboxed or not). Of several runs (a pool cell's targets, a
+        scenario run), the least isolated one's: one run without a private /tmp (the kernel refused it; a cell might
+        make it refuse, holding namespaces up to the per-user limit) is the whole record's."""
+        seen = [dict(r) for r in runs if r is not None]
+        for key in ("sandboxed", "private_tmp"):
+            if seen and any(key in r for r in seen):
+                seen[0][key] = all(bool(r.get(key)) for r in seen)
+        self.isolation = seen[0] if seen else None
 
     def _record(self, status: str, error: str | None, metrics: dict[str, Any], scenarios: dict[str, Any] | None, **extra: Any) -> Record:
         return Record(

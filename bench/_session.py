@@ -195,7 +195,8 @@ class Session:
         ctx, ledger = self.context(cell, attack, defense, target["module"], prepared=target["meta"].get("prepared"))  # [honest defenses]
         candidates = ctx.candidates
         status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
-        draft.isolated(getattr(ctx, "isolation", None))
+        boxes = [getattr(ctx, "isolation", None)]  # and the scenario run's below: the record takes the least isolated
+        draft.isolated(*boxes)
         draft.used(ledger.used())
         if status == "ok" and ledger.device_seconds() > budget.device_seconds:
             status, error = "over_budget", f"attack {attack.name!r} used {ledger.device_seconds():.1f} device-seconds, over the {budget.tier!r} budget of {budget.device_seconds:g}"
@@ -217,17 +218,16 @@ class Session:
         if self.plan.scenarios and ctx.threshold is not None and Task(track.task).is_membership:
             metrics["fpr_nonmembers"] = float(np.mean(scores[~truth] >= ctx.threshold))
             try:
-                extra, scenarios = self.scenario_metrics(cell, defense, target["module"], ctx.threshold)
+                extra, scenarios = self.scenario_metrics(cell, defense, target["module"], ctx.threshold, boxes=boxes)
             except Exception as exc:  # a scenario is extra evidence: its failure is noted, the cell stays ok
                 extra, scenarios = {}, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             metrics.update(extra)
+            draft.isolated(*boxes)
         return draft.ok(metrics, scenarios), arrays
 
-    def scenario_metrics(self, cell: Cell, defense: Defense, module: Any, threshold: float) -> tuple[dict[str, Any], dict[str, Any]]:
-        """FPRs on the track's extra non-member sets, and a note for the record (``record.scenarios``).
-
-        The attack (a fresh instance) scores the sets in a second context of their own, with its own
-        budget ledger; a failure there is noted, never fatal to the cell."""
+    def scenario_metrics(self, cell: Cell, defense: Defense, module: Any, threshold: float, boxes: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """FPRs on the track's extra non-member sets and a note for the record (``record.scenarios``): a fresh instance of
+        the attack scores them in a context and budget of their own (its isolation joins ``boxes``); a failure is noted."""
         from ._api import Dataset
         from ._models import ModelFactory
         from .scenarios import combine, fpr_metrics, scenario_sha256
@@ -248,6 +248,7 @@ class Session:
         ctx, ledger = self.context(cell, attack, defense, module, candidates=(cands, units), factory=factory, owner_note=" (scenarios)",
                                    prepared=self.target(cell)["meta"].get("prepared"))  # [honest defenses]
         status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
+        boxes.append(getattr(ctx, "isolation", None))
         if status == "ok":
             try:
                 scores = check_scores(attack.name, output, len(cands))

@@ -39,6 +39,21 @@ def test_a_drafted_record_round_trips_through_json():
     assert back.budget.used["queries"] == 10 and back.defense.report["epsilon"] == 3.0
 
 
+def test_a_record_of_several_runs_takes_the_least_isolated_ones():
+    # A pool cell's targets and a scenario run each ran in a worker: one without a private /tmp (the kernel refused
+    # it; a cell might make it refuse) is the record's, whichever run it was.
+    box = {"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": True}
+    d = _draft()
+    d.isolated(box, None, {**box, "private_tmp": False})
+    assert d.isolation == {**box, "private_tmp": False}
+    d.isolated({**box, "sandboxed": False}, box)
+    assert d.isolation == {**box, "sandboxed": False}
+    d.isolated(box, box)
+    assert d.isolation == box and d.isolation is not box  # a copy: the run's own dict is not the record's
+    d.isolated(None)
+    assert d.isolation is None
+
+
 def test_a_record_reads_like_its_json():
     rec = make_record("loss", metrics={"auc": 0.6}, utility={"test_accuracy": 0.8})
     assert rec["attack"]["name"] == "loss" == rec.attack.name

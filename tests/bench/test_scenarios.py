@@ -84,6 +84,27 @@ def test_runner_records_scenario_fprs_for_threshold_attacks():
     assert 0 <= m["fpr_generated"] <= 1
 
 
+@pytest.mark.slow
+def test_a_one_target_cells_record_takes_its_scenario_runs_isolation_when_that_was_less(monkeypatch):
+    # The scenario sets are scored in a second run of the attack; a record that kept the first run's isolation only
+    # would call a cell private whose scenario run was not (review of d3c42de, F3; pool cells fold theirs already).
+    from bench._runner import Cell
+
+    session = make_session(scenarios=True)
+    box = {"mode": "process", "sandbox": "bwrap", "sandboxed": True, "private_tmp": True}
+    runs, real = iter([box, {**box, "private_tmp": False}]), session._score
+
+    def score(attack, ctx, *args, **kwargs):
+        out = real(attack, ctx, *args, **kwargs)
+        ctx.isolation = next(runs)  # what a worker reports: the cell's run, then its scenario run
+        return out
+
+    monkeypatch.setattr(session, "_score", score)
+    record, _ = session.run_cell(Cell("synthetic-blobs", "none", "loss", 0, "smoke"))
+    assert record["status"] == "ok" and record["scenarios"]["status"] == "ok"
+    assert record["isolation"] == {**box, "private_tmp": False}
+
+
 def test_list_attacks_json_shows_every_attack_with_threat_model():
     out = CliRunner().invoke(cli, ["list", "attacks", "--json"])
     assert out.exit_code == 0
