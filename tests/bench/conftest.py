@@ -1,5 +1,6 @@
 """Browser fixtures shared by the site and report tests: Debian's headless chromium + chromedriver (Selenium),
-and a static server for a folder on 127.0.0.1. Nothing is written into the repository."""
+and a static server for a folder on 127.0.0.1; the committed board the verify and migrate tests copy cells from.
+Nothing is written into the repository."""
 
 import contextlib
 import functools
@@ -84,3 +85,13 @@ def full_page_screenshot(driver, path):
 def web():
     """The helpers above, for test modules (conftest modules are not imported by name)."""
     return types.SimpleNamespace(console_errors=console_errors, broken_images=broken_images, screenshot=full_page_screenshot)
+
+
+@pytest.fixture
+def old_digits_board() -> Path:
+    """The committed digits/cpu submission migrated from format 1: superseded by the republish, kept on disk as every
+    superseded submission is (its cheap cells are at plugin versions still current)."""
+    from bench._submission import read_submission
+
+    folder = Path(__file__).resolve().parents[2] / "leaderboards" / "digits" / "cpu"
+    return next(p for p in sorted(folder.glob("*.jsonl")) if read_submission(p).header.migrated_from)

@@ -13,9 +13,8 @@ from bench.site import entry_records, render_readme, rows_from_records
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _format1(root: Path, n: int = 12) -> list[dict]:
+def _format1(root: Path, src: Path, n: int = 12) -> list[dict]:
     """Format-1 entries (one JSON per cell, as published before) made from the first cells of the committed digits board."""
-    (src,) = sorted((REPO / "leaderboards" / "digits" / "cpu").glob("*.jsonl"))
     cells = [json.loads(x) for x in src.read_text().splitlines()[1 : n + 1]]
     out = []
     for i, cell in enumerate(cells):
@@ -32,9 +31,9 @@ def _format1(root: Path, n: int = 12) -> list[dict]:
     return out
 
 
-def test_migration_keeps_records_links_and_tables_and_drops_inline_verifications(tmp_path):
+def test_migration_keeps_records_links_and_tables_and_drops_inline_verifications(tmp_path, old_digits_board):
     root = tmp_path / "lb"
-    old = _format1(root)
+    old = _format1(root, old_digits_board)
     with pytest.raises(SubmissionError, match="python -m bench._migrate"):
         load_entries(root)
     from bench._record import Record

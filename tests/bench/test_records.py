@@ -13,9 +13,10 @@ from bench._record import AttackRef, DefenseRef, TrackRef
 from bench.testing import make_record
 
 REPO = Path(__file__).resolve().parents[2]
-# The committed records, in the submission files (one JSONL per submission: a header line, then a line per cell).
+# The committed version-1 records, in the submission files (one JSONL per submission: a header line, then a line per
+# cell); the boards' earlier submissions, superseded by the republish (version 2), stay on disk.
 COMMITTED = [(path, i) for path in sorted((REPO / "leaderboards").glob("*/*/*.jsonl"))
-             for i in range(1, len(path.read_text().splitlines()))]
+             for i, line in enumerate(path.read_text().splitlines()) if i and '"schema_version": 1' in line]
 
 
 def _draft(run_id="r1"):

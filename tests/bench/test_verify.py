@@ -132,9 +132,9 @@ def test_a_verification_vouches_for_every_metric_the_board_shows():
 
 
 @pytest.fixture
-def committed(tmp_path):
+def committed(tmp_path, old_digits_board):
     """A copy of the committed digits/cpu submission, and a cheap cell whose plugins are still at the published versions (confidence against none, seed 0)."""
-    (src,) = sorted((REPO / "leaderboards" / "digits" / "cpu").glob("*.jsonl"))
+    src = old_digits_board
     dest = tmp_path / "lb" / "digits" / "cpu" / src.name
     dest.parent.mkdir(parents=True)
     shutil.copy(src, dest)
