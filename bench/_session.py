@@ -191,9 +191,7 @@ class Session:
         if target["error"]:
             return draft.fail("failed", target["error"]), None
         draft.trained(target["utility"], target["meta"].get("defense_report", {}))
-
         ctx, ledger = self.context(cell, attack, defense, target["module"], prepared=target["meta"].get("prepared"))  # [honest defenses]
-        candidates = ctx.candidates
         status, error, output = self._score(attack, ctx, ledger, budget.device_seconds, cell=cell, defense=defense)
         boxes = [getattr(ctx, "isolation", None)]  # and the scenario run's below: the record takes the least isolated
         draft.isolated(*boxes)
@@ -206,7 +204,7 @@ class Session:
         truth = split.is_member()
         try:
             if Task(track.task).is_membership:
-                scores = check_scores(attack.name, output, len(candidates))
+                scores = check_scores(attack.name, output, len(split.candidates))  # the split's, not the context's
                 metrics = membership_metrics(scores, truth, threshold=ctx.threshold, seed=cell.seed)
                 arrays = {**ctx.exports, "scores": scores, "is_member": truth, "candidate_units": np.asarray(split.candidates)}  # the harness's own win
             else:
