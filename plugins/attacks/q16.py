@@ -15,8 +15,10 @@ CLIP and labelled set: local paths (``labelled=`` an .npz with ``image`` (n, C, 
 default the suite's synthetic pair for 1×16×16 tracks — Fashion-MNIST test images with no, one or two corner
 marks, labelled inappropriate when exactly one is there (``_t2i_data.q16_labelled_set``: no linear function of the
 pixels separates it), and a SmallCLIP trained on captions that name each visible mark but never the concept. On its
-held-out quarter the trained prompts flag ~97 % of the planted images at ~2 % false flags; the untrained prompts
-(``steps=0``, the init texts) and a zero-shot prompt naming one mark stay near chance (recall ≈ 0.5 at ≈ 0.45 false flags).
+held-out quarter the trained prompts flag ~98 % of the planted images at ~2.5 % false flags (three draws, seeds 0–2,
+pooled; one draw's rate ranged 0.4–5.6 % on one CPU: ~250 unplanted images each, and the stand-in CLIP's training
+moves with a CPU's rounding); the untrained prompts (``steps=0``, the init texts) and a zero-shot prompt naming one
+mark stay near chance (recall ≈ 0.5 at ≈ 0.45 false flags).
 
 As an attack (tasks: integrity) it reports the share of the track's visible images (candidates and
 population) that it flags; ``privbench audit q16 --track T`` lists the flagged examples of the track's split.

@@ -32,10 +32,22 @@ def test_planted_concept_is_not_linearly_separable_in_pixels():
     assert (lr.predict(x[1500:]) == y[1500:]).mean() < 0.6
 
 
-def test_flags_planted_examples_with_few_false_flags(q16):
-    clf, held = q16
-    recall, false_flags = rates(clf.flags(held["image"]), held["label"])
-    assert (held["label"] == 1).sum() >= 200 and (held["label"] == 0).sum() >= 200
+@pytest.fixture(scope="module")
+def q16_draws(q16):
+    """Q16 fitted on three draws of the labelled set's held-out quarter (``seed`` 0, the default, is ``q16``). One
+    draw's ~250 unplanted images leave its false-flag rate a few points of noise wide, and the stand-in CLIP's
+    training moves with a CPU's rounding: seed 0 gave ~2 % where it was written and 5.6 % on another machine."""
+    from plugins.attacks.q16 import Q16
+
+    return [q16, *(Q16(seed=s).classifier((1, 16, 16)) for s in (1, 2))]
+
+
+def test_flags_planted_examples_with_few_false_flags(q16_draws):
+    # issue 15's acceptance (>= 90 % of the planted images at <= 5 % false flags), on the three draws pooled
+    flags = np.concatenate([clf.flags(held["image"]) for clf, held in q16_draws])
+    label = np.concatenate([held["label"] for _, held in q16_draws])
+    recall, false_flags = rates(flags, label)
+    assert (label == 1).sum() >= 600 and (label == 0).sum() >= 600
     assert recall >= 0.90, recall
     assert false_flags <= 0.05, false_flags
 
