@@ -10,9 +10,11 @@ seed they ran: ``{commit: {track: {"split_seed": int, "parts": [submission id, .
 submission file that merely claims our title, plugins and commit neither picks the split nor marks a defense done,
 and every new part supersedes it (as it supersedes the track's earlier first-party submission).
 
-    python scripts/publish_parts.py seed ROOT TRACK COMMIT          # the booked split seed ('' if none yet)
-    python scripts/publish_parts.py done ROOT TRACK COMMIT          # defenses whose every cell is on the board
+    python scripts/publish_parts.py seed ROOT TRACK COMMIT SEEDS     # the booked split seed ('' if none yet)
+    python scripts/publish_parts.py done ROOT TRACK COMMIT SEEDS     # defenses whose every cell is on the board
     python scripts/publish_parts.py submit ROOT RUN_DIR COMMIT SEEDS  # publish what is complete, book it
+
+COMMIT is the full hash (the book's key; records carry it).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def read_book(root: str | Path) -> dict[str, Any]:
 
 
 def _entry(root: str | Path, track: str, commit: str) -> dict[str, Any]:
-    return next((v.get(track, {}) for k, v in read_book(root).items() if k.startswith(commit) or commit.startswith(k)), {})
+    """The book's entry of ``commit`` (its full hash: two commits may share a short one) for ``track``."""
+    return read_book(root).get(commit, {}).get(track, {})
 
 
 def _first_party(root: str | Path, track: str) -> list[Any]:
@@ -49,17 +52,23 @@ def _first_party(root: str | Path, track: str) -> list[Any]:
 
 
 def booked(root: str | Path, track: str, commit: str) -> tuple[int | None, dict[tuple[str, str, int], Any]]:
-    """(split seed, {(defense, attack, seed): record}) of our parts of ``commit`` on the board."""
+    """(split seed, {(defense, attack, seed): record}) of our parts of ``commit`` on the board. A booked part that is
+    not on the board as ours (missing, edited, superseded by some file, other cells) stops everything: the board
+    and the book disagree, and publishing more would hide it or publish its cells twice."""
     entry = _entry(root, track, commit)
-    ours, cells = set(entry.get("parts", ())), {}
-    for sub in _first_party(root, track):
-        if sub.submission_id in ours and sub.intact:
-            for cell in sub.cells:
-                r = cell.record
-                if r.track.split_seed != entry.get("split_seed"):
-                    sys.exit(f"{track}: booked part {sub.submission_id} ran on split seed {r.track.split_seed}, the book "
-                             f"says {entry.get('split_seed')}; fix {BOOK} before publishing more")
-                cells[(r.defense.name, r.attack.name, r.seed)] = r
+    on_board = {s.submission_id: s for s in _first_party(root, track)}
+    cells = {}
+    for sid in entry.get("parts", ()):
+        sub = on_board.get(sid)
+        if sub is None or not sub.intact:
+            sys.exit(f"{track}: booked part {sid} of {commit[:12]} is not on the board as an intact first-party "
+                     f"submission (missing, edited, or superseded by another file): fix {BOOK} or the board first")
+        for cell in sub.cells:
+            r = cell.record
+            if r.track.split_seed != entry.get("split_seed") or r.provenance.git_commit != commit:
+                sys.exit(f"{track}: booked part {sid} holds a cell of split seed {r.track.split_seed} from commit "
+                         f"{r.provenance.git_commit}; the book says {entry.get('split_seed')} from {commit}: fix {BOOK}")
+            cells[(r.defense.name, r.attack.name, r.seed)] = r
     return entry.get("split_seed"), cells
 
 
@@ -92,7 +101,7 @@ def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> tuple[li
     if not recs:
         return [], None
     track, task = recs[0]["track"]["name"], recs[0]["track"]["task"]
-    if any(not str(r["provenance"].get("git_commit") or "").startswith(commit) for r in recs):
+    if any(r["provenance"].get("git_commit") != commit for r in recs):
         sys.exit(f"{run_dir}: some records were not run from {commit}; a part holds one commit's cells only")
     seeds = {r["track"]["split_seed"] for r in recs}
     book_seed, on_board = booked(root, track, commit)
@@ -103,33 +112,45 @@ def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> tuple[li
     want = _wanted(task, n_seeds)
     complete = sorted(d for d in {k[0] for k in run} if all(
         (d, a, s) in on_board or ((d, a, s) in run and run[(d, a, s)]["status"] != "failed") for a, s in want))
-    keep = [json.dumps(r, sort_keys=True) for k, r in run.items() if k[0] in complete and k not in on_board]
+    keep = {k: r for k, r in run.items() if k[0] in complete and k not in on_board}
     if keep:
-        (run_dir / "part.jsonl").write_text("\n".join(keep) + "\n")
-    return (complete if keep else []), seeds.pop()
+        (run_dir / "part.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in keep.values()))
+    return sorted({k[0] for k in keep}), seeds.pop()
 
 
 def submit(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> int:
     """Publish the run's complete defenses as one part (superseding every unbooked first-party submission of the
-    track: the old board, or a file that only claims to be ours) and book it. Exits non-zero only on a problem
-    (with its message): nothing complete yet is none."""
+    track: the old board, or a file that only claims to be ours) and book it. A defense goes in whole or not at all:
+    one refused cell holds its defense back (a row is per submission, so its seeds must share one). Exits non-zero
+    only on a problem (with its message): nothing complete yet is none."""
     from bench.publish import submit as submit_results
 
     wrote, seed = part(root, run_dir, commit, n_seeds)
-    if not wrote:
-        print(f"{run_dir}: no defense complete with cells still to publish")
-        return 0
-    track = json.loads((run_dir / "part.jsonl").read_text().splitlines()[0])["track"]["name"]
-    entry = _entry(root, track, commit)
-    others = [s.submission_id for s in _first_party(root, track) if s.submission_id not in entry.get("parts", ())]
-    sub = submit_results([run_dir / "part.jsonl"], root, title=TITLE, supersedes=others, skip_invalid=True)
-    for p in sub.problems:
-        print(f"refused: {p}")
-    if not sub.ids:
-        sys.exit(f"{run_dir}: nothing was written ({len(sub.problems)} problems above)")
+    path = run_dir / "part.jsonl"
+    for _ in range(2):  # refused cells hold their defenses back once; what is left must then go through
+        if not wrote:
+            print(f"{run_dir}: no defense complete with cells still to publish")
+            return 0
+        recs = [json.loads(line) for line in path.read_text().splitlines()]
+        track = recs[0]["track"]["name"]
+        others = [s.submission_id for s in _first_party(root, track) if s.submission_id not in _entry(root, track, commit).get("parts", ())]
+        sub = submit_results([path], root, title=TITLE, supersedes=others)
+        if sub.ids:
+            break
+        for p in sub.problems:
+            print(f"refused: {p}")
+        cellwise = [p for p in sub.problems if p.where.startswith(f"{path.name}:") and "(" in p.where]  # "part.jsonl:3 (track/defense/attack/seed0)"
+        if not cellwise or len(cellwise) < len(sub.problems):  # a refused --supersedes, a bad header: nothing goes out
+            sys.exit(f"{run_dir}: nothing was written ({len(sub.problems)} problems above)")
+        held = {p.where.split("(", 1)[1].split("/")[1] for p in cellwise}
+        print(f"holding back {', '.join(sorted(held))}: a refused cell (re-run it on a fresh machine)")
+        recs = [r for r in recs if r["defense"]["name"] not in held]
+        path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in recs))
+        wrote = sorted({r["defense"]["name"] for r in recs})
+    else:
+        sys.exit(f"{run_dir}: nothing was written")
     book = read_book(root)
-    key = next((k for k in book if k.startswith(commit) or commit.startswith(k)), commit)
-    mine = book.setdefault(key, {}).setdefault(track, {"split_seed": seed, "parts": []})
+    mine = book.setdefault(commit, {}).setdefault(track, {"split_seed": seed, "parts": []})
     mine["parts"] += sub.ids
     (Path(root) / BOOK).write_text(json.dumps(book, indent=1, sort_keys=True) + "\n")
     print(f"{track}: published {', '.join(wrote)} as {', '.join(sub.ids)}" + (f", superseding {', '.join(others)}" if others else ""))
@@ -139,9 +160,9 @@ def submit(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> int:
 def main(argv: list[str]) -> int:
     what, *args = argv
     if what in ("seed", "done"):
-        root, track, commit = args
+        root, track, commit, n_seeds = args
         seed = booked(root, track, commit)[0]
-        print(("" if seed is None else seed) if what == "seed" else ",".join(done(root, track, commit)))
+        print(("" if seed is None else seed) if what == "seed" else ",".join(done(root, track, commit, n_seeds=int(n_seeds))))
         return 0
     if what == "submit":
         root, run_dir, commit, n_seeds = args

@@ -13,11 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: scripts/republish_parts.sh COMMIT run|submit"
-COMMIT=$(git rev-parse --short "${1:?$usage}")
+COMMIT=$(git rev-parse "${1:?$usage}^{commit}")  # the full hash: the book's key (two commits may share a short one)
+SHORT=${COMMIT:0:7}
 WHAT=${2:?$usage}
 MAIN=$(pwd)
-WT=$(realpath -m "${WT:-$MAIN/../pub-$COMMIT}")
-RUNS=$(realpath -m "${RUNS:-$MAIN/../runs/publish-$COMMIT}")
+WT=$(realpath -m "${WT:-$MAIN/../pub-$SHORT}")
+RUNS=$(realpath -m "${RUNS:-$MAIN/../runs/publish-$SHORT}")
 ROOT=$(realpath -m "${ROOT:-$MAIN/leaderboards}")
 TRACKS=${TRACKS:-digits fashion-mnist}
 SLOTS=${SLOTS:-$(nproc)}
@@ -25,8 +26,8 @@ SEEDS=2
 export TITLE="${TITLE:-privbench first-party baselines}"
 
 [ -d "$WT" ] || git worktree add --detach "$WT" "$COMMIT"
-at=$(git -C "$WT" rev-parse --short HEAD)
-[ "$at" = "$COMMIT" ] || { echo "$WT is at $at, not $COMMIT: its records would not be this republish's" >&2; exit 2; }
+at=$(git -C "$WT" rev-parse HEAD)
+[ "$at" = "$COMMIT" ] || { echo "$WT is at ${at:0:12}, not ${COMMIT:0:12}: its records would not be this republish's" >&2; exit 2; }
 if [ ! -x "$WT/.venv/bin/privbench" ]; then  # the README's install line, less apt (main's checkout installed that)
   (cd "$WT" && python3 -m venv .venv && .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 \
      && .venv/bin/pip install -q -e '.[dev,clip,ner,ssl,diffusion]')
@@ -36,7 +37,7 @@ parts() { (cd "$WT" && .venv/bin/python "$MAIN/scripts/publish_parts.py" "$@"); 
 
 for track in $TRACKS; do
   run="$RUNS/$track"
-  seed=$(parts seed "$ROOT" "$track" "$COMMIT")
+  seed=$(parts seed "$ROOT" "$track" "$COMMIT" "$SEEDS")
   if [ -n "$seed" ]; then  # resume on the booked split; a run folder on another split is not this board's
     if [ -e "$run/.official/split_seed.json" ]; then
       have=$("$WT/.venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["split_seed"])' "$run/.official/split_seed.json")
@@ -47,12 +48,12 @@ for track in $TRACKS; do
     fi
   fi
   if [ "$WHAT" = run ]; then
-    done_=$(parts done "$ROOT" "$track" "$COMMIT")
+    done_=$(parts done "$ROOT" "$track" "$COMMIT" "$SEEDS")
     todo=$("$PB" list defenses --json | "$WT/.venv/bin/python" -c "
 import json, sys
 done = set(sys.argv[1].split(','))
 print(','.join(d['name'] for d in json.load(sys.stdin) if 'classification' in d['tasks'] and d['name'] not in done))" "$done_")
-    [ -n "$todo" ] || { echo "$track: every defense is on the board from $COMMIT"; continue; }
+    [ -n "$todo" ] || { echo "$track: every defense is on the board from $SHORT"; continue; }
     # exit status 1 (some cells failed, the rest recorded) goes on; 2 and 3 (nothing ran) stop
     (cd "$WT" && nice -n 10 "$PB" run --official --track "$track" --attacks all --defenses "$todo" --budget cpu \
        --seeds "$SEEDS" --slots "$SLOTS" --retry-failed --out "$run" --no-progress) || [ $? -eq 1 ]

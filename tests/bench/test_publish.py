@@ -314,6 +314,11 @@ def test_committed_leaderboards_are_intact_and_up_to_date():
     root = REPO / "leaderboards"
     entries = load_entries(root)
     assert {e.record.track.name for _, e in entries} >= {"digits", "fashion-mnist"} and all(e.submission_id for _, e in entries)
+    # every part of the republish (booked in republish.json) is on the boards whole: none superseded, none cut short
+    book = json.loads((root / "republish.json").read_text())
+    for track, sid in [(t, sid) for tracks in book.values() for t, e in tracks.items() for sid in e["parts"]]:
+        (path,) = (root / track / "cpu").glob(f"{sid}.jsonl")
+        assert sum(e.submission_id == sid for _, e in entries) == len(path.read_text().splitlines()) - 1 > 0, sid
     res = CliRunner().invoke(cli, ["leaderboard", "build", "--check", "--root", str(root)])
     assert res.exit_code == 0, res.output
 

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The committed version-1 records, in the submission files (one JSONL per submission: a header line, then a line per
 # cell); the boards' earlier submissions, superseded by the republish (version 2), stay on disk.
 COMMITTED = [(path, i) for path in sorted((REPO / "leaderboards").glob("*/*/*.jsonl"))
-             for i, line in enumerate(path.read_text().splitlines()) if i and '"schema_version": 1' in line]
+             for i, line in enumerate(path.read_text().splitlines()) if i and json.loads(line)["record"]["schema_version"] == 1]
 
 
 def _draft(run_id="r1"):

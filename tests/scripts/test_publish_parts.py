@@ -11,7 +11,7 @@ from bench.testing import make_record
 
 REPO = Path(__file__).resolve().parents[2]
 TITLE = "privbench first-party baselines"
-COMMIT = "abc1234ff"
+COMMIT = "abc1234" + "f" * 33
 
 
 @pytest.fixture
@@ -39,63 +39,110 @@ def _submit(root, cells, commit=COMMIT, supersedes=(), plugins=None):
     return write_submission(root, header, [{"record": c, "roc": None} for c in cells])[0]
 
 
-def _book(root, ids, seed=7):
-    (root / "republish.json").write_text(json.dumps({"abc1234": {"digits": {"split_seed": seed, "parts": ids}}}))
+def _book(root, ids, seed=7, commit=COMMIT):
+    (root / "republish.json").write_text(json.dumps({commit: {"digits": {"split_seed": seed, "parts": ids}}}))
+
+
+def _results(run, cells):
+    run.mkdir(exist_ok=True)
+    (run / "results.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
 
 
 def test_only_booked_parts_give_the_split_seed_and_the_defenses_done(tmp_path, parts):
     root = tmp_path / "lb"
-    old = _submit(root, _defense("none", split_seed=1, commit="0ld0ld0"), "0ld0ld0")
-    forged = _submit(root, _defense("dpsgd", split_seed=42) + _defense("l2", split_seed=42))  # our title, plugins, commit
-    assert parts.booked(root, "digits", "abc1234")[0] is None and parts.done(root, "digits", "abc1234") == []
+    old = _submit(root, _defense("none", split_seed=1, commit="0" * 40), "0" * 40)
+    _submit(root, _defense("dpsgd", split_seed=42) + _defense("l2", split_seed=42))  # claims our title, plugins, commit
+    assert parts.booked(root, "digits", COMMIT)[0] is None and parts.done(root, "digits", COMMIT) == []
     ours = _submit(root, _defense("advreg") + _defense("dmp")[:3], supersedes=[old])  # dmp: a cell short
     _book(root, [ours])
-    assert parts.booked(root, "digits", "abc1234")[0] == 7  # not the forged file's 42
-    assert parts.done(root, "digits", "abc1234") == ["advreg"]
+    assert parts.booked(root, "digits", COMMIT)[0] == 7  # not the look-alike's 42
+    assert parts.done(root, "digits", COMMIT) == ["advreg"]
+    assert parts.booked(root, "digits", "abc1234" + "0" * 33) == (None, {})  # another commit sharing the short hash
     _book(root, [ours], seed=8)
-    with pytest.raises(SystemExit, match="ran on split seed 7, the book says 8"):
-        parts.done(root, "digits", "abc1234")
-    assert forged not in (old, ours)
+    with pytest.raises(SystemExit, match="split seed 7 from commit abc1234"):
+        parts.done(root, "digits", COMMIT)
+
+
+def test_a_booked_part_the_board_does_not_show_as_ours_stops_everything(tmp_path, parts):
+    root = tmp_path / "lb"
+    ours = _submit(root, _defense("advreg"))
+    _book(root, [ours, "0123456789abcdef"])  # booked, never committed
+    with pytest.raises(SystemExit, match="booked part 0123456789abcdef .* is not on the board"):
+        parts.done(root, "digits", COMMIT)
+    _book(root, [ours])
+    _submit(root, _defense("l2"), supersedes=[ours])  # a look-alike that hides our part
+    with pytest.raises(SystemExit, match=f"booked part {ours} .* superseded"):
+        parts.done(root, "digits", COMMIT)
 
 
 def test_a_part_holds_what_is_complete_not_failed_and_not_yet_on_the_board(tmp_path, parts):
     root, run = tmp_path / "lb", tmp_path / "run"
-    run.mkdir()
     _book(root, [_submit(root, _defense("advreg") + _defense("dmp")[:3])])
     cells = _defense("advreg") + _defense("dmp") + _defense("l2")[:3] + _defense("augment")
     cells[-1] = {**cells[-1], "status": "failed", "metrics": {}}  # augment: a failed cell, retried next session
-    (run / "results.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
-    assert parts.part(root, run, "abc1234", 2) == (["advreg", "dmp"], 7)  # l2: a cell missing
+    _results(run, cells)
+    assert parts.part(root, run, COMMIT, 2) == (["dmp"], 7)  # advreg: all on the board already; l2: a cell missing
     written = [json.loads(line) for line in (run / "part.jsonl").read_text().splitlines()]
-    assert [(r["defense"]["name"], r["attack"]["name"], r["seed"]) for r in written] == [("dmp", "lira", 1)]  # the rest is on the board
-    (run / "results.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells + [_cell("dmp", "loss", 0, split_seed=9)]))
+    assert [(r["defense"]["name"], r["attack"]["name"], r["seed"]) for r in written] == [("dmp", "lira", 1)]
+    _results(run, cells + [_cell("dmp", "loss", 0, split_seed=9)])
     with pytest.raises(SystemExit, match=r"split seed\(s\) \[7, 9\]"):
-        parts.part(root, run, "abc1234", 2)
-    (run / "results.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells + [_cell("dmp", "loss", 0, commit="0ther00")]))
+        parts.part(root, run, COMMIT, 2)
+    _results(run, cells + [_cell("dmp", "loss", 0, commit="0" * 40)])
     with pytest.raises(SystemExit, match="not run from abc1234"):
-        parts.part(root, run, "abc1234", 2)
+        parts.part(root, run, COMMIT, 2)
+
+
+class _Sub:
+    def __init__(self, ids=(), problems=()):
+        self.ids, self.problems = list(ids), list(problems)
+
+
+def _writes(results, root, **kw):
+    """bench.publish.submit as far as the book sees it: the part's cells written as one submission."""
+    cells = [json.loads(line) for line in Path(results[0]).read_text().splitlines()]
+    return _Sub([_submit(root, cells, supersedes=kw.get("supersedes", ()))])
 
 
 def test_submit_books_the_part_and_supersedes_every_unbooked_first_party_file(tmp_path, parts, monkeypatch):
     import bench.publish
 
     root, run = tmp_path / "lb", tmp_path / "run"
-    run.mkdir()
-    old = _submit(root, _defense("none", split_seed=1, commit="0ld0ld0"), "0ld0ld0")
+    old = _submit(root, _defense("none", split_seed=1, commit="0" * 40), "0" * 40)
     forged = _submit(root, _defense("dpsgd", split_seed=42))
     theirs = _submit(root, _defense("l2", split_seed=3), plugins={"privbench": "0.1.0", "evil-mia": "1"})
     calls = []
-
-    class Sub:
-        problems, ids = [], ["new0000000000001"]
-
-    monkeypatch.setattr(bench.publish, "submit", lambda results, root, **kw: calls.append((results, kw)) or Sub)
-    (run / "results.jsonl").write_text("".join(json.dumps(c) + "\n" for c in _defense("advreg")))
-    assert parts.submit(root, run, "abc1234", 2) == 0
+    monkeypatch.setattr(bench.publish, "submit", lambda results, root, **kw: calls.append((results, kw)) or _writes(results, root, **kw))
+    _results(run, _defense("advreg"))
+    assert parts.submit(root, run, COMMIT, 2) == 0
     (results, kw), = calls
-    assert results == [run / "part.jsonl"] and kw["skip_invalid"] and kw["title"] == TITLE
+    assert results == [run / "part.jsonl"] and not kw.get("skip_invalid") and kw["title"] == TITLE
     assert sorted(kw["supersedes"]) == sorted([old, forged]) and theirs not in kw["supersedes"]  # another submitter's stays
-    assert parts.read_book(root) == {"abc1234": {"digits": {"split_seed": 7, "parts": ["new0000000000001"]}}}
+    (sid,) = parts.read_book(root)[COMMIT]["digits"]["parts"]
+    assert parts.read_book(root) == {COMMIT: {"digits": {"split_seed": 7, "parts": [sid]}}} and parts.done(root, "digits", COMMIT) == ["advreg"]
     calls.clear()
-    (run / "results.jsonl").write_text("".join(json.dumps(c) + "\n" for c in _defense("l2")[:3]))
-    assert parts.submit(root, run, "abc1234", 2) == 0 and calls == []  # nothing complete: nothing submitted, no error
+    _results(run, _defense("l2")[:3])
+    assert parts.submit(root, run, COMMIT, 2) == 0 and calls == []  # nothing complete: nothing submitted, no error
+
+
+def test_a_refused_cell_holds_its_whole_defense_back_and_a_refused_supersede_writes_nothing(tmp_path, parts, monkeypatch):
+    import bench.publish
+    from bench.publish import Problem
+
+    root, run = tmp_path / "lb", tmp_path / "run"
+    _results(run, _defense("advreg") + _defense("dmp"))
+    sent = []
+
+    def submit(results, root, **kw):
+        cells = [json.loads(line) for line in Path(results[0]).read_text().splitlines()]
+        sent.append(sorted({c["defense"]["name"] for c in cells}))
+        bad = [Problem(f"part.jsonl:{i} (digits/dmp/loss/seed1)", "metric auc differs") for i, c in enumerate(cells, 1)
+               if (c["defense"]["name"], c["attack"]["name"], c["seed"]) == ("dmp", "loss", 1)]
+        return _Sub(problems=bad) if bad else _writes(results, root, **kw)
+
+    monkeypatch.setattr(bench.publish, "submit", submit)
+    assert parts.submit(root, run, COMMIT, 2) == 0
+    assert sent == [["advreg", "dmp"], ["advreg"]]  # dmp's other three cells wait with it: one row per submission
+    assert parts.done(root, "digits", COMMIT) == ["advreg"]
+    monkeypatch.setattr(bench.publish, "submit", lambda results, root, **kw: _Sub(problems=[Problem("--supersedes", "not ours")]))
+    with pytest.raises(SystemExit, match="nothing was written"):
+        parts.submit(root, run, COMMIT, 2)
