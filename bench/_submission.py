@@ -191,7 +191,17 @@ def iter_submissions(root: str | os.PathLike[str]) -> list[tuple[Path, Submissio
     if old:
         raise SubmissionError(f"{old[0]} (and {len(old) - 1} more) are per-cell entries of format 1: convert them "
                               f"once with `python -m bench._migrate {root}`")
-    return [(p, read_submission(p)) for p in sorted(Path(root).glob("*/*/*.jsonl"))]
+    out = []
+    for p in sorted(Path(root).glob("*/*/*.jsonl")):
+        sub = read_submission(p)
+        # A board reads a file's track and tier from its header and cells, --supersedes from its folder: all must agree
+        where = {(p.parent.parent.name, p.parent.name), (sub.header.track, sub.header.tier),
+                 *((c.record.track.name, c.record.budget.tier) for c in sub.cells)}
+        if len(where) > 1:
+            raise SubmissionError(f"{p}: its folder, header and cells name different (track, tier): {sorted(where)}; "
+                                  "a submission lives in <root>/<track>/<tier>/ and holds that board's cells only")
+        out.append((p, sub))
+    return out
 
 
 def write_verification(root: str | os.PathLike[str], track: str, tier: str, data: dict[str, Any]) -> Path:

@@ -119,6 +119,29 @@ def test_a_submission_is_one_file_named_by_its_id_and_lands_in_the_tables(run_di
     assert res.exit_code != 0 and "was edited after it was submitted" in str(res.exception or res.output)
 
 
+def test_a_submission_whose_folder_header_and_cells_disagree_on_the_board_is_refused(tmp_path):
+    # The boards read a file's track and tier from its header and cells, --supersedes from its folder: a look-alike
+    # filed under digits/gpu with a digits/cpu header was kept on the cpu board when a part tried to supersede it
+    # (review of the republish in parts); a cell of another board inside a file would sit outside its supersedes.
+    from bench._submission import Header, SubmissionError, iter_submissions, write_submission
+    from bench.testing import make_record
+
+    cell = {"record": make_record("loss", track="digits").to_dict(), "roc": None}
+    root = tmp_path / "lb"
+    _, path = write_submission(root, Header("digits", "cpu", "x"), [cell])
+    assert [p for p, _ in iter_submissions(root)] == [path]
+    moved = root / "digits" / "gpu" / path.name
+    moved.parent.mkdir()
+    path.rename(moved)
+    with pytest.raises(SubmissionError, match="folder, header and cells name different"):
+        iter_submissions(root)
+    moved.unlink()
+    other = {"record": make_record("loss", track="fashion-mnist").to_dict(), "roc": None}
+    write_submission(root, Header("digits", "cpu", "x"), [cell, other])
+    with pytest.raises(SubmissionError, match=r"\('fashion-mnist', 'cpu'\)"):
+        iter_submissions(root)
+
+
 def test_the_same_cells_under_two_titles_are_two_submissions_each_with_its_links(run_dir, tmp_path):
     root = tmp_path / "lb"
     first = submit([run_dir], root, title="Ours", paper="https://a.org/paper")
