@@ -19,19 +19,10 @@ RUNS=${RUNS:-runs/publish-$(git rev-parse --short HEAD)}
 TITLE=${TITLE:-privbench first-party baselines}
 ROOT=${ROOT:-leaderboards}
 
-current() {  # the track's current first-party submission at the cpu tier: its title, only privbench's plugins, and no
-  # later submission supersedes it (a title is free text: another submitter's under it ran their own plugins). Read
-  # as the tables read submissions, so a file that is none stops here instead of putting its "id" on a command line.
-  "$PY" - "$ROOT" "$1" "$TITLE" <<'EOF'
-import sys
-from bench._entry import replaced_ids
-from bench._submission import iter_submissions
-root, track, title = sys.argv[1:]
-subs = [s for _, s in iter_submissions(root)]
-gone = replaced_ids(subs)  # what the boards leave out
-print(" ".join(f"--supersedes {s.submission_id}" for s in subs if s.intact and (s.header.track, s.header.tier) == (track, "cpu")
-               and s.header.title == title and set(s.header.plugins) == {"privbench"} and s.submission_id not in gone))
-EOF
+current() {  # the track's current first-party submission at the cpu tier (scripts/publish_parts.py current): its
+  # title, only privbench's plugins, intact, and no later submission supersedes it; read as the tables read
+  # submissions, so a file that is none stops here instead of putting its "id" on a command line.
+  TITLE="$TITLE" "$PY" scripts/publish_parts.py current "$ROOT" "$1"
 }
 
 for track in digits fashion-mnist; do

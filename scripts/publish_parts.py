@@ -3,14 +3,16 @@
 The cpu boards take longer to re-run (fashion-mnist: about 28 hours of one core) than the machines we work on live,
 and those keep nothing between sessions but the repository. So one commit's republish is published in parts: each
 part is a submission of the cells of the defenses that are complete (every attack of the track's task, every seed,
-none failed), and a later session resumes on the split the first part drew.
+none failed). Each part runs on a split of its own: a published part's records carry their split seed, readable by
+any attack that runs later on the same machine, so cells run after a part of their split was written are not
+official; a run folder whose split a booked part already shows is refused, and ``submit`` moves the folder aside.
 
-The book, ``ROOT/republish.json`` (committed with the parts), says which submissions are our parts and on which split
-seed they ran: ``{commit: {track: {"split_seed": int, "parts": [submission id, ...]}}}``. Only booked parts count: a
-submission file that merely claims our title, plugins and commit neither picks the split nor marks a defense done,
-and every new part supersedes it (as it supersedes the track's earlier first-party submission).
+The book, ``ROOT/republish.json`` (committed with the parts), says which submissions are our parts:
+``{commit: {track: {"parts": [submission id, ...]}}}``. Only booked parts count: a submission file that merely claims
+our title, plugins and commit marks no defense done, and every new part supersedes it (as it supersedes the track's
+earlier first-party submission).
 
-    python scripts/publish_parts.py seed ROOT TRACK COMMIT SEEDS     # the booked split seed ('' if none yet)
+    python scripts/publish_parts.py current ROOT TRACK               # --supersedes options: the board's first-party ones
     python scripts/publish_parts.py done ROOT TRACK COMMIT SEEDS     # defenses whose every cell is on the board
     python scripts/publish_parts.py submit ROOT RUN_DIR COMMIT SEEDS  # publish what is complete, book it
 
@@ -47,12 +49,12 @@ def _first_party(root: str | Path, track: str) -> list[Any]:
 
     subs = [s for _, s in iter_submissions(root)]
     gone = replaced_ids(subs)
-    return [s for s in subs if (s.header.track, s.header.tier) == (track, "cpu") and s.header.title == TITLE
+    return [s for s in subs if s.intact and (s.header.track, s.header.tier) == (track, "cpu") and s.header.title == TITLE
             and set(s.header.plugins) == {"privbench"} and s.submission_id not in gone]
 
 
-def booked(root: str | Path, track: str, commit: str) -> tuple[int | None, dict[tuple[str, str, int], Any]]:
-    """(split seed, {(defense, attack, seed): record}) of our parts of ``commit`` on the board. A booked part that is
+def booked(root: str | Path, track: str, commit: str) -> dict[tuple[str, str, int], Any]:
+    """{(defense, attack, seed): record} of our parts of ``commit`` on the board. A booked part that is
     not on the board as ours (missing, edited, superseded by some file, other cells) stops everything: the board
     and the book disagree, and publishing more would hide it or publish its cells twice."""
     entry = _entry(root, track, commit)
@@ -60,16 +62,16 @@ def booked(root: str | Path, track: str, commit: str) -> tuple[int | None, dict[
     cells = {}
     for sid in entry.get("parts", ()):
         sub = on_board.get(sid)
-        if sub is None or not sub.intact:
+        if sub is None:
             sys.exit(f"{track}: booked part {sid} of {commit[:12]} is not on the board as an intact first-party "
                      f"submission (missing, edited, or superseded by another file): fix {BOOK} or the board first")
         for cell in sub.cells:
             r = cell.record
-            if r.track.split_seed != entry.get("split_seed") or r.provenance.git_commit != commit:
-                sys.exit(f"{track}: booked part {sid} holds a cell of split seed {r.track.split_seed} from commit "
-                         f"{r.provenance.git_commit}; the book says {entry.get('split_seed')} from {commit}: fix {BOOK}")
+            if r.provenance.git_commit != commit:
+                sys.exit(f"{track}: booked part {sid} holds a cell from commit {r.provenance.git_commit}, the book "
+                         f"says {commit}: fix {BOOK}")
             cells[(r.defense.name, r.attack.name, r.seed)] = r
-    return entry.get("split_seed"), cells
+    return cells
 
 
 def _wanted(task: str, n_seeds: int) -> set[tuple[str, int]]:
@@ -83,15 +85,15 @@ def _wanted(task: str, n_seeds: int) -> set[tuple[str, int]]:
 
 def done(root: str | Path, track: str, commit: str, task: str = "classification", n_seeds: int = 2) -> list[str]:
     """Defenses whose every wanted cell is on the board in a booked part."""
-    _, cells = booked(root, track, commit)
+    cells = booked(root, track, commit)
     want = _wanted(task, n_seeds)
     return sorted(d for d in {k[0] for k in cells} if all((d, a, s) in cells for a, s in want))
 
 
-def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> tuple[list[str], int | None]:
+def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> list[str]:
     """Write ``run_dir/part.jsonl``: the cells not yet on the board of every defense whose cells are all either on the
     board or in the run and not failed (a failed cell is retried by the next run, never published as done).
-    Returns (the defenses written, the run's split seed)."""
+    Returns the defenses written."""
     latest: dict[str, dict[str, Any]] = {}
     for line in (run_dir / "results.jsonl").read_text().splitlines():
         if line.strip():
@@ -99,15 +101,16 @@ def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> tuple[li
             latest[rec["run_id"]] = rec  # a resumed run appends a cell again: the last line is the cell's
     recs = list(latest.values())
     if not recs:
-        return [], None
+        return []
     track, task = recs[0]["track"]["name"], recs[0]["track"]["task"]
     if any(r["provenance"].get("git_commit") != commit for r in recs):
         sys.exit(f"{run_dir}: some records were not run from {commit}; a part holds one commit's cells only")
     seeds = {r["track"]["split_seed"] for r in recs}
-    book_seed, on_board = booked(root, track, commit)
-    if len(seeds) > 1 or (book_seed is not None and seeds != {book_seed}):
-        sys.exit(f"{run_dir}: its records ran on split seed(s) {sorted(seeds)}, the booked parts on {book_seed}: "
-                 f"one board is one split (restore {run_dir}/.official/split_seed.json from the book)")
+    on_board = booked(root, track, commit)
+    public = seeds & {r.track.split_seed for r in on_board.values()}
+    if len(seeds) > 1 or public:
+        sys.exit(f"{run_dir}: its records ran on split seed(s) {sorted(seeds)}" + (", which a booked part already shows: cells run "
+                 "after that part was written ran on a public split" if public else "") + "; publish from a fresh run folder")
     run = {(r["defense"]["name"], r["attack"]["name"], r["seed"]): r for r in recs}
     want = _wanted(task, n_seeds)
     complete = sorted(d for d in {k[0] for k in run} if all(
@@ -115,7 +118,7 @@ def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> tuple[li
     keep = {k: r for k, r in run.items() if k[0] in complete and k not in on_board}
     if keep:
         (run_dir / "part.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in keep.values()))
-    return sorted({k[0] for k in keep}), seeds.pop()
+    return sorted({k[0] for k in keep})
 
 
 def submit(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> int:
@@ -125,7 +128,7 @@ def submit(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> int:
     only on a problem (with its message): nothing complete yet is none."""
     from bench.publish import submit as submit_results
 
-    wrote, seed = part(root, run_dir, commit, n_seeds)
+    wrote = part(root, run_dir, commit, n_seeds)
     path = run_dir / "part.jsonl"
     for _ in range(2):  # refused cells hold their defenses back once; what is left must then go through
         if not wrote:
@@ -133,7 +136,8 @@ def submit(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> int:
             return 0
         recs = [json.loads(line) for line in path.read_text().splitlines()]
         track = recs[0]["track"]["name"]
-        others = [s.submission_id for s in _first_party(root, track) if s.submission_id not in _entry(root, track, commit).get("parts", ())]
+        ours = _entry(root, track, commit).get("parts", [])
+        others = [s.submission_id for s in _first_party(root, track) if s.submission_id not in ours]
         sub = submit_results([path], root, title=TITLE, supersedes=others)
         if sub.ids:
             break
@@ -150,24 +154,27 @@ def submit(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> int:
     else:
         sys.exit(f"{run_dir}: nothing was written")
     book = read_book(root)
-    mine = book.setdefault(commit, {}).setdefault(track, {"split_seed": seed, "parts": []})
-    mine["parts"] += sub.ids
+    book.setdefault(commit, {}).setdefault(track, {"parts": []})["parts"] += sub.ids
     (Path(root) / BOOK).write_text(json.dumps(book, indent=1, sort_keys=True) + "\n")
+    run_dir.rename(run_dir.with_name(f"{run_dir.name}.published-{sub.ids[0]}"))  # its split is public now: the next run draws another
     print(f"{track}: published {', '.join(wrote)} as {', '.join(sub.ids)}" + (f", superseding {', '.join(others)}" if others else ""))
     return 0
 
 
 def main(argv: list[str]) -> int:
     what, *args = argv
-    if what in ("seed", "done"):
+    if what == "current":  # scripts/publish.sh: a whole republish supersedes the track's current first-party submission
+        root, track = args
+        print(" ".join(f"--supersedes {s.submission_id}" for s in _first_party(root, track)))
+        return 0
+    if what == "done":
         root, track, commit, n_seeds = args
-        seed = booked(root, track, commit)[0]
-        print(("" if seed is None else seed) if what == "seed" else ",".join(done(root, track, commit, n_seeds=int(n_seeds))))
+        print(",".join(done(root, track, commit, n_seeds=int(n_seeds))))
         return 0
     if what == "submit":
         root, run_dir, commit, n_seeds = args
         return submit(root, Path(run_dir), commit, int(n_seeds))
-    sys.exit(f"unknown command {what!r}: seed, done or submit")
+    sys.exit(f"unknown command {what!r}: current, done or submit")
 
 
 if __name__ == "__main__":

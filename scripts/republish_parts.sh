@@ -7,8 +7,9 @@
 #   scripts/republish_parts.sh COMMIT run      # resume: every defense not yet wholly on the board, both tracks
 #   scripts/republish_parts.sh COMMIT submit   # publish the defenses now complete as one part per track, rebuild
 #
-# A fresh machine resumes on the booked split seed; cells of a defense left half done by an earlier session are
-# re-run (their scores were not kept), failed ones retried. Until the last part is in, a board shows only the
+# Each part runs on a split of its own (a published part shows its split seed): submit refuses while a run still
+# writes to the folder, then moves it aside, so the next run draws a fresh split; cells of a defense left half done
+# are re-run there, failed ones retried. Until the last part is in, a board shows only the
 # defenses republished so far (the first part replaces the old board). Then review and commit leaderboards/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,16 +38,6 @@ parts() { (cd "$WT" && .venv/bin/python "$MAIN/scripts/publish_parts.py" "$@"); 
 
 for track in $TRACKS; do
   run="$RUNS/$track"
-  seed=$(parts seed "$ROOT" "$track" "$COMMIT" "$SEEDS")
-  if [ -n "$seed" ]; then  # resume on the booked split; a run folder on another split is not this board's
-    if [ -e "$run/.official/split_seed.json" ]; then
-      have=$("$WT/.venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["split_seed"])' "$run/.official/split_seed.json")
-      [ "$have" = "$seed" ] || { echo "$run runs on split seed $have, the booked parts on $seed: use another RUNS" >&2; exit 2; }
-    else
-      mkdir -p "$run" && mkdir -p -m 700 "$run/.official"
-      (umask 077 && printf '{"split_seed": %s}\n' "$seed" > "$run/.official/split_seed.json")
-    fi
-  fi
   if [ "$WHAT" = run ]; then
     done_=$(parts done "$ROOT" "$track" "$COMMIT" "$SEEDS")
     todo=$("$PB" list defenses --json | "$WT/.venv/bin/python" -c "
@@ -59,6 +50,8 @@ print(','.join(d['name'] for d in json.load(sys.stdin) if 'classification' in d[
        --seeds "$SEEDS" --slots "$SLOTS" --retry-failed --out "$run" --no-progress) || [ $? -eq 1 ]
   elif [ "$WHAT" = submit ]; then
     [ -f "$run/results.jsonl" ] || { echo "$track: no results in $run"; continue; }
+    # a part publishes its split seed: no cell may run on after it, so the run stops first (submit moves its folder)
+    if pgrep -f -- "--out $run( |\$)" > /dev/null; then echo "$track: a run still writes to $run: stop it first" >&2; exit 2; fi
     parts submit "$ROOT" "$run" "$COMMIT" "$SEEDS"
   else
     echo "$usage" >&2; exit 2

@@ -39,8 +39,8 @@ def _submit(root, cells, commit=COMMIT, supersedes=(), plugins=None):
     return write_submission(root, header, [{"record": c, "roc": None} for c in cells])[0]
 
 
-def _book(root, ids, seed=7, commit=COMMIT):
-    (root / "republish.json").write_text(json.dumps({commit: {"digits": {"split_seed": seed, "parts": ids}}}))
+def _book(root, ids, commit=COMMIT):
+    (root / "republish.json").write_text(json.dumps({commit: {"digits": {"parts": ids}}}))
 
 
 def _results(run, cells):
@@ -48,19 +48,18 @@ def _results(run, cells):
     (run / "results.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
 
 
-def test_only_booked_parts_give_the_split_seed_and_the_defenses_done(tmp_path, parts):
+def test_only_booked_parts_mark_defenses_done(tmp_path, parts):
     root = tmp_path / "lb"
     old = _submit(root, _defense("none", split_seed=1, commit="0" * 40), "0" * 40)
     _submit(root, _defense("dpsgd", split_seed=42) + _defense("l2", split_seed=42))  # claims our title, plugins, commit
-    assert parts.booked(root, "digits", COMMIT)[0] is None and parts.done(root, "digits", COMMIT) == []
+    assert parts.booked(root, "digits", COMMIT) == {} and parts.done(root, "digits", COMMIT) == []
     ours = _submit(root, _defense("advreg") + _defense("dmp")[:3], supersedes=[old])  # dmp: a cell short
     _book(root, [ours])
-    assert parts.booked(root, "digits", COMMIT)[0] == 7  # not the look-alike's 42
-    assert parts.done(root, "digits", COMMIT) == ["advreg"]
-    assert parts.booked(root, "digits", "abc1234" + "0" * 33) == (None, {})  # another commit sharing the short hash
-    _book(root, [ours], seed=8)
-    with pytest.raises(SystemExit, match="split seed 7 from commit abc1234"):
-        parts.done(root, "digits", COMMIT)
+    assert parts.done(root, "digits", COMMIT) == ["advreg"]  # not the look-alike's dpsgd and l2
+    assert parts.booked(root, "digits", "abc1234" + "0" * 33) == {}  # another commit sharing the short hash
+    _book(root, [ours], commit="abc1234" + "0" * 33)
+    with pytest.raises(SystemExit, match="holds a cell from commit abc1234f"):
+        parts.done(root, "digits", "abc1234" + "0" * 33)
 
 
 def test_a_booked_part_the_board_does_not_show_as_ours_stops_everything(tmp_path, parts):
@@ -77,17 +76,21 @@ def test_a_booked_part_the_board_does_not_show_as_ours_stops_everything(tmp_path
 
 def test_a_part_holds_what_is_complete_not_failed_and_not_yet_on_the_board(tmp_path, parts):
     root, run = tmp_path / "lb", tmp_path / "run"
-    _book(root, [_submit(root, _defense("advreg") + _defense("dmp")[:3])])
-    cells = _defense("advreg") + _defense("dmp") + _defense("l2")[:3] + _defense("augment")
+    _book(root, [_submit(root, _defense("advreg") + _defense("dmp")[:3])])  # split 7
+    cells = _defense("advreg", split_seed=8) + _defense("dmp", split_seed=8) + _defense("l2", split_seed=8)[:3] + _defense("augment", split_seed=8)
     cells[-1] = {**cells[-1], "status": "failed", "metrics": {}}  # augment: a failed cell, retried next session
     _results(run, cells)
-    assert parts.part(root, run, COMMIT, 2) == (["dmp"], 7)  # advreg: all on the board already; l2: a cell missing
+    assert parts.part(root, run, COMMIT, 2) == ["dmp"]  # advreg: all on the board already; l2: a cell missing
     written = [json.loads(line) for line in (run / "part.jsonl").read_text().splitlines()]
     assert [(r["defense"]["name"], r["attack"]["name"], r["seed"]) for r in written] == [("dmp", "lira", 1)]
     _results(run, cells + [_cell("dmp", "loss", 0, split_seed=9)])
-    with pytest.raises(SystemExit, match=r"split seed\(s\) \[7, 9\]"):
+    with pytest.raises(SystemExit, match=r"split seed\(s\) \[8, 9\]"):
         parts.part(root, run, COMMIT, 2)
-    _results(run, cells + [_cell("dmp", "loss", 0, commit="0" * 40)])
+    # a run that went on after a part of its own split was written: its later cells ran on a public split
+    _results(run, _defense("dmp") + _defense("l2"))
+    with pytest.raises(SystemExit, match="which a booked part already shows"):
+        parts.part(root, run, COMMIT, 2)
+    _results(run, cells + [_cell("dmp", "loss", 0, split_seed=8, commit="0" * 40)])
     with pytest.raises(SystemExit, match="not run from abc1234"):
         parts.part(root, run, COMMIT, 2)
 
@@ -116,11 +119,12 @@ def test_submit_books_the_part_and_supersedes_every_unbooked_first_party_file(tm
     assert parts.submit(root, run, COMMIT, 2) == 0
     (results, kw), = calls
     assert results == [run / "part.jsonl"] and not kw.get("skip_invalid") and kw["title"] == TITLE
+    assert not run.exists() and len(list(tmp_path.glob("run.published-*"))) == 1  # the next run draws a fresh split
     assert sorted(kw["supersedes"]) == sorted([old, forged]) and theirs not in kw["supersedes"]  # another submitter's stays
     (sid,) = parts.read_book(root)[COMMIT]["digits"]["parts"]
-    assert parts.read_book(root) == {COMMIT: {"digits": {"split_seed": 7, "parts": [sid]}}} and parts.done(root, "digits", COMMIT) == ["advreg"]
+    assert parts.read_book(root) == {COMMIT: {"digits": {"parts": [sid]}}} and parts.done(root, "digits", COMMIT) == ["advreg"]
     calls.clear()
-    _results(run, _defense("l2")[:3])
+    _results(run, _defense("l2", split_seed=8)[:3])
     assert parts.submit(root, run, COMMIT, 2) == 0 and calls == []  # nothing complete: nothing submitted, no error
 
 
@@ -143,6 +147,8 @@ def test_a_refused_cell_holds_its_whole_defense_back_and_a_refused_supersede_wri
     assert parts.submit(root, run, COMMIT, 2) == 0
     assert sent == [["advreg", "dmp"], ["advreg"]]  # dmp's other three cells wait with it: one row per submission
     assert parts.done(root, "digits", COMMIT) == ["advreg"]
+    _results(run, _defense("dmp", split_seed=8))  # a fresh run folder, a fresh split
     monkeypatch.setattr(bench.publish, "submit", lambda results, root, **kw: _Sub(problems=[Problem("--supersedes", "not ours")]))
     with pytest.raises(SystemExit, match="nothing was written"):
         parts.submit(root, run, COMMIT, 2)
+    assert (run / "results.jsonl").exists()  # nothing published: the folder stays
