@@ -65,6 +65,23 @@ def test_the_reproductions_spread_over_its_targets_widens_both_intervals_and_the
     assert agreement(published, steady)["metrics"]["tpr@0.1%fpr"]["agree"] is False
 
 
+def test_on_a_pool_design_the_test_accuracy_is_counted_on_the_pools_distinct_examples_not_the_pooled_decisions():
+    """T targets are each scored on their half of one pool of 2N: T x N pooled non-members hold at most 2N distinct
+    examples. Measured on the digits cpu board: an honest official re-run gave 0.963 against a published 0.945."""
+    def pooled(rec, targets=8, n=500):
+        return rec.replace(metrics={**rec.metrics, "n_members": targets * n, "n_nonmembers": targets * n},
+                           design={"kind": "lira-pool", "models": 17, "pool": 2 * n, "targets": targets})
+
+    published = pooled(_rec(acc=0.945))
+    counted_pooled = _official(acc=0.963).replace(metrics={**_official().metrics, "n_members": 4000, "n_nonmembers": 4000})
+    assert agreement(published, counted_pooled)["metrics"]["test_accuracy"]["agree"] is False  # at 4,000: too narrow
+    out = agreement(published, pooled(_official(acc=0.963)))["metrics"]["test_accuracy"]
+    assert out["agree"] is True and out["published_interval"] == pytest.approx(list(clopper_pearson(945, 1000)))
+    assert agreement(published, pooled(_official(acc=0.90)))["metrics"]["test_accuracy"]["agree"] is False  # an edit still shows
+    forged = published.replace(design={**published.design, "pool": 10})  # the entry's own design widens nothing
+    assert agreement(forged, counted_pooled)["metrics"]["test_accuracy"]["agree"] is False
+
+
 def test_a_plugin_that_fails_or_protects_some_targets_on_purpose_cannot_widen_a_forged_entry_into_agreement():
     """The reproduction's spread over targets is the submitter's doing. An attack that inverts its scores on 2 of the
     cpu tier's 8 targets (AUC 0.7 -> 0.3, its TPRs -> 0) inflates the standard error over targets, which widens both
