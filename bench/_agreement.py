@@ -21,9 +21,10 @@ reproduction's spread counts (an entry's ``per_target`` is the submitter's), and
 half-widths and used only for an entry within what the reproduction's targets reached: the spread is the submitter's
 doing (the attack's scores, the defense's models), and a plugin that fails or protects some targets on purpose must
 not widen a forged entry into agreement. What stays out is the variance shared by all targets of one run (one pool draw,
-the randomness of an attack's own trained model): on the digits cpu republish (official, seed 0 against seed 1 of
-each cell) 13 of 160 honest cells still "differ" (25 before the widening), so a "differs" is a reason to look, not
-proof of an edit.
+the randomness of an attack's own trained model): on the digits cpu board republished from 2deae5f (official, seed 0
+against seed 1 of each of its 240 cells, both ways) 33 of 480 honest pairs still "differ" (TPR@1%FPR 19, TPR@0.1%FPR
+10, AUC 6; test accuracy 224 before it was counted on the pool's distinct examples), so a "differs" is a reason to
+look, not proof of an edit.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def _held_out(reproduced: Record) -> float | None:
     2N distinct examples: counted T × N, the interval was about √(T/2) too narrow (digits cpu, an honest official
     re-run of none/loss: 0.963 against a published 0.945 [0.938, 0.952])."""
     n = reproduced.metric("n_nonmembers")
-    pool = (reproduced.design or {}).get("pool")
+    design = reproduced.design or {}
+    pool = design.get("pool") if design.get("kind") == "lira-pool" else None
     if n and isinstance(pool, int) and pool > 0:
         return min(n, pool)
     return n

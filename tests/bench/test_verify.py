@@ -78,6 +78,8 @@ def test_on_a_pool_design_the_test_accuracy_is_counted_on_the_pools_distinct_exa
     out = agreement(published, pooled(_official(acc=0.963)))["metrics"]["test_accuracy"]
     assert out["agree"] is True and out["published_interval"] == pytest.approx(list(clopper_pearson(945, 1000)))
     assert agreement(published, pooled(_official(acc=0.90)))["metrics"]["test_accuracy"]["agree"] is False  # an edit still shows
+    other = pooled(_official(acc=0.963)).replace(design={"kind": "one-target", "pool": 1000})  # only a pool design's pool
+    assert agreement(published, other)["metrics"]["test_accuracy"]["agree"] is False
     forged = published.replace(design={**published.design, "pool": 10})  # the entry's own design widens nothing
     assert agreement(forged, counted_pooled)["metrics"]["test_accuracy"]["agree"] is False
 
