@@ -1,6 +1,6 @@
 """Book-keeping of a republish published in parts (``scripts/republish_parts.sh``).
 
-The cpu boards take longer to re-run (fashion-mnist: about 28 hours of one core) than the machines we work on live,
+The cpu boards take longer to re-run (fashion-mnist: about 16 hours of one core) than the machines we work on live,
 and those keep nothing between sessions but the repository. So one commit's republish is published in parts: each
 part is a submission of the cells of the defenses that are complete (every attack of the track's task, every seed,
 none failed). Each part runs on a split of its own: a published part's records carry their split seed, readable by
