@@ -5,7 +5,8 @@ and those keep nothing between sessions but the repository. So one commit's repu
 part is a submission of the cells of the defenses that are complete (every attack of the track's task, every seed,
 none failed). Each part runs on a split of its own: a published part's records carry their split seed, readable by
 any attack that runs later on the same machine, so cells run after a part of their split was written are not
-official; a run folder whose split a booked part already shows is refused, and ``submit`` moves the folder aside.
+official; a run folder whose split any submission on disk already shows (booked or not) is refused, and ``submit``
+moves the folder aside.
 
 The book, ``ROOT/republish.json`` (committed with the parts), says which submissions are our parts:
 ``{commit: {track: {"parts": [submission id, ...]}}}``. Only booked parts count: a submission file that merely claims
@@ -90,6 +91,15 @@ def done(root: str | Path, track: str, commit: str, task: str = "classification"
     return sorted(d for d in {k[0] for k in cells} if all((d, a, s) in cells for a, s in want))
 
 
+def _shown_seeds(root: str | Path, track: str) -> set[int]:
+    """The split seeds any submission of ``track`` under ``root`` shows, booked or not, superseded or not: a file on
+    disk is readable by every cell that runs on the machine, whatever the board makes of it."""
+    from bench._submission import iter_submissions
+
+    seeds = {c.record.track.split_seed for _, s in iter_submissions(root) if s.header.track == track for c in s.cells}
+    return seeds - {None}  # a run that is not official has no seed of its own to show
+
+
 def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> list[str]:
     """Write ``run_dir/part.jsonl``: the cells not yet on the board of every defense whose cells are all either on the
     board or in the run and not failed (a failed cell is retried by the next run, never published as done).
@@ -107,10 +117,10 @@ def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> list[str
         sys.exit(f"{run_dir}: some records were not run from {commit}; a part holds one commit's cells only")
     seeds = {r["track"]["split_seed"] for r in recs}
     on_board = booked(root, track, commit)
-    public = seeds & {r.track.split_seed for r in on_board.values()}
+    public = seeds & _shown_seeds(root, track)
     if len(seeds) > 1 or public:
-        sys.exit(f"{run_dir}: its records ran on split seed(s) {sorted(seeds)}" + (", which a booked part already shows: cells run "
-                 "after that part was written ran on a public split" if public else "") + "; publish from a fresh run folder")
+        sys.exit(f"{run_dir}: its records ran on split seed(s) {sorted(seeds)}" + (f", which a submission under {root} already "
+                 "shows: cells run after it was written ran on a public split" if public else "") + "; publish from a fresh run folder")
     run = {(r["defense"]["name"], r["attack"]["name"], r["seed"]): r for r in recs}
     want = _wanted(task, n_seeds)
     complete = sorted(d for d in {k[0] for k in run} if all(

@@ -88,7 +88,12 @@ def test_a_part_holds_what_is_complete_not_failed_and_not_yet_on_the_board(tmp_p
         parts.part(root, run, COMMIT, 2)
     # a run that went on after a part of its own split was written: its later cells ran on a public split
     _results(run, _defense("dmp") + _defense("l2"))
-    with pytest.raises(SystemExit, match="which a booked part already shows"):
+    with pytest.raises(SystemExit, match="which a submission under .* already shows"):
+        parts.part(root, run, COMMIT, 2)
+    # nor on a split that an unbooked file shows (a part taken out of the book stays on disk until superseded)
+    _submit(root, _defense("rounding", split_seed=8))
+    _results(run, _defense("l2", split_seed=8))
+    with pytest.raises(SystemExit, match=r"split seed\(s\) \[8\], which a submission"):
         parts.part(root, run, COMMIT, 2)
     _results(run, cells + [_cell("dmp", "loss", 0, split_seed=8, commit="0" * 40)])
     with pytest.raises(SystemExit, match="not run from abc1234"):
