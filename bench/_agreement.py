@@ -14,17 +14,18 @@ The published interval is one the harness can vouch for, whatever the file says:
   reproduction's interval reaches below (above) its own (same sample sizes, comparable widths), so a widened interval
   cannot absorb any reproduction.
 
-Both intervals are then widened, where the reproduction's targets disagree more than the binomial count allows, to
-at least ± t(0.975, T − 1) × the standard error of the mean over its T targets (sd of its ``per_target`` values /
-√T): a cell's decisions are clustered by target, so Clopper–Pearson on the pooled counts is too narrow. Only the
-reproduction's spread counts (an entry's ``per_target`` is the submitter's), and it is capped at 3 binomial
-half-widths and used only for an entry within what the reproduction's targets reached: the spread is the submitter's
-doing (the attack's scores, the defense's models), and a plugin that fails or protects some targets on purpose must
-not widen a forged entry into agreement. What stays out is the variance shared by all targets of one run (one pool draw,
-the randomness of an attack's own trained model): on the digits cpu board republished from 2deae5f (official, seed 0
-against seed 1 of each of its 240 cells, both ways) 33 of 480 honest pairs still "differ" (TPR@1%FPR 19, TPR@0.1%FPR
-10, AUC 6; test accuracy 224 before it was counted on the pool's distinct examples), so a "differs" is a reason to
-look, not proof of an edit.
+The reproduction's interval is then widened, where its targets disagree more than the binomial count allows, to
+at least ± √2 t(0.975, T − 1) × the standard error of the mean over its T targets (sd of its ``per_target`` values /
+√T; √2 for the difference of two runs): a cell's decisions are clustered by target, so Clopper–Pearson on the pooled
+counts is too narrow. Only the reproduction's spread counts (an entry's ``per_target`` is the submitter's); it is
+capped at 3 binomial half-widths, each side reaches no further than the reproduction's targets did, and it is used
+only for an entry within what they reached: the spread is the submitter's doing (the attack's scores, the defense's
+models). Version 1 widened both intervals symmetrically: an attack that returned random scores on 1 of 8 targets of
+its verification (TPR@1%FPR 0.10 on the others) got a forged 0.125 to agree. What stays out is the variance shared by
+all targets of one run (one pool draw, the randomness of an attack's own trained model): on the digits cpu board
+republished from 2deae5f (official, seed 0 against seed 1 of each of its 240 cells, both ways) 40 of 480 honest pairs
+still "differ" (TPR@1%FPR 25, TPR@0.1%FPR 11, AUC 6; 33 with the symmetric widening; test accuracy 224 before it was
+counted on the pool's distinct examples), so a "differs" is a reason to look, not proof of an edit.
 """
 
 from __future__ import annotations
@@ -88,10 +89,6 @@ def target_se(reproduced: Record, key: str) -> float:
     return (sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values)) ** 0.5
 
 
-def _widen(interval: tuple[float, float], value: float, half: float) -> tuple[float, float]:
-    return min(interval[0], value - half), max(interval[1], value + half)
-
-
 def _t975(reproduced: Record, key: str) -> float:
     n = len(_target_values(reproduced, key))
     if n < 2:
@@ -131,11 +128,16 @@ def _intervals(published: Record, reproduced: Record, key: str) -> tuple[tuple[f
     # at most CAP x the binomial half-width: the spread is the submitter's doing (the attack's scores, the defense's
     # models), and a plugin that protects or fails some targets on purpose must not buy an entry any claim it likes;
     # nor may an entry beyond what the reproduction's targets reached use it
-    half = min(_t975(reproduced, key) * target_se(reproduced, key), CAP * (pair[1][1] - pair[1][0]) / 2)
+    # √2: the widening covers the spread of a difference of two runs, and only the reproduction's interval widens
+    half = min(math.sqrt(2) * _t975(reproduced, key) * target_se(reproduced, key), CAP * (pair[1][1] - pair[1][0]) / 2)
     lo, hi = _target_range(reproduced, key, pair[1])
     if not lo <= old <= hi:  # beyond what its targets reached: the widening is not the entry's to use
         return pair
-    return _widen(pair[0], old, half), _widen(pair[1], new, half)
+    # each side no further than the reproduction's targets reached: a plugin that sabotages one target of the
+    # verification spreads its targets downwards only, and must not widen the reproduction upwards to a forged value
+    values = _target_values(reproduced, key)
+    up, down = (max(0.0, min(half, max(values) - new)), max(0.0, min(half, new - min(values)))) if values else (0.0, 0.0)
+    return pair[0], (min(pair[1][0], new - down), max(pair[1][1], new + up))
 
 
 def agreement(published: Record, reproduced: Record) -> dict[str, Any]:

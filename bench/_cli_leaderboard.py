@@ -140,7 +140,7 @@ def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
 @click.option("--cell", "cells", multiple=True, metavar="RUN_ID", help="Verify the cell whose run id starts so (repeatable; default: every cell).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
-              help="Keep the official re-runs (records, private cold cache) here (default: a temporary folder, removed after).")
+              help="Keep the official re-runs (records, private cold cache) here, each in a fresh subfolder (default: a temporary folder, removed after).")
 @click.option("--sandbox", type=click.Choice(["auto", "bwrap", "nobody", "off"]), default=None, help="How the attack's worker is sandboxed.")
 @click.option("--progress/--no-progress", default=False, help="Show training progress bars.")
 @plugin_option

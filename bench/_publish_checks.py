@@ -156,10 +156,24 @@ def plugin_problems(rec: Record, registry: Any) -> list[str]:
             out.append(f"{kind} {part.name!r} comes from plugin {reg.plugin.name!r} here, the record says {part.plugin!r}")
         if str(part.version) != str(getattr(reg.obj, "version", None)):
             out.append(f"{kind} {part.name!r} is version {getattr(reg.obj, 'version', None)!r} here, the record says {part.version!r}")
+        out += _param_problems(kind, part, dict(getattr(reg.obj, "params", {}) or {}))
         stated, declared = getattr(part, "threat_model", None), _threat_model_label(reg.obj)
         if kind == "attack" and stated is not None and stated != declared:  # the board an entry is ranked on
             out.append(f"attack {part.name!r} has threat model {declared!r} here, the record says {stated!r}")
     return out
+
+
+def _param_problems(kind: str, part: Any, declared: dict[str, Any]) -> list[str]:
+    """Params the plugin does not have (a run refuses them before training) or text that is not one plain line."""
+    out = [f"{kind} {part.name!r} has no option {k!r}; its options: {', '.join(sorted(declared)) or 'none'}"
+           for k in sorted(set(part.params) - set(declared))]
+
+    def plain(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return all(plain(v) for v in value)
+        return not isinstance(value, str) or (value.isprintable() and len(value) <= 200)
+
+    return out + [f"{kind} {part.name!r} option {k!r} is not one line of printable text" for k, v in part.params.items() if not plain(v)]
 
 
 def with_threat_model(rec: Record, registry: Any) -> Record:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -31,7 +32,7 @@ from ._record import Record
 
 __all__ = [
     "FORMAT", "KIND", "VERIFICATION_KIND", "SubmissionError", "Header", "PublishedCell", "SubmissionFile",
-    "check_name", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
+    "check_name", "title_key", "same_title", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
     "write_verification", "iter_verifications",
 ]
 
@@ -89,7 +90,18 @@ class Header:
     def may_supersede(self, old: "Header") -> bool:
         """Whether this submission's ``supersedes`` is honoured for ``old``: a title is all a file says of who
         submitted it, so the same (non-empty) title, the same track and tier, and the same plugin distributions."""
-        return bool(self.title) and (self.title, self.track, self.tier, set(self.plugins)) == (old.title, old.track, old.tier, set(old.plugins))
+        return bool(title_key(self.title)) and same_title(self.title, old.title) and \
+            (self.track, self.tier, set(self.plugins)) == (old.track, old.tier, set(old.plugins))
+
+
+def title_key(title: str | None) -> str:
+    """A title as the boards show it (NFKC, whitespace collapsed) and case-folded: two titles that read the same are
+    one submitter's, so a look-alike of ours (a trailing no-break space) is superseded like an exact copy."""
+    return " ".join(unicodedata.normalize("NFKC", str(title or "")).split()).casefold()
+
+
+def same_title(a: str | None, b: str | None) -> bool:
+    return title_key(a) == title_key(b)
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,8 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
     sid = head.get("submission_id")
     if not isinstance(sid, str) or not _ID.match(sid) or path.stem != sid:
         raise SubmissionError(f"{path}: its header's submission_id {sid!r} does not name the file")
+    if not cells:  # it could only supersede: a file of no cells must not take a submission off the board
+        raise SubmissionError(f"{path}: a submission holds at least one cell")
     published = []
     for i, cell in enumerate(cells, 2):
         if not isinstance(cell, dict) or not isinstance(cell.get("record"), dict):
@@ -208,7 +222,7 @@ def write_verification(root: str | os.PathLike[str], track: str, tier: str, data
     """Write one verification file (never replacing another); ``data`` holds submission_id and run_id."""
     body = {"kind": VERIFICATION_KIND, "format": 1, **data}
     vid = hashlib.sha256(_canonical(body).encode()).hexdigest()[:12]
-    name = f"{check_name('submission', body['submission_id'])}__{body['run_id'][:12]}__{vid}.json"
+    name = f"{check_name('submission', body['submission_id'])}__{check_name('run id', str(body['run_id'])[:12])}__{vid}.json"
     path = _folder(root, track, tier) / VERIFICATIONS / name
     _write_new(path, json.dumps(body, indent=1, sort_keys=True, allow_nan=False) + "\n")
     return path

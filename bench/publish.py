@@ -201,6 +201,11 @@ def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], d
         problems.append(f"status is {rec.status!r}, only 'ok' cells are published" + (f" ({first})" if first else ""))
     found, track, split = _track_problems(rec, tracks)
     problems += found
+    if rec.official and track is not None:  # an official split is drawn at run time: never the track's public one
+        public = getattr(tracks.registry.track(rec.track.name), "split_seed", None)
+        if rec.track.split_seed is None or (public is not None and int(rec.track.split_seed) == int(public)):
+            problems.append(f"the record says official, but its split seed {rec.track.split_seed!r} is the track's "
+                            "public split: an official run draws its split at run time")
     if split is not None:
         problems += run_id_problems(rec, str(track.version), split.sha256)
         problems += budget_problems(rec, track, split.per_target if isinstance(split, PoolTruth) else len(split.candidates))

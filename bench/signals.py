@@ -12,6 +12,9 @@ import numpy as np
 __all__ = ["true_class_prob", "logit_scale", "cross_entropy", "query_augmentations", "augment"]
 
 _TINY = 1e-300
+# φ's floor where a served probability is exactly 0 or 1 (top-k, rounded, label-only outputs): the LiRA reference's
+# (score.py: log(y_true + 1e-45) − log(y_wrong + 1e-45)), so a saturated φ is ±103.6 there and here, not ±690.8
+_PHI_FLOOR = 1e-45
 
 
 def true_class_prob(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -30,7 +33,7 @@ def _true_and_rest(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
 def logit_scale(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """LiRA's φ = log(p_y / (1 − p_y)), with 1 − p_y summed from the other classes for precision."""
     py, rest = _true_and_rest(probs, y)
-    return np.log(py + _TINY) - np.log(rest + _TINY)
+    return np.log(py + _PHI_FLOOR) - np.log(rest + _PHI_FLOOR)
 
 
 def cross_entropy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from . import aggregate as agg
 from ._entry import Entry, load_entries
 from ._metric_specs import HEADLINE, RANKING, UTILITY, metric_spec
 from ._record import Record
+from ._templates import http_url
 
 __all__ = ["Row", "Table", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "README", "trust_status"]
 
@@ -69,7 +70,7 @@ def _row(gid: str, members: list[Item], threat_models: Mapping[str, str]) -> Row
     return Row(
         id=gid, track=first.track.name, budget=first.budget.tier,
         attack=first.attack.name, attack_params=dict(first.attack.params),
-        threat_model=first.attack.threat_model or threat_models.get(first.attack.name, "unknown"),
+        threat_model=_known_threat_model(first.attack.threat_model or threat_models.get(first.attack.name)),
         defense=first.defense.name, defense_params=dict(first.defense.params),
         seeds=[r.seed for r in recs],
         title=sub and sub.title, paper=sub and sub.paper, code=sub and sub.code,
@@ -83,6 +84,14 @@ def _row(gid: str, members: list[Item], threat_models: Mapping[str, str]) -> Row
         curves=[{"seed": r.seed, **e.roc} for r, e in members if e is not None and e.roc],
         **agg.seed_means(recs, HEADLINE, with_ci=True),
     )
+
+
+def _known_threat_model(label: str | None) -> str:
+    """A record's threat model if it is one of :class:`bench._api.ThreatModel`'s labels, else "unknown" (a hand-made
+    file's free text never becomes a board of its own)."""
+    from ._api import ThreatModel
+
+    return label if label in {m.label for m in ThreatModel} else "unknown"
 
 
 def rows_from_records(items: Iterable[Item], threat_models: Mapping[str, str] | None = None) -> list[Row]:
@@ -150,11 +159,15 @@ def _cells(row: Row) -> dict[str, tuple[str, float | None]]:
     }
 
 
+_FREE_TEXT = ("attack", "defense", "device")
+
+
 def _md_table(rows: list[Row], ranked: bool) -> list[str]:
     heads = (["#", "ranks"] if ranked else []) + list(_cells(rows[0]))
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
     for i, (r, (best, worst)) in enumerate(zip(rows, agg.rank_bands(rows)), 1):
-        vals = [c[0].replace("|", "\\|") for c in _cells(r).values()]
+        # attack, defense (with their params) and device are the submitter's text; the rest is formatted here
+        vals = [_md_text(c[0]) if k in _FREE_TEXT else c[0] for k, c in _cells(r).items()]
         lines.append("| " + " | ".join(([str(i), f"{best}–{worst}"] if ranked else []) + vals) + " |")
     return lines
 
@@ -162,6 +175,11 @@ def _md_table(rows: list[Row], ranked: bool) -> list[str]:
 def _md_text(text: str) -> str:
     """Free text (a submission title) as one line of markdown text: no heading, table, link or HTML of its own."""
     return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", " ".join(str(text).split()))
+
+
+def _md_code(text: str) -> str:
+    """A name as one markdown code span (no backtick of its own to close it)."""
+    return "`" + " ".join(str(text).replace("`", "").split()) + "`"
 
 
 def _md_url(url: str) -> str:
@@ -175,19 +193,20 @@ def render_readme(rows: list[Row]) -> str:
     if not rows:
         out.append("\nNo entries yet.\n")
     for track, budget, threat_model, ranked, apart in tables(rows):
-        out.append(f"\n## {track} — `{budget}` budget — {threat_model} attacks\n")
+        out.append(f"\n## {_md_text(track)} — {_md_code(budget)} budget — {_md_text(threat_model)} attacks\n")
         if ranked:
             out += _md_table(ranked, True)
         if apart:
-            out.append(f"\nListed apart (not within the `{budget}` tier: over a limit, or not measured on its device):\n")
+            out.append(f"\nListed apart (not within the {_md_code(budget)} tier: over a limit, or not measured on its device):\n")
             out += _md_table(apart, False)
         hw = sorted({h for r in ranked + apart for h in r["verified_on"]})
         if hw:
-            out.append("\nVerified on: " + "; ".join(hw))
+            out.append("\nVerified on: " + "; ".join(_md_text(h) for h in hw))
         subs = sorted({(r["title"], r["paper"], r["code"]) for r in ranked + apart if r["title"] or r["paper"] or r["code"]}, key=str)
         if subs:
             out.append("\nSubmissions: " + "; ".join(
-                _md_text(t or "untitled") + "".join(f" ([{k}]({_md_url(u)}))" for k, u in (("paper", p), ("code", c)) if u) for t, p, c in subs
+                _md_text(t or "untitled") + "".join(f" ([{k}]({_md_url(u)}))" for k, u in (("paper", http_url(p)), ("code", http_url(c))) if u)
+                for t, p, c in subs
             ))
     return "\n".join(out).rstrip("\n") + "\n"
 

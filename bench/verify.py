@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -89,6 +90,12 @@ def _verification(sid: str, published: Record, new: Record, device: str, seconds
     }
 
 
+def _folder_hint(run_id: str) -> str:
+    """The run id's first 12 characters where they are hex (a harness run id), else "cell": a name only."""
+    hint = str(run_id)[:12]
+    return hint if re.fullmatch(r"[0-9a-f]{12}", hint) else "cell"
+
+
 def verify_submission(path: str | os.PathLike[str], *, cells: Iterable[str] = (), device: str = "cpu", registry: Any = None,
                       work_dir: str | os.PathLike[str] | None = None, sandbox: str | None = None, plugin_files: Iterable[str] = (),
                       progress: bool = False) -> list[dict[str, Any]]:
@@ -106,7 +113,11 @@ def verify_submission(path: str | os.PathLike[str], *, cells: Iterable[str] = ()
     out = []
     for cell in _select(sub.cells, cells):
         rec = cell.record
-        work = Path(work_dir) / rec.run_id[:12] if work_dir else Path(tempfile.mkdtemp(prefix="privbench-verify-"))
+        # a folder of its own, never one an earlier verification left (its split seed may be public by now), and never
+        # one the entry names: the run id is the submitter's text
+        if work_dir:
+            Path(work_dir).mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"{_folder_hint(rec.run_id)}-", dir=work_dir))
         start = time.perf_counter()
         try:
             new = reproduce(rec, work, device=device, registry=registry, sandbox=sandbox, plugin_files=plugin_files, progress=progress)

@@ -46,11 +46,11 @@ def _first_party(root: str | Path, track: str) -> list[Any]:
     """The track's cpu submissions under our title with only privbench's plugins that nothing supersedes (anyone
     can write such a header: the book says which are ours)."""
     from bench._entry import replaced_ids
-    from bench._submission import iter_submissions
+    from bench._submission import iter_submissions, same_title
 
     subs = [s for _, s in iter_submissions(root)]
     gone = replaced_ids(subs)
-    return [s for s in subs if s.intact and (s.header.track, s.header.tier) == (track, "cpu") and s.header.title == TITLE
+    return [s for s in subs if s.intact and (s.header.track, s.header.tier) == (track, "cpu") and same_title(s.header.title, TITLE)
             and set(s.header.plugins) == {"privbench"} and s.submission_id not in gone]
 
 
@@ -100,6 +100,16 @@ def _shown_seeds(root: str | Path, track: str) -> set[int]:
     return seeds - {None}  # a run that is not official has no seed of its own to show
 
 
+def _unfit(rec: dict[str, Any], track: str) -> list[str]:
+    """Why a record cannot go into a part of ``track``'s cpu board (empty: it can)."""
+    iso = rec.get("isolation") or {}
+    checks = (("not official", rec.get("official") is not True or not isinstance(rec["track"].get("split_seed"), int)),
+              ("not sandboxed with a private /tmp", iso.get("sandboxed") is not True or iso.get("private_tmp") is not True),
+              (f"tier {rec['budget'].get('tier')!r}, not cpu", rec["budget"].get("tier") != "cpu"),
+              (f"track {rec['track']['name']!r}, not {track!r}", rec["track"]["name"] != track))
+    return [why for why, bad in checks if bad]
+
+
 def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> list[str]:
     """Write ``run_dir/part.jsonl``: the cells not yet on the board of every defense whose cells are all either on the
     board or in the run and not failed (a failed cell is retried by the next run, never published as done).
@@ -126,6 +136,9 @@ def part(root: str | Path, run_dir: Path, commit: str, n_seeds: int) -> list[str
     complete = sorted(d for d in {k[0] for k in run} if all(
         (d, a, s) in on_board or ((d, a, s) in run and run[(d, a, s)]["status"] != "failed") for a, s in want))
     keep = {k: r for k, r in run.items() if k[0] in complete and k not in on_board}
+    unfit = {f"{k[0]}/{k[1]}/seed{k[2]}": why for k, r in keep.items() if (why := _unfit(r, track))}
+    if unfit:  # a board part is official, sandboxed cpu cells of one track, whatever the records' run folder holds
+        sys.exit(f"{run_dir}: {len(unfit)} cells cannot be a part: " + "; ".join(f"{c} ({', '.join(w)})" for c, w in list(unfit.items())[:5]))
     if keep:
         (run_dir / "part.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in keep.values()))
     return sorted({k[0] for k in keep})

@@ -8,8 +8,13 @@ trained on x (IN: N(μ_in, σ_in²)) and those that did not (OUT: N(μ_out, σ_o
 - offline (§VI-C):       Λ = −log Pr[Z > φ], Z ~ N(μ_out, σ_out²): one-sided, how far φ lies above OUT.
 
 Fixed variance (§VI-B: "with few shadow models ... a global variance") is the default below 64 shadow models:
-σ_in is the standard deviation of every IN observation, σ_out that of every OUT observation. A candidate with
-fewer than two models on one side uses that side's global σ; with none, that side's global mean per query.
+online, one σ for both sides, the standard deviation of every IN observation, as the reference code
+(``std_out = np.std(dat_in)``); offline, that of every OUT observation. With one σ the online ranking does not
+depend on its value. Per-example variance: a candidate with fewer than two models on one side uses that side's
+global σ; with none, that side's global mean per query. φ floors a served probability of exactly 0 or 1 (top-k,
+rounded, label-only outputs) at the reference's 1e-45. Version 3 used separate IN and OUT global σ and a 1e-300
+floor: the φ = ±690.8 of saturated outputs inflated σ_in far beyond σ_out (5.8 → 249 under top-k on digits) and
+the quadratic term swamped the ratio (digits top-k AUC 0.508 against 0.547 with one σ).
 Online, the per-candidate memorization (Feldman 2020: P(correct | IN) − P(correct | OUT)) and the IN/OUT gap
 of mean φ are exported with the scores (``memorization``, ``lira_gap``).
 
@@ -18,8 +23,8 @@ on ``shared/conformance/lira_official.npz`` (targets 0–3, each against the oth
 - centre = mean and per-example σ with ddof = 1 over all IN (OUT) models; the reference takes the median and
   truncates every example's IN/OUT lists to the smallest count. Online: AUC 0.662 vs 0.670,
   TPR@0.1 % 3.34 % vs 3.21 %, TPR@1 % 8.94 % vs 9.30 %.
-- fixed variance: σ_out is the OUT scores' own global σ; the reference uses the IN σ for both sides.
-  Online fixed variance: AUC 0.668 vs 0.672, TPR@0.1 % 2.67 % vs 1.93 %, TPR@1 % 7.79 % vs 7.02 %.
+- online fixed variance differs only by the centre (mean, all models): AUC 0.668 vs 0.672, TPR@0.1 % 2.78 % vs
+  1.93 %, TPR@1 % 8.20 % vs 7.02 %.
 - offline is one-sided as in the paper; the reference scores a two-sided density, which also rewards φ far
   *below* OUT. Offline: AUC 0.634 vs 0.599, TPR@1 % 10.9 % vs 7.0 %; fixed variance 0.630 vs 0.588,
   TPR@1 % 6.1 % vs 4.6 %.
@@ -34,7 +39,7 @@ FIXED_VARIANCE_BELOW = 64  # shadow models: the paper recommends a global varian
 
 class LiRA(Attack):
     name = "lira"
-    version = "3"
+    version = "4"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {
@@ -82,6 +87,8 @@ def lira_online(target: np.ndarray, obs: np.ndarray, keep: np.ndarray, *, fixed_
     inc = np.asarray(keep, dtype=bool)[:, :, None]
     mean_in, std_in = gaussian_fit(obs, inc, fixed_variance)
     mean_out, std_out = gaussian_fit(obs, ~inc, fixed_variance)
+    if fixed_variance:  # one global σ for both sides, the IN scores' (the reference's ``std_out = np.std(dat_in)``)
+        std_out = std_in
     llr = norm.logpdf(target, mean_in, std_in) - norm.logpdf(target, mean_out, std_out)
     return llr.mean(axis=1)
 

@@ -9,6 +9,14 @@ did not train on z, and p(x) likewise from the references that did not train on 
 augmentations (as in LiRA) average the score. Ties in the fraction are broken by the ratio itself, below one
 z-step, so the scores equal the reference's counts up to ties (``tests/plugins/attacks/test_rmia_conformance.py``).
 The operating point is calibrated by using each reference model in turn as a pseudo-target.
+
+z are population points that no reference trained on (in LiRA's pool design, the track's population), as the
+reference code's. References: as many as the budget allows (``n_shadows=None``), as for LiRA. Deliberate
+differences from the reference code: ``a`` is fixed (0.3) where the reference tunes it per target on a paired
+model (on digits cpu, a = 0 against 0.3 moves AUC by −0.005 to +0.017); the references are drawn at random
+halves of the pool, not paired, so a candidate may have no OUT reference (2^−R of them: with 16, 1 in 65,536) and
+then takes the mean over all. Version 3 drew z from the pool (half the target's members, each IN for some
+references) and used 4 references, leaving 6 % of candidates without an OUT reference.
 """
 
 import numpy as np
@@ -20,10 +28,10 @@ _FLOOR = 1e-6  # smallest probability the ratios use (served outputs may be exac
 
 class RMIA(Attack):
     name = "rmia"
-    version = "3"
+    version = "4"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
-    params = {"n_shadows": 4, "a": 0.3, "gamma": 1.0, "n_population": 2000, "n_queries": 2}
+    params = {"n_shadows": None, "a": 0.3, "gamma": 1.0, "n_population": 2000, "n_queries": 2}
 
     def score(self, ctx):
         from bench.metrics import youden_threshold
@@ -31,10 +39,10 @@ class RMIA(Attack):
 
         a, gamma = float(self.params["a"]), float(self.params["gamma"])
         kinds = query_augmentations(int(self.params["n_queries"]), ctx.track.augmentations)
-        refs = ctx.shadows(min(int(self.params["n_shadows"]), ctx.budget.max_shadows))
-        pool = refs.pool  # the population the reference models trained halves of
-        zi = np.sort(ctx.rng.choice(len(pool), min(len(pool), int(self.params["n_population"])), replace=False))
+        refs = ctx.shadows(min(int(self.params["n_shadows"] or ctx.budget.max_shadows), ctx.budget.max_shadows))
+        pool = refs.pool  # what the reference models trained halves of
         c = ctx.candidates
+        z, out_z = _population_sample(ctx, refs, int(self.params["n_population"]))
 
         def prob(model, data):  # (n, n_queries); floored so that masked (one-hot, rounded) outputs keep ratios finite
             p = np.stack([true_class_prob(model.predict_scores(augment(data.x, k)), data.y) for k in kinds], axis=1)
@@ -42,15 +50,15 @@ class RMIA(Attack):
 
         ref_c = np.stack([prob(m, c) for m in refs])  # (R, n_cand, Q)
         ref_pool = np.stack([prob(m, pool) for m in refs])  # (R, n_pool, Q)
+        ref_z = np.stack([prob(m, z) for m in refs])  # (R, n_z, Q); out_z: the references that did not train on z
         inc = refs.inclusion
         # Offline, Pr(x) comes from the references that did not train on x. In LiRA's pool design the references
         # trained on halves of the candidates, so those that did are left out (a candidate IN every reference
-        # keeps the mean over all of them); references trained on the population only are OUT for every x.
+        # keeps the mean over all of them: with 16 references 1 in 65,536); references trained on the population
+        # only are OUT for every x.
         out_c = ~np.asarray(refs.candidate_inclusion, dtype=bool) if refs.n_candidates else np.ones(ref_c.shape[:2], dtype=bool)
         out_c[:, ~out_c.any(axis=0)] = True
-        # z must be OUT for the references whose average estimates Pr(z): keep pool points some reference left out.
-        zi = zi[(~inc[:, zi]).any(axis=0)]
-        scores = rmia_scores(prob(ctx.target, c), prob(ctx.target, pool[zi]), _out_mean(ref_c, out_c), _out_mean(ref_pool[:, zi], ~inc[:, zi]), a=a, gamma=gamma)
+        scores = rmia_scores(prob(ctx.target, c), prob(ctx.target, z), _out_mean(ref_c, out_c), _out_mean(ref_z, out_z), a=a, gamma=gamma)
 
         # Pseudo-target calibration: reference k is the target, the others its references (attacker-side truth).
         cal, truth = [], []
@@ -60,14 +68,29 @@ class RMIA(Attack):
                 break
             out = ~inc[others]
             seen = out.any(axis=0)  # a pool point IN every other reference has no OUT estimate: not scored
-            zk = zi[seen[zi]]
-            cal.append(rmia_scores(ref_pool[k][seen], ref_pool[k][zk], _out_mean(ref_pool[others][:, seen], out[:, seen]),
-                                   _out_mean(ref_pool[others][:, zk], out[:, zk]), a=a, gamma=gamma))
+            zk = out_z[others].any(axis=0)
+            cal.append(rmia_scores(ref_pool[k][seen], ref_z[k][zk], _out_mean(ref_pool[others][:, seen], out[:, seen]),
+                                   _out_mean(ref_z[others][:, zk], out_z[others][:, zk]), a=a, gamma=gamma))
             truth.append(inc[k][seen])
         truth = np.concatenate(truth) if truth else np.zeros(0, dtype=bool)
         if truth.any() and not truth.all():
             ctx.set_threshold(youden_threshold(np.concatenate(cal), truth))
         return scores
+
+
+def _population_sample(ctx, refs, n: int):
+    """(z, out): up to ``n`` z points and which references did not train on each, (R, n_z). In LiRA's pool design
+    the references trained on pool halves only, so z is the population, OUT for every reference as in the reference
+    code. Otherwise (shadows that also trained on population halves) z are pool points some reference left out,
+    and Pr(z) averages those references only."""
+    if refs.n_candidates == len(refs.pool):
+        pick = np.sort(ctx.rng.choice(len(ctx.population), min(len(ctx.population), n), replace=False))
+        return ctx.population[pick], np.ones((len(refs), len(pick)), dtype=bool)
+    out = ~np.asarray(refs.inclusion, dtype=bool)
+    pick = np.flatnonzero(out.any(axis=0))
+    pick = pick[pick >= refs.n_candidates]  # never the target's own candidates
+    pick = np.sort(ctx.rng.choice(pick, min(len(pick), n), replace=False))
+    return refs.pool[pick], out[:, pick]
 
 
 def rmia_scores(target_x, target_z, ref_out_x, ref_out_z, *, a: float, gamma: float = 1.0) -> np.ndarray:

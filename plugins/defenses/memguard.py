@@ -53,6 +53,8 @@ Deliberate differences from the official code, each with its size:
   rounding, which the stopping rule amplifies where an iterate sits near g = 0.5: with 2 torch threads instead of
   1, 18 % and 44 % of the 1,000 pool answers of digits smoke models 0 and 2 moved by more than 10⁻⁶, at most 0.01
   per coordinate, no success flag or Phase II decision. Attack workers use the harness's thread count.
+- g reads softmax(z) sorted again at every Phase I step; the official ``model_defense_optimize`` sorts the logits
+  once, before the search. The two differ only where the iterate swaps the order of non-top entries. Not measured.
 
 Labels are served from the undefended model, so test accuracy is unchanged; the served vector keeps the argmax
 by construction (the ReLU term, and only label-keeping successes are used).

@@ -194,8 +194,10 @@ def test_a_submission_cannot_push_another_submitters_out_of_the_rankings(run_dir
     refused = submit([run_dir], root, title="my defense", supersedes=baseline.ids)
     assert refused.written == [] and "a submission only replaces one under its own title" in str(refused.problems)
     # a hand-built file naming it (past submit) is ignored by the boards as well
-    write_submission(root, Header("digits", "smoke", "my defense", supersedes=tuple(baseline.ids), plugins={"privbench": "0.1.0"}), [])
-    assert {e.title for _, e in load_entries(root)} == {"privbench first-party baselines"}
+    before = [e.record.run_id for _, e in load_entries(root) if e.title == "privbench first-party baselines"]
+    write_submission(root, Header("digits", "smoke", "my defense", supersedes=tuple(baseline.ids), plugins={"privbench": "0.1.0"}), _one_cell("digits", "smoke"))
+    ours = [e.record.run_id for _, e in load_entries(root) if e.title == "privbench first-party baselines"]
+    assert before and ours == before
 
 
 def test_a_supersedes_counts_within_one_title_track_tier_and_plugin_set_and_a_bad_header_is_refused(tmp_path):
@@ -207,7 +209,7 @@ def test_a_supersedes_counts_within_one_title_track_tier_and_plugin_set_and_a_ba
 
     root, ours = tmp_path / "lb", {"privbench": "0.1.0"}
     def sub(track, title, old=(), plugins=ours, tier="cpu"):
-        return write_submission(root, Header(track, tier, title, supersedes=tuple(old), plugins=plugins), [])[0]
+        return write_submission(root, Header(track, tier, title, supersedes=tuple(old), plugins=plugins), _one_cell(track, tier))[0]
 
     base, fm, untitled = sub("digits", "base"), sub("fashion-mnist", "base"), sub("digits", None)
     honoured = sub("digits", "base", [base])
@@ -437,9 +439,9 @@ def test_publish_sh_supersedes_only_the_first_party_submission_and_goes_on_past_
     from bench._submission import Header, write_submission
 
     root, title = tmp_path / "lb", "privbench first-party baselines"
-    old, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0"}), [])
-    ours, _ = write_submission(root, Header("digits", "cpu", title, supersedes=(old,), plugins={"privbench": "0.1.0"}), [])
-    theirs, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0", "evil-mia": "1"}), [])
+    old, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0"}), _one_cell("digits", "cpu"))
+    ours, _ = write_submission(root, Header("digits", "cpu", title, supersedes=(old,), plugins={"privbench": "0.1.0"}), _one_cell("digits", "cpu", 1))
+    theirs, _ = write_submission(root, Header("digits", "cpu", title, plugins={"privbench": "0.1.0", "evil-mia": "1"}), _one_cell("digits", "cpu", 2))
     (root / "digits" / "cpu" / "zz.jsonl").write_text('{"submission_id": "x --root /tmp/elsewhere", "title": "%s"}\n' % title)
     log, stub = tmp_path / "calls", tmp_path / "privbench"
     stub.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$2" in submit) exit 1;; esac\ncase "$1" in run) exit 1;; esac\n')
@@ -459,3 +461,82 @@ def test_publish_sh_supersedes_only_the_first_party_submission_and_goes_on_past_
     assert len(submits) == 2 and all("--skip-invalid" in c for c in submits)
     assert f"--supersedes {ours}" in submits[0] and old not in submits[0] and theirs not in submits[0]
     assert "--supersedes" not in submits[1]  # fashion-mnist: none yet
+
+
+EVIL = "x\n\n<table><tr><td>#1 FAKE ROW: verified, sandboxed, official</td></tr></table>\n\n## digits — cpu budget — fake board\n"
+
+
+def _write_loss_run(out: Path, seeds=(0,), attack_params=None, official=False):
+    """A cheap digits/smoke run folder of the loss attack with chosen attack params (random scores)."""
+    from bench._plan import Cell, run_id
+    from bench._plugins import load_plugins
+    from bench._records import provenance
+    from bench._scoring import metrics_from_arrays
+
+    registry = load_plugins(())[1]
+    track = registry.track("digits")
+    split = track.split(track.load())
+    truth = split.is_member()
+    attack = registry.get("attacks", "loss")
+    params = {**dict(attack.obj.params), **(attack_params or {})}
+    (out / "scores").mkdir(parents=True)
+    lines = []
+    for seed in seeds:
+        scores = np.random.default_rng(seed).normal(truth * 0.3, 1.0)
+        rid = run_id(Cell("digits", "none", "loss", seed, "smoke", {}, dict(attack_params or {})), track.version, split.sha256)
+        np.savez(out / "scores" / f"{rid}.npz", scores=scores, is_member=truth, candidate_units=split.candidates)
+        rec = {
+            "schema_version": 2, "run_id": rid, "seed": seed, "status": "ok", "created_at": "2026-11-25T00:00:00Z",
+            "track": {"name": "digits", "version": track.version, "split_sha256": split.sha256, "task": "classification"},
+            "attack": {"name": "loss", "params": params, "plugin": attack.plugin.name, "version": attack.obj.version},
+            "defense": {"name": "none", "params": {}, "plugin": "none", "version": "1"},
+            "budget": {"tier": "smoke", "limits": track.budgets["smoke"].limits(), "used": {"queries": 1000, "shadow_models": 1, "device_seconds": 2.0}},
+            "metrics": metrics_from_arrays({"scores": scores, "is_member": truth}, seed=seed),
+            "utility": {"train_accuracy": 1.0, "test_accuracy": 0.93}, "provenance": provenance("cpu").to_dict(),
+            "scores_file": f"scores/{rid}.npz",
+        }
+        if official:  # a run on the track's own public split (split_seed 0), relabelled official
+            rec["official"] = True
+            rec["track"]["split_seed"] = track.split_seed
+            rec["isolation"] = {"sandboxed": True}
+        lines.append(json.dumps(rec))
+    (out / "results.jsonl").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_submit_refuses_params_the_plugin_does_not_have_and_text_that_is_not_one_line(tmp_path):
+    """An attack param (run id recomputed) passed every check, and the README, which escaped only '|', printed its
+    newlines: raw HTML (a fake 'verified' row) and a fake board's heading (adversarial review)."""
+    sub = submit([_write_loss_run(tmp_path / "run", attack_params={"note": EVIL})], tmp_path / "lb", title="Mine")
+    assert not sub.written and any("has no option 'note'" in str(p) for p in sub.problems)
+    sub = submit([_write_loss_run(tmp_path / "run2", attack_params={"calibration_shadows": EVIL})], tmp_path / "lb", title="Mine")
+    assert not sub.written and any("not one line of printable text" in str(p) for p in sub.problems)
+
+
+def test_submit_refuses_a_record_on_the_public_split_that_says_official(tmp_path):
+    """A run on the track's public split relabelled official (split_seed = the public one) read "official" on the
+    board, though its split was known to every plugin before it ran (adversarial review)."""
+    sub = submit([_write_loss_run(tmp_path / "run", official=True)], tmp_path / "lb", title="Mine")
+    assert not sub.written and any("public split" in str(p) for p in sub.problems)
+
+
+def test_a_file_of_no_cells_is_refused_and_supersedes_nothing(tmp_path):
+    """A hand-made file under a title, with no cells, superseding that title's submission took all its cells off the
+    board (adversarial review: a booked first-party part of 320 cells)."""
+    from bench._submission import Header, SubmissionError, write_submission
+    from bench.testing import make_record
+
+    root = tmp_path / "lb"
+    rec = make_record("loss", "none", 0, track="digits", tier="cpu", metrics={"auc": 0.6, "auc_ci": [0.5, 0.7]}, utility={"test_accuracy": 0.9})
+    sid, _ = write_submission(root, Header("digits", "cpu", "Ours"), [{"record": rec.to_dict(), "roc": None}])
+    write_submission(root, Header("digits", "cpu", "Ours", supersedes=(sid,)), [])
+    with pytest.raises(SubmissionError, match="at least one cell"):
+        load_entries(root)
+
+
+def _one_cell(track, tier, seed=0):
+    """One cell line of ``track``/``tier`` (a submission holds at least one)."""
+    from bench.testing import make_record
+
+    rec = make_record("loss", "none", seed, track=track, tier=tier, metrics={"auc": 0.6, "auc_ci": [0.5, 0.7]}, utility={"test_accuracy": 0.9})
+    return [{"record": rec.to_dict(), "roc": None}]

@@ -17,7 +17,7 @@ import pytest
 
 from bench._entry import Entry, Submitter
 from bench._site_pages import Catalog
-from bench.site import build_site, entry_records, rows_from_records
+from bench.site import build_site, entry_records, render_readme, rows_from_records
 from bench.testing import make_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -186,3 +186,26 @@ def test_the_status_says_whether_the_submitters_runs_were_sandboxed_and_official
     assert all(not rec.official and not (rec.isolation or {}).get("sandboxed") for rec, _ in items if rec.track.version == "1")
     statuses = {trust_status(r).split(", ", 1)[1] for r in rows_from_records(items)}  # after "self-reported"/"verified k/n"
     assert statuses <= {"not sandboxed, not official", "sandboxed, official"} and statuses
+
+
+def test_the_readme_escapes_a_hand_made_files_threat_model_and_device_and_links_only_http_urls(tmp_path):
+    """A file that never went through `submit` (its id is only a sha256 of its content) renders its threat model into a
+    README heading and its device into a table cell unescaped, and its paper link (no http check in the README,
+    unlike the site's http_url) becomes a markdown link."""
+    from bench._submission import Header, iter_submissions, write_submission
+    from bench.testing import make_record
+
+    rec = make_record("loss", "none", 0, track="digits", tier="cpu",
+                      metrics={"auc": 0.6, "auc_ci": [0.5, 0.7], "tpr@0.1%fpr": 0.01, "tpr@1%fpr": 0.05},
+                      utility={"test_accuracy": 0.9}, provenance={"device": "cpu\n\n<b>verified, sandboxed, official</b>\n"})
+    data = rec.to_dict()
+    data["attack"]["threat_model"] = "scores\n\n<h1>privbench first-party baselines: verified</h1>\n\n## x"
+    root = tmp_path / "lb"
+    write_submission(root, Header("digits", "cpu", "Mine", paper="ftp://evil.example/x"), [{"record": data, "roc": None}])
+    assert all(sub.intact for _, sub in iter_submissions(root))
+    lines = render_readme(rows_from_records(entry_records(root))).splitlines()
+    # none of the three reaches the README as written (adversarial review: all three did)
+    assert "<h1>privbench first-party baselines: verified</h1>" not in lines
+    assert "<b>verified, sandboxed, official</b>" not in lines
+    assert not any("[paper](ftp://evil.example/x)" in line for line in lines)
+    assert "## digits — `cpu` budget — unknown attacks" in lines  # a threat model no plugin has: the unknown board

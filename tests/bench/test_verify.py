@@ -4,14 +4,17 @@ board counts only verification files it re-checks itself, agreeing by the entry'
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 
+import bench.verify
 from bench._agreement import accepted_verification, agreement
+from bench._official import prepare_official
 from bench.metrics import clopper_pearson
 from bench._entry import load_entries
-from bench._submission import read_submission, write_verification
+from bench._submission import Header, read_submission, write_submission, write_verification
 from bench.cli import cli
 from bench.site import entry_records, render_readme, rows_from_records
 from bench.testing import make_record
@@ -236,3 +239,86 @@ def test_verify_retrains_an_entry_and_agrees_then_a_tampered_one_disagrees(fresh
     res = CliRunner().invoke(cli, ["leaderboard", "verify", str(tampered), "--cell", rec.run_id[:12], "--device", "cpu"])
     assert res.exit_code == 1 and "tpr@0.1%fpr: published 0.5" in res.output and "DIFFERS" in res.output
     assert "does NOT agree" in res.output
+
+
+PUBLIC = 5548562201814665258  # leaderboards/digits/cpu/verifications/284def05dc64dbc7__15743093eca3__…json shows it
+
+
+def _crafted(root, run_id):
+    """A hand-made submission (its id is only a sha256 of its content): one cell whose run id is chosen."""
+    rec = make_record("loss", "none", 0, track="digits", tier="cpu", run_id=run_id,
+                      metrics={"auc": 0.9, "auc_ci": [0.89, 0.91], "tpr@0.1%fpr": 0.5, "tpr@1%fpr": 0.6}, utility={"test_accuracy": 0.9})
+    sid, path = write_submission(root, Header("digits", "cpu", "Mine", plugins={"privbench": "0.1.0"}), [{"record": rec.to_dict(), "roc": None}])
+    return path
+
+
+def _fake_reproduce(seen):
+    def reproduce(rec, work, **kw):  # what bench.verify.reproduce's official run does first: prepare_official(plan)
+        plan = SimpleNamespace(out_dir=str(work), isolation="process", split_seed=None, cache_dir=None)
+        prepare_official(plan)
+        seen.append((Path(work), plan.split_seed))
+        return rec.replace(official=True, track=rec.track.__class__(**{**rec.track.__dict__, "split_seed": plan.split_seed}))
+    return reproduce
+
+
+def test_verify_never_resumes_an_earlier_work_folder_whose_split_may_be_public(tmp_path, monkeypatch):
+    """verify --work-dir W re-runs each cell in W/<the entry's run_id[:12]>. A hand-made cell whose run id starts like a
+    cell verified earlier with the same W (the prefix is in the committed verification file's name) resumes in that
+    folder: prepare_official reads its .official/split_seed.json, a seed the committed verification file shows. The
+    reproduction is 'official' and sandboxed on a split the attack plugin can read from leaderboards/."""
+    work = tmp_path / "W"
+    earlier = work / "15743093eca3" / ".official"  # the maintainers' earlier `verify --work-dir W` of 284def05's cell
+    earlier.mkdir(parents=True)
+    (earlier / "split_seed.json").write_text(json.dumps({"split_seed": PUBLIC}))
+    path = _crafted(tmp_path / "lb", "15743093eca3" + "0" * 52)
+    seen = []
+    monkeypatch.setattr(bench.verify, "reproduce", _fake_reproduce(seen))
+    (res,) = bench.verify.verify_submission(path, work_dir=work, registry=object())
+    assert seen[0][1] != PUBLIC and res["record"]["track"]["split_seed"] != PUBLIC  # it resumed there (adversarial review)
+    assert seen[0][0].parent == work and seen[0][0].name.startswith("15743093eca3-")
+
+
+def test_verify_work_dir_stays_inside_work_dir_and_a_run_id_never_names_a_path(tmp_path, monkeypatch):
+    """An absolute 12-character run id prefix sent the official re-run out of W, and write_verification named its
+    file after it ('/../../../..' climbed out of verifications/)."""
+    out = Path("/tmp/adv-esc")  # 12 characters
+    shutil.rmtree(out, ignore_errors=True)
+    path = _crafted(tmp_path / "lb", str(out) + "/" + "0" * 40)
+    seen = []
+    monkeypatch.setattr(bench.verify, "reproduce", _fake_reproduce(seen))
+    try:
+        with pytest.raises(ValueError, match="run id name"):
+            bench.verify.verify_submission(path, work_dir=tmp_path / "W", registry=object())
+        assert seen[0][0].resolve().parent == (tmp_path / "W").resolve() and not out.exists()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_a_verification_file_stays_in_its_verifications_folder(tmp_path):
+    from bench._submission import write_verification
+
+    with pytest.raises(ValueError, match="run id name"):
+        write_verification(tmp_path / "lb", "digits", "cpu", {"submission_id": "0123456789abcdef", "run_id": "/../../../.." + "0" * 52})
+    assert not any((tmp_path / "lb").rglob("*.json"))
+
+
+def test_failing_one_target_of_the_verification_does_not_buy_a_forged_entry_agreement():
+    """The attack reaches TPR@1%FPR 0.10 on every target; a published 0.125 differs from an honest reproduction. The
+    same plugin returning random scores on one target of the verification (0.01 there) lowered the pooled value to
+    0.089 but spread the targets, and the symmetric widening of both intervals let the forged 0.125 agree
+    (adversarial review). An honest spread still widens the reproduction."""
+    t, n = 8, 500
+
+    def rec(tpr, per):
+        m = {"auc": 0.6, "auc_ci": [0.59, 0.61], "tpr@0.1%fpr": 0.0, "tpr@1%fpr": tpr, "n_members": t * n, "n_nonmembers": t * n}
+        r = make_record("a", "none", 0, track="digits", metrics=m, utility={"test_accuracy": 0.9},
+                        design={"kind": "lira-pool", "pool": 2 * n, "targets": t, "models": 17})
+        return r.replace(per_target=[{"target": i, "auc": 0.6, "tpr@0.1%fpr": 0.0, "tpr@1%fpr": v} for i, v in enumerate(per)])
+
+    forged = rec(0.125, [0.125] * t)
+    assert not agreement(forged, rec(0.10, [0.10] * t))["metrics"]["tpr@1%fpr"]["agree"]
+    sabotaged = [0.10] * (t - 1) + [0.01]
+    assert not agreement(forged, rec(sum(sabotaged) / t, sabotaged))["metrics"]["tpr@1%fpr"]["agree"]
+    honest = [0.07, 0.13, 0.08, 0.12, 0.09, 0.11, 0.10, 0.10]  # model-to-model spread, mean 0.10
+    got = agreement(rec(0.112, honest), rec(0.10, honest))["metrics"]["tpr@1%fpr"]
+    assert got["agree"] and got["reproduced_interval"][1] > clopper_pearson(400, 4000)[1]

@@ -23,9 +23,14 @@ def parts(monkeypatch):
     return mod
 
 
-def _cell(defense, attack, seed, *, split_seed=7, commit=COMMIT, status="ok"):
-    data = make_record(attack, defense, seed, track="digits", status=status, provenance={"git_commit": commit}).to_dict()
+SEALED = {"sandboxed": True, "private_tmp": True, "sandbox": "bwrap", "mode": "process"}
+
+
+def _cell(defense, attack, seed, *, split_seed=7, commit=COMMIT, status="ok", official=True, isolation=None, tier="cpu"):
+    data = make_record(attack, defense, seed, track="digits", tier=tier, status=status, provenance={"git_commit": commit}).to_dict()
     data["track"]["split_seed"] = split_seed
+    data["official"] = official
+    data["isolation"] = isolation if isolation is not None else SEALED
     return data
 
 
@@ -157,3 +162,32 @@ def test_a_refused_cell_holds_its_whole_defense_back_and_a_refused_supersede_wri
     with pytest.raises(SystemExit, match="nothing was written"):
         parts.submit(root, run, COMMIT, 2)
     assert (run / "results.jsonl").exists()  # nothing published: the folder stays
+
+
+@pytest.mark.parametrize("unfit", [dict(split_seed=None, official=False),
+                                   dict(isolation={"sandboxed": False, "sandbox": "none", "mode": "process"}),
+                                   dict(isolation={**SEALED, "private_tmp": False}),
+                                   dict(tier="smoke")])
+def test_a_part_is_official_sealed_cpu_cells_only(tmp_path, parts, unfit):
+    """The run folder's records are all part() reads: a run on the public split, one whose worker ran unsandboxed or
+    without a private /tmp, or a smoke-tier run in the folder would have been published and marked its defense done
+    (review of 46ca9ad)."""
+    root, run = tmp_path / "lb", tmp_path / "run"
+    _results(run, _defense("dpsgd", **unfit))
+    with pytest.raises(SystemExit, match="cannot be a part"):
+        parts.part(root, run, COMMIT, 2)
+    assert not (run / "part.jsonl").exists()
+    _results(run, _defense("dpsgd"))
+    assert parts.part(root, run, COMMIT, 2) == ["dpsgd"]
+
+
+@pytest.mark.parametrize("look_alike", [TITLE + "\u00a0", TITLE.replace(" ", "  ", 1), TITLE.upper()])
+def test_a_title_that_reads_like_ours_is_superseded_like_an_exact_copy(tmp_path, parts, look_alike):
+    """The boards print a title with its whitespace collapsed: a trailing no-break space or a double space reads as
+    ours, so a part must supersede it too (it compared titles exactly)."""
+    root = tmp_path / "lb"
+    header = Header("digits", "cpu", look_alike, plugins={"privbench": "0.1.0"}, harness={"git_commit": COMMIT})
+    sid = write_submission(root, header, [{"record": c, "roc": None} for c in _defense("dpsgd", split_seed=42)])[0]
+    assert sid in {s.submission_id for s in parts._first_party(root, "digits")}
+    assert Header("digits", "cpu", TITLE, plugins={"privbench": "0.1.0"}).may_supersede(header)
+    assert not Header("digits", "cpu", TITLE + " 2", plugins={"privbench": "0.1.0"}).may_supersede(header)

@@ -5,7 +5,7 @@ from scipy.stats import norm
 from bench.metrics import auc
 from bench.signals import augment, logit_scale, query_augmentations
 from bench.testing import make_context, make_session
-from plugins.attacks.lira import gaussian_fit, lira_offline
+from plugins.attacks.lira import gaussian_fit, lira_offline, lira_online
 
 
 @pytest.mark.slow
@@ -82,3 +82,22 @@ def test_offline_lira_exports_nothing():
     ctx, _ = make_context("lira-offline", track="synthetic-blobs", session=session, n_shadows=2)
     session.registry.attack("lira-offline", n_shadows=2).score(ctx)
     assert "memorization" not in ctx.exports
+
+
+def test_online_fixed_variance_uses_one_sigma_so_saturated_outputs_cannot_turn_the_ratio_around():
+    """Served outputs that saturate (top-k, rounding) put φ at ±103.6 for some IN observations: σ_in grows far beyond
+    σ_out. With separate global σ (version 3) the quadratic term then called a target φ far *below* OUT a member;
+    with one σ the online score is linear in φ with the sign of μ_in − μ_out, as the likelihood ratio should be."""
+    rng = np.random.default_rng(0)
+    n, m = 40, 16
+    keep = np.zeros((m, n), dtype=bool)
+    keep[: m // 2] = True
+    obs = rng.normal(0.0, 1.0, size=(m, n, 1)) + np.where(keep, 2.0, 0.0)[:, :, None]  # IN sits 2 above OUT
+    obs[0, :10, 0] = logit_scale(np.array([[1.0, 0.0]] * 10), np.zeros(10, dtype=int))  # saturated IN answers
+    assert obs[0, 0, 0] == pytest.approx(103.6, abs=0.1)
+    below_out = np.full((n, 1), -6.0)  # far below every OUT observation
+    at_in = np.full((n, 1), 2.0)
+    low, high = lira_online(below_out, obs, keep, fixed_variance=True), lira_online(at_in, obs, keep, fixed_variance=True)
+    assert (low < 0).all() and (high > low).all()
+    step = lira_online(at_in + 1.0, obs, keep, fixed_variance=True) - high  # linear: same step for every φ shift
+    assert np.allclose(step, lira_online(below_out + 1.0, obs, keep, fixed_variance=True) - low)

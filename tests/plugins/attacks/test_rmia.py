@@ -3,7 +3,7 @@ import pytest
 
 from bench.metrics import auc
 from bench.testing import make_context, make_session
-from plugins.attacks.rmia import _rmia
+from plugins.attacks.rmia import _population_sample, _rmia
 
 
 def test_score_is_fraction_of_population_samples_beaten():
@@ -37,3 +37,18 @@ def test_masked_one_hot_outputs_keep_scores_finite():
     scores = session.registry.attack("rmia", n_shadows=2).score(ctx)
     assert np.isfinite(scores).all() and np.isfinite(ctx.threshold)
     assert auc(scores, is_member) > 0.5
+
+
+@pytest.mark.slow
+def test_z_points_are_out_for_every_reference_model():
+    """The reference code's z are population points no model trained on; version 3 drew them from the pool, half of
+    them the target's members and each IN for some references."""
+    session = make_session()
+    ctx, _ = make_context("rmia", track="synthetic-blobs", session=session, n_shadows=4)
+    refs = ctx.shadows(4)
+    z, out = _population_sample(ctx, refs, 50)
+    assert len(z) == 50 and out.shape == (4, 50) and out.any(axis=0).all()
+    flat = lambda d: [r.tobytes() for r in np.asarray(d.x).reshape(len(d), -1)]  # noqa: E731
+    trained = [set(flat(refs.pool[np.flatnonzero(row)])) for row in np.asarray(refs.inclusion, dtype=bool)]
+    assert all((b in trained[r]) != out[r, j] for j, b in enumerate(flat(z)) for r in range(4))  # out: did not train on z
+    assert not set(flat(z)) & set(flat(ctx.candidates)), "z are never the target's candidates"
