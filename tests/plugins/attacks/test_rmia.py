@@ -41,8 +41,9 @@ def test_masked_one_hot_outputs_keep_scores_finite():
 
 @pytest.mark.slow
 def test_z_points_are_out_for_every_reference_model():
-    """The reference code's z are population points no model trained on; version 3 drew them from the pool, half of
-    them the target's members and each IN for some references."""
+    """Outside the pool design (synthetic-blobs: the references also trained on population halves), z are population
+    points, never candidates, and ``out`` says exactly which references left each out (Pr(z) averages those).
+    The pool design's case is tests/bench/test_pool_exploits.py."""
     session = make_session()
     ctx, _ = make_context("rmia", track="synthetic-blobs", session=session, n_shadows=4)
     refs = ctx.shadows(4)
