@@ -111,11 +111,19 @@ def balanced_subsample(truth: np.ndarray, n_max: int, rng: np.random.Generator) 
     return np.sort(np.concatenate(idx))
 
 
-def per_example_grad_norms(module: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """(n, n_param_tensors) L2 norms of each example's cross-entropy gradient per parameter tensor."""
+def per_example_grad_norms(module: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 64, *, float64: bool = False) -> np.ndarray:
+    """(n, n_param_tensors) L2 norms of each example's cross-entropy gradient per parameter tensor.
+
+    ``float64``: on a float64 copy of the module, so confident examples keep a non-zero gradient (in float32 the
+    softmax's other classes underflow to 0 at logit margins past about 100, and the gradient is exactly 0)."""
+    import copy
+
     import torch
     from torch.func import functional_call, grad, vmap
 
+    if float64:
+        module = copy.deepcopy(module).double()
+    dtype = np.float64 if float64 else np.float32
     params = {k: v.detach() for k, v in module.named_parameters()}
     device = next(iter(params.values())).device
 
@@ -127,7 +135,7 @@ def per_example_grad_norms(module: Any, x: np.ndarray, y: np.ndarray, batch_size
     module.eval()
     out = []
     for i in range(0, len(x), batch_size):
-        xb = torch.as_tensor(np.asarray(x[i : i + batch_size], dtype=np.float32), device=device)
+        xb = torch.as_tensor(np.asarray(x[i : i + batch_size], dtype=dtype), device=device)
         yb = torch.as_tensor(np.asarray(y[i : i + batch_size], dtype=np.int64), device=device)
         g = per_ex(params, xb, yb)
         out.append(torch.stack([g[k].flatten(1).norm(dim=1) for k in params], dim=1).double().cpu().numpy())

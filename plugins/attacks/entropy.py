@@ -1,15 +1,19 @@
 """``entropy``: Song & Mittal (2021) prediction-entropy threshold — members get lower-entropy predictions.
 
-Signal = −H(p) (higher = member). Class-dependent thresholds from one shadow model, as in the paper.
+Signal = −H(p) (higher = member), read as −log H(p): monotone, so the same attack, but a class threshold τ_y
+subtracted from it keeps confident examples apart (−H − τ_y rounds to −τ_y where H is tiny). Class-dependent
+thresholds from one shadow model, as in the paper.
 Entropy ignores the label, so a confident wrong prediction looks like a member: ``mentropy`` fixes that.
 """
+
+import numpy as np
 
 from bench import Attack, Task, ThreatModel, hookimpl
 
 
 class EntropyAttack(Attack):
     name = "entropy"
-    version = "1"
+    version = "2"  # 2: −log H, so a class threshold subtracted from it keeps the confident examples apart
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"calibration_shadows": 1, "per_class": True}
@@ -18,7 +22,7 @@ class EntropyAttack(Attack):
     def signal(probs, y):
         from plugins.attacks._shared import entropy
 
-        return -entropy(probs)
+        return -np.log(np.maximum(entropy(probs), 1e-300))  # −log H: monotone in −H, resolved near H = 0
 
     def score(self, ctx):
         from plugins.attacks._shared import threshold_attack_score

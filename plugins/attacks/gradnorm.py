@@ -2,7 +2,9 @@
 
 Score = −‖∇_θ ℓ(f_θ(x), y)‖₂, the per-example cross-entropy gradient over all parameters of the target
 module (computed with ``torch.func``; no query to the served model is needed). The threshold is the
-Youden point of the same score on one shadow model's members and non-members.
+Youden point of the same score on one shadow model's members and non-members. The gradients are computed in
+float64: in float32 (version 1) 2.5 % (dropout) to 21 % (dpsgd) of fashion-mnist candidates had a gradient of
+exactly 0, a tie at the member end that zeroed TPR at 1 % FPR.
 """
 
 import numpy as np
@@ -13,13 +15,13 @@ from bench import Attack, Task, ThreatModel, hookimpl
 def grad_norm_score(module, x, y):
     from plugins.attacks._shared import per_example_grad_norms
 
-    per_tensor = per_example_grad_norms(module, x, y)
+    per_tensor = per_example_grad_norms(module, x, y, float64=True)
     return -np.sqrt((per_tensor**2).sum(axis=1))
 
 
 class GradNorm(Attack):
     name = "gradnorm"
-    version = "1"
+    version = "2"
     threat_model = ThreatModel.WHITEBOX
     tasks = (Task.CLASSIFICATION,)
     params = {"calibration_shadows": 1}

@@ -6,8 +6,10 @@
   sklearn's bundled digits for image tracks other than digits; Fashion-MNIST from Debian's
   ``dataset-fashion-mnist`` for digits, else sklearn's wine). Sorted top-3 posteriors are domain-agnostic,
   so the attack MLP trained there transfers to the target. The shadow is the attacker's own model
-  (an MLP of its own recipe), trained to zero loss like the targets of the paper.
-* ``mlleaks-adv3`` — no shadow model: threshold on the top-1 posterior. The paper picks the threshold
+  (an MLP of its own recipe), trained to zero loss like the targets of the paper. Adversaries 1 and 2 keep the
+  paper's features, the posteriors themselves: confident outputs whose top-3 round to (1, 0, 0) tie.
+* ``mlleaks-adv3`` — no shadow model: threshold on the top-1 posterior (read on its log-odds scale, the same
+  order, resolved where it rounds to 1). The paper picks the threshold
   from random noise queries (a high percentile of the maximal posterior on non-data inputs) — we do the
   same, with uniform noise in the data's range, charged to the query budget.
 """
@@ -69,22 +71,32 @@ class MLLeaksAdv2(Attack):
         return member_probability(model, top3(ctx.target.predict_scores(ctx.candidates.x)))
 
 
+def top1_log_odds(probs):
+    """The top-1 posterior on its log-odds scale, log p_max − log Σ_others: monotone in it (the paper's signal and
+    threshold rule), but resolved where p_max rounds to 1 (version 1 read p_max: 1.0 exactly for many confident
+    outputs, a tie at the member end)."""
+    from bench.signals import logit_scale
+
+    p = np.asarray(probs, dtype=np.float64)
+    return logit_scale(p, p.argmax(axis=1))
+
+
 class MLLeaksAdv3(Attack):
     name = "mlleaks-adv3"
-    version = "1"
+    version = "2"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"noise_queries": 500, "percentile": 90.0}
 
     def score(self, ctx):
         c = ctx.candidates
-        top1 = np.asarray(ctx.target.predict_scores(c.x), dtype=np.float64).max(axis=1)
+        top1 = top1_log_odds(ctx.target.predict_scores(c.x))
         # Random inputs are non-members by construction: their top-1 posterior sets the threshold.
         n = min(int(self.params["noise_queries"]), max(0, ctx.budget.remaining_queries))
         if n > 0:
             lo, hi = float(np.min(c.x)), float(np.max(c.x))
             noise = ctx.rng.uniform(lo, hi, size=(n, *c.x.shape[1:])).astype(np.float32)
-            noise_top1 = np.asarray(ctx.target.predict_scores(noise)).max(axis=1)
+            noise_top1 = top1_log_odds(ctx.target.predict_scores(noise))
             ctx.set_threshold(float(np.percentile(noise_top1, float(self.params["percentile"]))))
         return top1
 

@@ -1,7 +1,10 @@
 """``trajectory``: TrajectoryMIA (Liu et al., CCS 2022) — membership from distillation loss trajectories.
 
 1. A shadow model (``ctx.shadows(1)``) is trained like the target on half the population (its IN half).
-2. The OUT half is split in two: a distillation set D and the shadow's non-member examples.
+2. A distillation set D the attack never scores: population data in LiRA's pool design (where the shadow's pool is
+   the target's candidates); otherwise half the shadow's OUT data, the rest being its non-member examples.
+   Version 1 took D from the pool in the pool design: a quarter of the candidates, half of them the target's
+   members, were distilled on and then scored (those scored lower: AUC 0.44–0.48 against the rest on fashion-mnist).
 3. The target and the shadow are each distilled into a fresh student on D (soft labels queried from
    the teacher, KL objective) for exactly ``distill_epochs`` epochs. After every epoch the student's
    loss on each example (true label) is recorded: the loss trajectory. The teacher's own loss is
@@ -20,7 +23,7 @@ from bench import Attack, Task, ThreatModel, hookimpl
 
 class TrajectoryMIA(Attack):
     name = "trajectory"
-    version = "1"
+    version = "2"
     threat_model = ThreatModel.SCORES
     tasks = (Task.CLASSIFICATION,)
     params = {"distill_epochs": 20, "student_hidden": 128, "lr": 0.05, "hidden": 64, "max_train": 4000}
@@ -52,10 +55,14 @@ class TrajectoryMIA(Attack):
         shadow = ctx.shadows(1)
         pool, inc = shadow.pool, shadow.inclusion[0]
         out = ctx.rng.permutation(np.flatnonzero(~inc))
-        distill = np.sort(out[: len(out) // 2])  # D: used by both students, never scored
-        scored = np.sort(np.concatenate([np.flatnonzero(inc), out[len(out) // 2 :]]))
+        if shadow.n_candidates == len(pool):  # LiRA's pool design: the shadow's pool is the target's candidates
+            # D from the population (never scored, never trained on by target or shadow), as large as half its OUT
+            d = ctx.population[np.sort(ctx.rng.choice(len(ctx.population), min(len(ctx.population), len(out) // 2), replace=False))]
+            scored = np.arange(len(pool))
+        else:  # the shadow trained on population halves: D is half its OUT side, never a candidate
+            d = pool[np.sort(out[: len(out) // 2])]
+            scored = np.sort(np.concatenate([np.flatnonzero(inc), out[len(out) // 2 :]]))
         pick = scored[balanced_subsample(inc[scored], int(self.params["max_train"]), ctx.rng)]
-        d = pool[distill]
 
         s = shadow[0]
         shadow_traj = self.trajectories(s.predict_scores(d.x), d, pool[pick], s.predict_scores(pool.x[pick]), ctx)

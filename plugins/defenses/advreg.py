@@ -30,8 +30,9 @@ class _MinMax(FitHooks):
         from torch import nn
 
         probs = torch.softmax(logits, dim=1)
-        # h sees the probability vector (sorted, as the paper's label-aware MLP does) and the one-hot label.
-        return self.attack(torch.cat([probs.sort(dim=1, descending=True).values, nn.functional.one_hot(labels, self.k).float()], dim=1)).squeeze(1)
+        # h sees the probability vector in class order beside the one-hot label, so it can read p_y (the official
+        # purchase_defended.py); version 2 sorted it, which hid which probability was the label's.
+        return self.attack(torch.cat([probs, nn.functional.one_hot(labels, self.k).float()], dim=1)).squeeze(1)
 
     def _sample(self, loop, xs, ys, size):
         import torch
@@ -71,7 +72,7 @@ class _MinMax(FitHooks):
 
 class AdvReg(Defense):
     name = "advreg"
-    version = "2"  # 2: the reference set D' comes from the population, not from the members
+    version = "3"  # 3: h sees the probabilities in class order; 2: the reference set D' comes from the population
     changes_training = True
     params = {"alpha": 1.0, "ref_fraction": 0.2, "k_steps": 1, "warmup_epochs": 2, "attack_lr": 1e-3}
 

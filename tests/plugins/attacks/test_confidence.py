@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench.metrics import auc
-from bench.signals import true_class_prob
+from bench.signals import logit_scale, true_class_prob
 from bench.testing import make_context, make_session
 
 
@@ -14,7 +14,7 @@ def session():
 
 
 @pytest.mark.slow
-def test_score_is_true_class_probability_minus_class_threshold(session):
+def test_score_is_the_true_class_log_odds_minus_class_threshold(session):
     ctx, is_member = make_context("confidence", track="synthetic-blobs", session=session)
     scores = session.registry.attack("confidence").score(ctx)
     c = ctx.candidates
@@ -22,7 +22,7 @@ def test_score_is_true_class_probability_minus_class_threshold(session):
     assert ctx.budget.used["queries"] == len(c)
     assert ctx.budget.used["shadow_models"] == 1
     assert ctx.threshold == 0.0
-    p_y = true_class_prob(ctx.target._predictor.predict_scores(c.x), c.y)
+    p_y = logit_scale(ctx.target._predictor.predict_scores(c.x), c.y)  # p_y on its log-odds scale
     tau = p_y - scores
     # One threshold per class (Song & Mittal), the same for every candidate of that class.
     for k in np.unique(c.y):
@@ -36,8 +36,8 @@ def test_global_threshold_variant_returns_raw_confidence(session):
     ctx, _ = make_context("confidence", track="synthetic-blobs", session=session, per_class=False)
     scores = session.registry.attack("confidence", per_class=False).score(ctx)
     c = ctx.candidates
-    assert np.allclose(scores, true_class_prob(ctx.target._predictor.predict_scores(c.x), c.y))
-    assert 0.0 < ctx.threshold < 1.0
+    assert np.allclose(scores, logit_scale(ctx.target._predictor.predict_scores(c.x), c.y))
+    assert np.isfinite(ctx.threshold)
 
 
 class _Probs:
@@ -65,8 +65,21 @@ def test_class_thresholds_come_from_the_shadow_and_the_score_is_relative_to_them
                        track=types.SimpleNamespace(num_classes=2))
     scores = ConfidenceAttack().score(ctx)
     assert ctx.threshold == 0.0  # the class-dependent rule, folded into the score
-    assert scores[0] == pytest.approx(0.7 - 0.9) and scores[1] == pytest.approx(0.7 - 0.8)  # τ_y: the lowest member confidence of class y
+    odds = lambda p: np.log(p) - np.log(1 - p)  # noqa: E731  (the signal: p_y on its log-odds scale)
+    assert scores[0] == pytest.approx(odds(0.7) - odds(0.9)) and scores[1] == pytest.approx(odds(0.7) - odds(0.8))  # τ_y: the lowest member confidence of class y
     ctx = fake_context(Candidates(x=np.array([0, 1]), y=np.array([0, 1])), target, fake_shadows([_Probs(probs)], pool, inclusion))
     raw = ConfidenceAttack(per_class=False).score(ctx)
-    np.testing.assert_allclose(raw, [0.7, 0.7])
-    assert 0.6 < ctx.threshold <= 0.8  # one global threshold between the pooled IN and OUT confidences
+    np.testing.assert_allclose(raw, [odds(0.7), odds(0.7)])
+    assert odds(0.6) < ctx.threshold <= odds(0.8)  # one global threshold between the pooled IN and OUT confidences
+
+
+def test_confident_outputs_keep_their_order_where_p_y_rounds_to_one():
+    """p_y is 1.0 exactly for margins past about 17 in float32: version 1's signal tied them all at the member end,
+    where the harness's thresholds cannot split a tie. The log-odds keep the order the other classes give."""
+    from plugins.attacks.confidence import ConfidenceAttack
+
+    rest = np.array([1e-9, 1e-15, 1e-25, 1e-35], dtype=np.float32)
+    probs = np.stack([np.ones(4, dtype=np.float32), rest], axis=1)
+    assert (probs[:, 0] == 1.0).all()
+    signal = ConfidenceAttack.signal(probs, np.zeros(4, dtype=int))
+    assert np.all(np.diff(signal) > 10)  # more confident, higher, each apart

@@ -19,8 +19,10 @@ def test_entropy_ignores_the_label():
 
 
 @pytest.mark.slow
-def test_scores_are_negative_entropy_with_shadow_threshold(session):
+def test_scores_are_negative_log_entropy_with_shadow_threshold(session):
     ctx, _ = make_context("entropy", track="synthetic-blobs", session=session, per_class=False)
     scores = session.registry.attack("entropy", per_class=False).score(ctx)
-    assert np.allclose(scores, -entropy(ctx.target._predictor.predict_scores(ctx.candidates.x)))
+    h = entropy(ctx.target._predictor.predict_scores(ctx.candidates.x))
+    assert np.allclose(scores, -np.log(np.maximum(h, 1e-300)))  # −H on a log scale: the same order
+    assert np.array_equal(np.argsort(scores, kind="stable"), np.argsort(-h, kind="stable")) or (np.diff(np.sort(h)) == 0).any()
     assert ctx.threshold is not None and ctx.budget.used["shadow_models"] == 1

@@ -35,3 +35,20 @@ def test_modified_entropy_keeps_confident_members_apart():
     assert m[1] < m[0] < m[2] and m[1] > 0
     p, q = 0.7, 0.3  # Song & Mittal's formula where nothing rounds
     assert np.isclose(m[2], -(1 - p) * np.log(p) - q * np.log(1 - q))
+
+
+@pytest.mark.parametrize("attack", ["mentropy", "entropy"])
+def test_a_class_threshold_subtracted_from_the_signal_keeps_confident_examples_apart(attack):
+    """Mentr and H are about 1e-30 for confident outputs; version 2 (mentropy) and 1 (entropy) subtracted a class
+    threshold of about 1e-3 from −Mentr / −H, which rounded every such score to −τ_y: a tie at the member end
+    (10–37 % of fashion-mnist's mentropy scores). On the −log scale they stay apart and in order."""
+    from plugins.attacks.entropy import EntropyAttack
+    from plugins.attacks.mentropy import ModifiedEntropyAttack
+
+    signal = {"mentropy": ModifiedEntropyAttack.signal, "entropy": lambda p, y: EntropyAttack.signal(p, y)}[attack]
+    rest = np.array([1e-9, 1e-12, 1e-15, 1e-18])
+    probs = np.stack([1 - rest, rest], axis=1).astype(np.float32)
+    y = np.zeros(4, dtype=int)
+    tau = signal(np.array([[0.99, 0.01]]), np.zeros(1, dtype=int))[0]  # a class threshold at a moderate confidence
+    scores = signal(probs, y) - tau
+    assert np.all(np.diff(scores) > 1) and np.all(scores > 0)  # more confident, higher; all above the threshold

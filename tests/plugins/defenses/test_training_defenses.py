@@ -143,3 +143,45 @@ def test_a_defense_without_population_reference_data_refuses_to_hold_members_out
     session, track, members, _, _ = env
     with pytest.raises(ValueError, match=f"{name} trains with reference data from the population"):
         track.train(members, session.registry.defense(name), seed=0)
+
+
+def test_advreg_inference_model_reads_the_probabilities_in_class_order_beside_the_label():
+    """The official inference model sees f(x) aligned with the one-hot label, so it can read p_y; version 2 sorted
+    the probabilities, which hid which one was the label's."""
+    import types
+
+    import torch
+
+    from plugins.defenses.advreg import _MinMax
+
+    got = []
+    game = _MinMax.__new__(_MinMax)
+    game.k = 3
+    game.attack = lambda inp: got.append(inp) or inp[:, :1]
+    logits = torch.tensor([[0.0, 2.0, 1.0]])
+    game.h(logits, torch.tensor([2]))
+    probs = torch.softmax(logits, dim=1)
+    assert torch.allclose(got[0], torch.cat([probs, torch.tensor([[0.0, 0.0, 1.0]])], dim=1))
+
+
+def test_dmp_student_learns_the_soft_labels_at_the_teachers_temperature():
+    """Official train_pub: KL(softmax(teacher / T) || softmax(student / T)); version 2 trained the student at T = 1
+    against the teacher's softmax(·/T), so it served outputs about T times softer."""
+    import types
+
+    import torch
+
+    from plugins.defenses.dmp import _AtTemperature
+
+    q = torch.tensor([[0.7, 0.2, 0.1]])
+    z = torch.tensor([[4.0, 1.0, -2.0]])
+    loss = _AtTemperature(4.0).training_loss(types.SimpleNamespace(targets=q), z, torch.tensor(0.0))
+    assert torch.isclose(loss, -(q * torch.log_softmax(z / 4.0, dim=1)).sum())
+    # its minimum is at logits whose softmax at T equals q: T times sharper than q at T = 1
+    w = torch.zeros(1, 3, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=5.0)
+    for _ in range(3000):
+        opt.zero_grad()
+        _AtTemperature(4.0).training_loss(types.SimpleNamespace(targets=q), w, None).backward()
+        opt.step()
+    assert torch.allclose(torch.softmax(w / 4.0, dim=1), q, atol=1e-3) and torch.softmax(w, dim=1)[0, 0] > 0.95
