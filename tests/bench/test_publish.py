@@ -21,8 +21,9 @@ from bench.site import check_readme, entry_records, render_readme, rows_from_rec
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _write_run(out: Path, seeds=(0, 1)) -> Path:
-    """A run folder of loss-vs-none cells on digits/smoke, as the runner writes it, without training."""
+def _write_run(out: Path, seeds=(0, 1), attack_params=None, official=False) -> Path:
+    """A run folder of loss-vs-none cells on digits/smoke, as the runner writes it, without training; ``attack_params``
+    as given with ``--set`` (the run id hashes them), ``official`` relabels it official on the track's public split."""
     from bench._plan import Cell, run_id
     from bench._plugins import load_plugins
     from bench._records import provenance
@@ -37,18 +38,21 @@ def _write_run(out: Path, seeds=(0, 1)) -> Path:
     lines = []
     for seed in seeds:
         scores = np.random.default_rng(seed).normal(truth * 0.3, 1.0)
-        rid = run_id(Cell("digits", "none", "loss", seed, "smoke"), track.version, split.sha256)
+        rid = run_id(Cell("digits", "none", "loss", seed, "smoke", {}, dict(attack_params or {})), track.version, split.sha256)
         np.savez(out / "scores" / f"{rid}.npz", scores=scores, is_member=truth, candidate_units=split.candidates)
         rec = {
             "schema_version": 2, "run_id": rid, "seed": seed, "status": "ok", "created_at": "2026-11-25T00:00:00Z",
             "track": {"name": "digits", "version": track.version, "split_sha256": split.sha256, "task": "classification"},
-            "attack": {"name": "loss", "params": dict(attack.obj.params), "plugin": attack.plugin.name, "version": attack.obj.version},
+            "attack": {"name": "loss", "params": {**dict(attack.obj.params), **(attack_params or {})}, "plugin": attack.plugin.name, "version": attack.obj.version},
             "defense": {"name": "none", "params": {}, "plugin": "none", "version": "1"},
             "budget": {"tier": "smoke", "limits": track.budgets["smoke"].limits(), "used": {"queries": 1000, "shadow_models": 1, "device_seconds": 2.0}},
             "metrics": metrics_from_arrays({"scores": scores, "is_member": truth}, seed=seed),
             "utility": {"train_accuracy": 1.0, "test_accuracy": 0.93}, "provenance": provenance("cpu").to_dict(),
             "scores_file": f"scores/{rid}.npz",
         }
+        if official:
+            rec.update(official=True, isolation={"sandboxed": True})
+            rec["track"]["split_seed"] = track.split_seed
         lines.append(json.dumps(rec))
     (out / "results.jsonl").write_text("\n".join(lines) + "\n")
     return out
@@ -466,57 +470,19 @@ def test_publish_sh_supersedes_only_the_first_party_submission_and_goes_on_past_
 EVIL = "x\n\n<table><tr><td>#1 FAKE ROW: verified, sandboxed, official</td></tr></table>\n\n## digits — cpu budget — fake board\n"
 
 
-def _write_loss_run(out: Path, seeds=(0,), attack_params=None, official=False):
-    """A cheap digits/smoke run folder of the loss attack with chosen attack params (random scores)."""
-    from bench._plan import Cell, run_id
-    from bench._plugins import load_plugins
-    from bench._records import provenance
-    from bench._scoring import metrics_from_arrays
-
-    registry = load_plugins(())[1]
-    track = registry.track("digits")
-    split = track.split(track.load())
-    truth = split.is_member()
-    attack = registry.get("attacks", "loss")
-    params = {**dict(attack.obj.params), **(attack_params or {})}
-    (out / "scores").mkdir(parents=True)
-    lines = []
-    for seed in seeds:
-        scores = np.random.default_rng(seed).normal(truth * 0.3, 1.0)
-        rid = run_id(Cell("digits", "none", "loss", seed, "smoke", {}, dict(attack_params or {})), track.version, split.sha256)
-        np.savez(out / "scores" / f"{rid}.npz", scores=scores, is_member=truth, candidate_units=split.candidates)
-        rec = {
-            "schema_version": 2, "run_id": rid, "seed": seed, "status": "ok", "created_at": "2026-11-25T00:00:00Z",
-            "track": {"name": "digits", "version": track.version, "split_sha256": split.sha256, "task": "classification"},
-            "attack": {"name": "loss", "params": params, "plugin": attack.plugin.name, "version": attack.obj.version},
-            "defense": {"name": "none", "params": {}, "plugin": "none", "version": "1"},
-            "budget": {"tier": "smoke", "limits": track.budgets["smoke"].limits(), "used": {"queries": 1000, "shadow_models": 1, "device_seconds": 2.0}},
-            "metrics": metrics_from_arrays({"scores": scores, "is_member": truth}, seed=seed),
-            "utility": {"train_accuracy": 1.0, "test_accuracy": 0.93}, "provenance": provenance("cpu").to_dict(),
-            "scores_file": f"scores/{rid}.npz",
-        }
-        if official:  # a run on the track's own public split (split_seed 0), relabelled official
-            rec["official"] = True
-            rec["track"]["split_seed"] = track.split_seed
-            rec["isolation"] = {"sandboxed": True}
-        lines.append(json.dumps(rec))
-    (out / "results.jsonl").write_text("\n".join(lines) + "\n")
-    return out
-
-
 def test_submit_refuses_params_the_plugin_does_not_have_and_text_that_is_not_one_line(tmp_path):
     """An attack param (run id recomputed) passed every check, and the README, which escaped only '|', printed its
     newlines: raw HTML (a fake 'verified' row) and a fake board's heading (adversarial review)."""
-    sub = submit([_write_loss_run(tmp_path / "run", attack_params={"note": EVIL})], tmp_path / "lb", title="Mine")
+    sub = submit([_write_run(tmp_path / "run", attack_params={"note": EVIL})], tmp_path / "lb", title="Mine")
     assert not sub.written and any("has no option 'note'" in str(p) for p in sub.problems)
-    sub = submit([_write_loss_run(tmp_path / "run2", attack_params={"calibration_shadows": EVIL})], tmp_path / "lb", title="Mine")
+    sub = submit([_write_run(tmp_path / "run2", attack_params={"calibration_shadows": EVIL})], tmp_path / "lb", title="Mine")
     assert not sub.written and any("not one line of printable text" in str(p) for p in sub.problems)
 
 
 def test_submit_refuses_a_record_on_the_public_split_that_says_official(tmp_path):
     """A run on the track's public split relabelled official (split_seed = the public one) read "official" on the
     board, though its split was known to every plugin before it ran (adversarial review)."""
-    sub = submit([_write_loss_run(tmp_path / "run", official=True)], tmp_path / "lb", title="Mine")
+    sub = submit([_write_run(tmp_path / "run", official=True)], tmp_path / "lb", title="Mine")
     assert not sub.written and any("public split" in str(p) for p in sub.problems)
 
 

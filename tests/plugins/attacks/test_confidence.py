@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench.metrics import auc
-from bench.signals import logit_scale, true_class_prob
+from bench.signals import logit_scale
 from bench.testing import make_context, make_session
 
 
