@@ -56,16 +56,19 @@ def fake_shadows():
     return FakeShadows
 
 
-CONFORMANCE = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
+# The project's ``shared/conformance/`` fixtures, copied here byte for byte (``conformance/SHA256SUMS``) so that a
+# clone anywhere runs the conformance tests; ``test_conformance_copy.py`` holds the copy to the shared originals.
+CONFORMANCE = Path(__file__).resolve().parent / "conformance"
+SHARED_CONFORMANCE = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
 
 
 def conformance(name):
-    """(arrays, metrics) of ``shared/conformance/<name>.npz|.json``: a reference implementation's outputs."""
+    """(arrays, metrics) of ``conformance/<name>.npz|.json``: a reference implementation's outputs."""
     import json
 
     path = CONFORMANCE / f"{name}.npz"
     if not path.exists():
-        pytest.fail(f"conformance fixture missing: {path} (the project's shared/ folder sits beside the checkout)")
+        pytest.fail(f"conformance fixture missing: {path} (copy it from the project's shared/conformance/)")
     return np.load(path), json.loads((CONFORMANCE / f"{name}.json").read_text())
 
 
