@@ -3,6 +3,7 @@ import pytest
 
 from bench.metrics import auc
 from bench.testing import make_context, make_session
+from bench.signals import augment, query_augmentations, true_class_prob
 from plugins.attacks.rmia import _population_sample, _rmia
 
 
@@ -53,3 +54,42 @@ def test_z_points_are_out_for_every_reference_model():
     trained = [set(flat(refs.pool[np.flatnonzero(row)])) for row in np.asarray(refs.inclusion, dtype=bool)]
     assert all((b in trained[r]) != out[r, j] for j, b in enumerate(flat(z)) for r in range(4))  # out: did not train on z
     assert not set(flat(z)) & set(flat(ctx.candidates)), "z are never the target's candidates"
+
+
+@pytest.mark.slow
+def test_each_pseudo_target_calibrates_on_z_it_never_trained_on(monkeypatch):
+    """Outside the pool design z are pool points some references trained on; reference k, as a pseudo-target, must
+    see only z it left out (as the target never trained on its z), and their Pr(z) from the other references that
+    left them out too (version 4 gave it every z). Checked on the z count and values of each calibration call."""
+    import plugins.attacks.rmia as rmia
+
+    session = make_session()
+    ctx, _ = make_context("rmia", track="synthetic-blobs", session=session, n_shadows=4)
+    sample, calls, drawn = rmia._population_sample, [], []
+
+    def lopsided(ctx_, refs, n):  # reference k also trained on a different share of z: 3 − k in 4 of those it left out
+        z, out = sample(ctx_, refs, n)
+        cut = out & (np.arange(len(z))[None, :] % 4 <= np.arange(len(out))[:, None])
+        empty = ~cut.any(axis=0)  # every z keeps an OUT reference, as the real draw guarantees
+        cut[:, empty] = out[:, empty]
+        drawn.append((z, cut))
+        return z, cut
+
+    def spy(target_x, target_z, ref_out_x, ref_out_z, **kw):
+        calls.append(np.asarray(target_z))
+        return rmia_scores(target_x, target_z, ref_out_x, ref_out_z, **kw)
+
+    rmia_scores = rmia.rmia_scores
+    monkeypatch.setattr(rmia, "_population_sample", lopsided)
+    monkeypatch.setattr(rmia, "rmia_scores", spy)
+    session.registry.attack("rmia", n_shadows=4, n_population=60).score(ctx)
+
+    refs, [(z, out)] = ctx.shadows(4), drawn
+    assert len(calls) == 1 + 4 and len(calls[0]) == len(z)  # the target on every z, then each pseudo-target
+    for k, got in enumerate(calls[1:]):
+        keep = out[k] & out[np.arange(4) != k].any(axis=0)
+        assert len(got) == keep.sum(), f"pseudo-target {k} calibrated on z it trained on"
+        assert k == 3 or keep.sum() < out[3].sum()  # the lopsided draw left fewer z to references 0-2
+        expected = np.maximum(np.stack([true_class_prob(refs[k].predict_scores(augment(z.x[keep], q)), z.y[keep])
+                                        for q in query_augmentations(2, ctx.track.augmentations)], axis=1), 1e-6)
+        assert np.allclose(got, expected)
