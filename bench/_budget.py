@@ -23,8 +23,8 @@ class Budget:
     max_shadows: int
     queries_per_candidate: float
     device_seconds: float
-    # Targets per cell on pool-design tracks (LiRA's design: M = max_shadows + 1 models, each attack run against T of
-    # them in turn, the others its shadows). None: the tier's default (smoke 2, cpu 8, gpu 16, else 2).
+    # Targets per cell on pool-design tracks (LiRA's design: M = T + max_shadows models, each attack run against the
+    # T targets in turn, with the max_shadows others as its shadows). None: the tier's default (smoke 2, cpu 8, gpu 16).
     targets: int | None = None
 
     def __post_init__(self) -> None:
@@ -35,8 +35,9 @@ class Budget:
 
     @property
     def models(self) -> int:
-        """Models trained per (track, defense, seed) on pool-design tracks: every target's shadows are the others."""
-        return self.max_shadows + 1
+        """Models trained per (track, defense, seed) on pool-design tracks: T targets and the shadows they all share
+        (no target is another's shadow: ``bench._pool_design``)."""
+        return self.targets + self.max_shadows
 
     def limits(self) -> dict[str, Any]:
         d = asdict(self)

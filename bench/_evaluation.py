@@ -4,8 +4,8 @@ An attack is run against T targets of one cell in turn (``bench._pool_design``).
 T × 2N decisions for the ROC metrics (AUC, TPR at fixed FPR, with intervals), as LiRA and RMIA evaluate.
 
 Operating points are the harness's, not the attack's: for target t, the threshold at nominal FPR α is read off the
-attack's scores of the *other* targets' non-members (models that are shadows of t: the harness knows their
-membership; the attack never does), so no threshold is ever fitted on the decisions it is measured on. At those
+attack's scores of the *other* targets' non-members (models trained alike, on halves of the same pool: the harness
+knows their membership; the attack never does), so no threshold is ever fitted on the decisions it is measured on. At those
 thresholds the harness reports the realised FPR and TPR on the targets' ordinary non-members and members, the
 balanced accuracy, the FPR on each extra non-member set (neighbours, OOD, generated, shifted), and an empirical ε
 lower bound (``bench.epsilon``) with α split over the operating points.

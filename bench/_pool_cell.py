@@ -2,8 +2,8 @@
 
 Per (track, seed) the harness draws one pool of 2N units and M independent uniform halves of it
 (``bench._pool_design``); the M models train once per defense and serve every attack of the group. An attack is
-run against targets 0 … T−1 in turn: its candidates are the whole pool, its shadows the other M−1 models with their
-inclusion over the pool, so the target's membership is never in what it is given. The harness pools the T × 2N
+run against targets 0 … T−1 in turn: its candidates are the whole pool, its shadows models T … M−1 with their
+inclusion over the pool, the same for every target, so no target's membership is in any run's input. The harness pools the T × 2N
 decisions (``bench._evaluation``) and fixes the operating points on the other targets' non-members.
 
 Scenario sets (neighbours of *this* target's members, OOD, shifted) are scored in a second run per target, after
@@ -39,7 +39,7 @@ SCENARIO_TARGETS = 4  # scenario sets are scored against the first targets only 
 
 @dataclass
 class PoolModel:
-    """One trained model of the pool: a target for some runs, a shadow for the others."""
+    """One trained model of the pool: a target (index < T) or a shadow of every target."""
 
     index: int
     module: Any
@@ -51,12 +51,14 @@ class PoolModel:
     device: str = "cpu"
 
 
-def design_for(track: "Track", data: Any, seed: int, n_models: int, split_seed: int) -> PoolDesign:
-    """The (track, seed) pool design: N = the track's member count, population as the track's split sizes."""
+def design_for(track: "Track", data: Any, seed: int, n_models: int, split_seed: int, n_targets: int) -> PoolDesign:
+    """The (track, seed) pool design: N = the track's member count, population as the track's split sizes; the first
+    ``n_targets`` of the ``n_models`` models are the targets."""
     sizes = dict(track.split_sizes)
     if sizes.get("nonmembers") != sizes.get("members"):
         raise ValueError(f"track {track.name!r}: the pool design needs as many non-members as members (split_sizes {sizes})")
-    return draw_pool_design(track.num_units(data), int(sizes["members"]), n_models, int(sizes["population"]), seed=[int(split_seed), int(seed)])
+    return draw_pool_design(track.num_units(data), int(sizes["members"]), n_models, int(sizes["population"]), seed=[int(split_seed), int(seed)],
+                            n_targets=n_targets)
 
 
 def model_seed(seed: int, index: int) -> int:
@@ -85,7 +87,7 @@ def train_pool_models(factory: Any, design: PoolDesign, seed: int) -> list[PoolM
 
 
 class PoolShadowSource:
-    """The other models of the pool as an attack's shadows, with their inclusion over ``pool``; no target membership.
+    """The shadow models of the pool (never a target) with their inclusion over ``pool``; no target membership.
 
     ``keep`` is (len(models), len(pool)). Each request gets fresh copies of the modules and of their serving state,
     so what an attack does to a shadow's weights, or asks it, never reaches the model when it is another run's target."""
@@ -101,7 +103,7 @@ class PoolShadowSource:
         if n < 1:
             raise ValueError(f"ask for at least one shadow model, not {n}")
         if n > len(self._models):
-            raise ValueError(f"asked for {n} shadow models; this budget tier's cell has {len(self._models)} besides the target")
+            raise ValueError(f"asked for {n} shadow models; this budget tier's cell has {len(self._models)} shadow models")
         ledger.check()
         chosen = self._models[:n]
         ledger.reserve_shadows([m.key for m in chosen])
@@ -191,13 +193,13 @@ def evaluation_metrics(runs: list[TargetRun], seed: int) -> tuple[dict[str, Any]
 
 def pool_context(session: Any, cell: "Cell", attack: Any, defense: Defense, t: int) -> tuple[Any, BudgetLedger, Any]:
     """(context, ledger, split) of ``attack`` against model ``t`` of the cell's pool: candidates the whole pool,
-    shadows the other models. The split (membership) stays with the caller, the harness."""
+    shadows the design's shadow models. The split (membership) stays with the caller, the harness."""
     track, data, _ = session.track(cell.track)
     design = session.pool_design(cell)
     models = session.pool_models(cell, defense)
     pool = track.candidates(data, design.pool)
-    others = [m for m in models if m.index != t]
-    source = PoolShadowSource(others, design.keep[[m.index for m in others]], pool, track, defense)
+    shadows = [models[m] for m in design.shadows_of(t)]
+    source = PoolShadowSource(shadows, design.keep[design.shadows_of(t)], pool, track, defense)
     split = design.split(t)
     ctx, ledger = session.context(cell, attack, defense, models[t].module, candidates=(pool, design.pool), split=split,
                                   shadow_source=source, owner_note=f" (target {t})", prepared=models[t].prepared)
@@ -289,9 +291,9 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
         cands, order, is_extra = mixed_with_pool(pool, extra, seed=cell.seed * 1009 + t)
         models = answered_copies(track, defense, models, [extra.x] if "x" in extra.fields else [], session.__dict__.setdefault("_answered", {}),
                                  (cell.track, cell.defense, repr(sorted(cell.defense_params.items())), cell.seed, cell.budget))  # extras answered as the pool is
-        others = [m for m in models if m.index != t]
-        keep = np.concatenate([design.keep[[m.index for m in others]], np.zeros((len(others), len(extra)), dtype=bool)], axis=1)[:, order]
-        source = PoolShadowSource(others, keep, cands, track, defense)
+        shadows = [models[m] for m in design.shadows_of(t)]
+        keep = np.concatenate([design.keep[design.shadows_of(t)], np.zeros((len(shadows), len(extra)), dtype=bool)], axis=1)[:, order]
+        source = PoolShadowSource(shadows, keep, cands, track, defense)
         attack = session.registry.attack(cell.attack, **cell.attack_params)
         ctx, ledger = session.context(cell, attack, defense, models[t].module, candidates=(cands, None), split=split,
                                       shadow_source=source, owner_note=f" (target {t}, scenarios)", prepared=models[t].prepared)

@@ -6,8 +6,11 @@ Each pool unit is thus IN for about half of the models, and a target's membershi
 shadows reveal. (A keep matrix balanced exactly over all M models would leak it: a unit IN for exactly M/2
 models is IN for the target iff it is IN for M/2 − 1 of the shadows.)
 
-The attack against target t gets the whole pool as candidates and the other models as its shadows. The harness
-alone holds ``keep``; attacks see the inclusion of their shadows only.
+Models 0 … T−1 are the targets, models T … M−1 the shadows of every target. The attack against target t gets the
+whole pool as candidates and the shadow models with their inclusion. No target is ever any run's shadow: were
+target t+1 a shadow of target t, its membership (its inclusion row) would be in the run against t, one covert
+channel away from the run against t+1 (a sandboxed attack carried it through the host's page cache). The harness
+alone holds ``keep``; attacks see the inclusion of the shadow models only, the same rows in every run.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ class PoolDesign:
     pool: np.ndarray  # (2N,) unit ids, in the fixed candidate order
     population: np.ndarray  # unit ids disjoint from the pool
     keep: np.ndarray  # (M, 2N) bool, each row with exactly N True
+    n_targets: int = 1  # models 0 … T−1 are targets, the rest the shadows of each
 
     def __post_init__(self) -> None:
+        if not 1 <= self.n_targets < self.n_models:
+            raise ValueError(f"the pool design needs at least one target and one shadow model: {self.n_targets} targets of {self.n_models} models")
         if np.intersect1d(self.pool, self.population).size:
             raise ValueError("pool and population overlap: the population must stay disjoint from the pool")
         sizes = set(self.keep.sum(axis=1).tolist())
@@ -57,8 +63,10 @@ class PoolDesign:
         return Split(self.training_units(target), np.sort(self.pool[~self.keep[target]]), self.population, self.pool)
 
     def shadows_of(self, target: int) -> np.ndarray:
-        """The models that serve as shadows when ``target`` is the target: all the others."""
-        return np.array([m for m in range(self.n_models) if m != target])
+        """The models that serve as shadows when ``target`` is the target: every non-target model, for every target."""
+        if not 0 <= target < self.n_targets:
+            raise ValueError(f"model {target} is not a target of this design (targets 0 … {self.n_targets - 1})")
+        return np.arange(self.n_targets, self.n_models)
 
     def is_member(self, target: int) -> np.ndarray:
         """Ground truth for the candidates (the pool, in order) when ``target`` is the target. Harness only."""
@@ -73,24 +81,26 @@ class PoolDesign:
     @property
     def sha256(self) -> str:
         spec = {"pool": self.pool.astype(int).tolist(), "population": self.population.astype(int).tolist(),
-                "keep": np.packbits(self.keep, axis=1).tobytes().hex()}
+                "keep": np.packbits(self.keep, axis=1).tobytes().hex(), "targets": int(self.n_targets)}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def draw_pool_design(n_units: int, train_size: int, n_models: int, population: int, seed: int | Sequence[int]) -> PoolDesign:
-    """Draw the pool (2·train_size units), the population and M independent uniform halves, from ``seed``.
+def draw_pool_design(n_units: int, train_size: int, n_models: int, population: int, seed: int | Sequence[int],
+                     n_targets: int = 1) -> PoolDesign:
+    """Draw the pool (2·train_size units), the population and M independent uniform halves, from ``seed``; the
+    first ``n_targets`` models are the targets.
 
     Model m's half depends only on (seed, m), so growing M (a larger tier) keeps the first models' training sets
     and their cached weights."""
     need = 2 * train_size + population
     if need > n_units:
         raise ValueError(f"the pool design needs {need} units (2 × {train_size} pool + {population} population) but the data has {n_units}")
-    if n_models < 2:
-        raise ValueError(f"the pool design needs at least 2 models (a target and a shadow), not {n_models}")
+    if n_models < n_targets + 1:
+        raise ValueError(f"the pool design needs at least {n_targets + 1} models ({n_targets} targets and a shadow), not {n_models}")
     seed = [int(s) for s in (seed if isinstance(seed, (list, tuple)) else [seed])]
     perm = np.random.default_rng([*seed, 0x9001]).permutation(n_units)
     pool, pop = perm[: 2 * train_size], np.sort(perm[2 * train_size : need])
     keep = np.zeros((n_models, 2 * train_size), dtype=bool)
     for m in range(n_models):
         keep[m, np.random.default_rng([*seed, 0x9002, m]).choice(2 * train_size, train_size, replace=False)] = True
-    return PoolDesign(pool, pop, keep)
+    return PoolDesign(pool, pop, keep, int(n_targets))

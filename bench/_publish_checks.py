@@ -229,7 +229,8 @@ class PoolTruth:
         from ._pool_cell import design_for
 
         data = tracks.data(track)
-        design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed)
+        tier = track.budgets[rec.budget.tier]  # the design's targets are the tier's, whatever subset a run attacked
+        design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed, tier.targets)
         return cls(design, int(rec.design["targets"]))
 
 

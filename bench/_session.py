@@ -95,13 +95,14 @@ class Session:
         track, data, _ = self.track(cell.track)
         key = (cell.track, cell.seed, cell.budget)
         if key not in self._designs:
-            self._designs[key] = design_for(track, data, cell.seed, track.budgets[cell.budget].models, track.split_seed)
+            budget = track.budgets[cell.budget]
+            self._designs[key] = design_for(track, data, cell.seed, budget.models, track.split_seed, budget.targets)
         return self._designs[key]
 
     def n_targets(self, cell: Cell) -> int:
         track = self.track(cell.track)[0]
         budget = track.budgets[cell.budget]
-        return max(1, min(int(self.plan.targets or budget.targets), budget.models - 1))
+        return max(1, min(int(self.plan.targets or budget.targets), budget.targets))  # the design trains the tier's T
 
     def pool_models(self, cell: Cell, defense: Defense) -> Any:
         """The M models of (track, defense, seed, tier), trained or loaded once per session."""

@@ -53,7 +53,7 @@ from ._cli_run import check_sets, exit_status, load_tracks, names as _names, opt
               help="How the worker is sandboxed (default: $PRIVBENCH_SANDBOX, else the strongest that works here).")
 @click.option("--official", is_flag=True, help="Official run: split seed drawn at run time, models from a private cold cache in OUT/.official/.")
 @click.option("--targets", type=click.IntRange(1), default=None,
-              help="Pool-design tracks: targets per cell, each attacked with the other models as shadows (default: the tier's).")
+              help="Pool-design tracks: targets per cell, at most the tier's (default), each attacked with the non-target models as shadows.")
 @plugin_option
 def run(tracks: str, attacks: str, defenses: str, seeds: int, budget: str, out_dir: str, executor: str, slots: int | None, ray_address: str | None, sets: tuple[str, ...],
         data_dir: str | None, device: str | None, cache_dir: str | None, retry_failed: bool, wide: bool, strict: bool, progress: bool,

@@ -118,8 +118,8 @@ def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
         if tier is not None and rec.design.get("models") != tier.models:  # fewer models: weaker attacks, a defense flattered
             problems.append(f"design has {rec.design.get('models')!r} models, the {rec.budget.tier!r} tier trains {tier.models}")
             return problems, track, None
-        if tier is not None and rec.design.get("targets") != min(tier.targets, tier.models - 1):  # a chosen subset of targets
-            problems.append(f"design has {rec.design.get('targets')!r} targets, the {rec.budget.tier!r} tier attacks {min(tier.targets, tier.models - 1)}")
+        if tier is not None and rec.design.get("targets") != tier.targets:  # a chosen subset of targets
+            problems.append(f"design has {rec.design.get('targets')!r} targets, the {rec.budget.tier!r} tier attacks {tier.targets}")
             return problems, track, None
         split = PoolTruth.of(track, tracks, rec)
     if rec.track.split_sha256 != split.sha256:

@@ -127,7 +127,7 @@ def make_context(
     name = attack if isinstance(attack, str) else attack.name
     attack_obj = session.registry.attack(name, **attack_params) if isinstance(attack, str) else attack
     cell = Cell(track, defense, name, seed, budget, {}, dict(attack_params))
-    if session.uses_pool(session.track(track)[0]):  # LiRA's pool design: target 0 of the cell, the other models its shadows
+    if session.uses_pool(session.track(track)[0]):  # LiRA's pool design: target 0 of the cell, the non-target models its shadows
         from ._pool_cell import pool_context
 
         ctx, _, split = pool_context(session, cell, attack_obj, session.defense(cell), 0)

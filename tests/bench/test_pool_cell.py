@@ -49,8 +49,8 @@ def test_every_model_trains_on_n_pool_units_and_shadow_counts_do_not_reveal_the_
         track, data, _ = s.track(name)
         budget = track.budgets[tier]
         n = track.split_sizes["members"]
-        d = design_for(track, data, 0, budget.models, track.split_seed)
-    assert d.n_models == budget.max_shadows + 1 and len(d.pool) == 2 * n
+        d = design_for(track, data, 0, budget.models, track.split_seed, budget.targets)
+    assert d.n_models == budget.targets + budget.max_shadows and len(d.pool) == 2 * n
     assert (d.keep.sum(axis=1) == n).all()  # every model, target or shadow, trains on exactly N pool units
     assert d.keep.mean() == 0.5 and 0.3 < np.median(d.keep.mean(axis=0)) < 0.7  # IN for half the models on average
     aucs = np.array([auc(d.keep[d.shadows_of(t)].sum(axis=0).astype(float), d.is_member(t)) for t in range(budget.targets)])
@@ -88,7 +88,7 @@ def test_shadow_counting_scores_at_chance_through_the_runner(reg):
     assert abs(record.metrics["auc"] - 0.5) < 0.1  # 2 targets × 400 candidates: sd ≈ 0.02
 
 
-def test_an_attack_gets_other_models_never_its_target(reg):
+def test_an_attack_gets_the_non_target_models_never_a_target(reg):
     from bench._pool_cell import pool_context
 
     with make_session(registry=reg) as s:
@@ -98,9 +98,9 @@ def test_an_attack_gets_other_models_never_its_target(reg):
             ctx, _, split = pool_context(s, cell, s.registry.attack("shadow-count"), s.defense(cell), t)
             shadows = ctx.shadows(ctx.budget.max_shadows, online=True)
             design = s.pool_design(cell)
-            expected = design.keep[[m for m in range(design.n_models) if m != t]]
+            expected = design.keep[np.arange(design.n_targets, design.n_models)]  # the same rows for every target
             assert np.array_equal(shadows.inclusion, expected)
-            assert not any(sh.module is models[t].module for sh in shadows)  # copies, and never the target
+            assert not any(sh.module is models[u].module for sh in shadows for u in range(design.n_targets))  # copies
             assert np.array_equal(split.is_member(), design.keep[t])
 
 

@@ -85,8 +85,9 @@ def _remove_shm(tag, width):
 
 @pytest.mark.slow
 def test_no_channel_carries_one_targets_rows_to_the_next(tmp_path):
-    # On LiRA's pool design the run against target 0 is given target 1 as a shadow, with its inclusion row: anything
-    # that outlives the run hands the run against target 1 its exact membership. Before each cell got its own IPC,
+    # When the run against target 0 was given target 1 as a shadow, with its inclusion row, anything that outlived
+    # the run handed the run against target 1 its exact membership (targets are never shadows now; cheat-carry raises
+    # when anything reaches it, so these tests still hold the channels shut). Before each cell got its own IPC,
     # network and pid namespaces and a read-only view outside its scratch folders, each channel here scored AUC 1.000
     # on target 1 in both sandboxes: a file in bwrap's tmpfs home or /dev or the host's /run/lock, a System V
     # shared-memory segment, a daemon reached through an abstract unix socket.
@@ -102,7 +103,7 @@ def test_no_channel_carries_one_targets_rows_to_the_next(tmp_path):
         rec = run_cell("cheat-carry", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-off", "channel": "sysv"})
     finally:
         _remove_shm(f"{tmp_path.name}-off", 400)
-    assert rec["isolation"]["sandboxed"] is False and rec["per_target"][-1]["auc"] > 0.99, rec["per_target"]
+    assert rec["isolation"]["sandboxed"] is False and "carried over from an earlier run" in rec["error"], rec["error"]
 
 
 def test_code_under_tmp_is_still_importable_inside_a_cells_private_tmp(tmp_path):
@@ -397,16 +398,14 @@ def test_a_cell_cannot_carry_rows_in_a_keyring_that_outlives_it(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open hole (review adv8): the page cache is the machine's; "
-                   "no namespace or filter takes reads or their timing from a cell. Closing it needs a pool design in "
-                   "which no run sees the inclusion row of another run's target")
 def test_a_cell_cannot_carry_rows_in_the_page_cache(tmp_path):
     # The page cache is one for the whole machine, and no namespace splits it: a cell reads the pages of a large
     # read-only file (a static libpython) that spell its shadows' inclusion rows, drops the others (fadvise), and the
     # next cell asks which are cached (mincore as the file's owner under bwrap; a read that may not wait, under nobody).
     # cheat-page-cache scored AUC 1.000 (bwrap) and 0.999 (nobody) on target 1 (adversarial review, commit f465945);
     # the pages outlive the run, so the next run on the same seed reads them too. Reads, and so a read's timing,
-    # cannot be taken from a cell: only a design where no run sees another target's row closes it.
+    # cannot be taken from a cell: only a design where no run sees another target's row closes it, and targets are
+    # never shadows now (bench._pool_design): the channel stays open, with nothing worth carrying in it.
     _assert_nothing_carried(tmp_path, str(Path(__file__).parent / "cheaters" / "pagecache.py"), "cheat-page-cache")
 
 

@@ -303,23 +303,23 @@ def test_an_interrupted_official_run_resumes_on_its_split_without_losing_a_finis
 
 
 def test_a_cell_cannot_carry_a_file_to_the_next_target(tmp_path, monkeypatch):
-    # On LiRA's pool design, target 1 is among target 0's shadows, with its inclusion row: a file left by the run
-    # against target 0 would give the run against target 1 its exact membership. In-process it does; in a sandboxed
-    # worker each cell gets its own /tmp, /var/tmp and /dev/shm (and works in one of them), so nothing carries over.
+    # Were target 1 among target 0's shadows (the pool design before the review's page-cache attack), a file left by
+    # the run against target 0 would give the run against target 1 its exact membership: in-process it did (AUC
+    # 1.0). Targets are never shadows now, so there is no row to carry even where files persist; a sandboxed worker
+    # also gets its own /tmp, /var/tmp and /dev/shm (and works in one of them), so nothing carries over at all.
     monkeypatch.chdir(tmp_path)
     records = {}
     for isolation in ("thread", "process"):
         s = make_session(cache_dir=tmp_path / "cache", plugin_files=[TRACKS, CHEATERS], isolation=isolation)
         records[isolation] = run_cell("cheat-hoard", track="cheat-pool-blobs", session=s, attack_params={"tag": f"{tmp_path.name}-{isolation}"})
-        assert records[isolation]["status"] == "ok", records[isolation]["error"]
-    thread, process = records["thread"]["per_target"], records["process"]["per_target"]
-    assert len(thread) >= 2 and thread[-1]["auc"] > 0.99  # the hoard works where files persist
     box = records["process"]["isolation"]
+    # in-process the files persist: the hoard says so on the run against target 1 (a cell of its own would score it)
+    assert records["thread"]["status"] == "failed" and "carried over from an earlier run" in records["thread"]["error"]
     if box["sandboxed"]:
-        assert box["private_tmp"] is True
-        assert all(row["auc"] < 0.7 for row in process), process
-    else:  # no sandbox on this machine (not root, no bubblewrap): the record says so, and the hoard works
-        assert process[-1]["auc"] > 0.99
+        assert records["process"]["status"] == "ok" and box["private_tmp"] is True, records["process"]["error"]
+        assert all(row["auc"] < 0.7 for row in records["process"]["per_target"])
+    else:  # no sandbox on this machine (not root, no bubblewrap): the record says so, and the files persist
+        assert "carried over from an earlier run" in records["process"]["error"]
 
 
 @pytest.mark.slow

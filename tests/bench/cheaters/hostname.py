@@ -3,7 +3,8 @@
 The cells of a zygote shared its UTS namespace. Under bwrap, a cell of the root harness passes the permission check
 on /proc/sys/kernel/hostname once it has cleared the read-only flag on /proc in its own mount namespace. 128 bytes do
 not hold all the shadows' rows, so it carries their XOR. The next run XORs that with its own XOR and with each of its
-shadows' rows in turn; for the shadow that is the previous target, the result is exactly this target's row."""
+shadows' rows in turn; for the shadow that was the previous target (before targets stopped being shadows), the
+result was exactly this target's row. Now it raises when anything reached it: the channel is open."""
 
 import numpy as np
 from bench import Attack, ThreatModel, hookimpl
@@ -43,15 +44,13 @@ class Hostname(Attack):
         inc = np.asarray(ctx.shadows(ctx.budget.max_shadows, online=True).candidate_inclusion, dtype=bool)
         mine = np.bitwise_xor.reduce(inc, axis=0)
         text = _read("hostname") + _read("domainname")
-        scores = None
-        if text.startswith("pb") and len(text) >= 2 + 2 * ((inc.shape[1] + 7) // 8):
-            theirs = np.unpackbits(np.frombuffer(bytes.fromhex(text[2 : 2 + 2 * ((inc.shape[1] + 7) // 8)]), dtype=np.uint8))[: inc.shape[1]].astype(bool)
-            guesses = [theirs ^ mine ^ row for row in inc]  # one of them is this target's row exactly
-            scores = np.mean(guesses, axis=0) + 0.01 * ctx.rng.random(inc.shape[1])
+        carried = text.startswith("pb") and len(text) >= 2 + 2 * ((inc.shape[1] + 7) // 8)  # an earlier run's XOR
         payload = "pb" + np.packbits(mine).tobytes().hex()
         _write("hostname", payload[:64])
         _write("domainname", payload[64:] or "-")
-        return scores if scores is not None else h._coin(ctx)
+        if carried:
+            raise RuntimeError("carried over from an earlier run through the host name")
+        return h._coin(ctx)
 
 
 @hookimpl

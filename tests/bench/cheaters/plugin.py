@@ -238,10 +238,24 @@ class CoinFlip(Attack):
         return _coin(ctx)
 
 
+class CarriedOver(RuntimeError):
+    """What a channel cheater raises when an earlier run's rows reached it: the channel is open."""
+
+
+def _carried(seen, mine, ctx):
+    """Rows from an earlier run: a row missing from this run's shadows would be a target's membership (when targets
+    were shadows of each other it was: AUC 1.000); with targets never shadows there is none, so say the channel is
+    open instead, which is what a sandbox test checks. Nothing reached: a coin flip."""
+    if seen:
+        missing = len(seen - mine)
+        raise CarriedOver(f"carried over from an earlier run: {len(seen)} inclusion rows, {missing} of them no shadow of this run")
+    return _coin(ctx)
+
+
 class Hoard(Attack):
-    """Carries what one target's run saw to the next through files: on LiRA's pool design, target t's shadows are
-    the other models with their inclusion rows, so a row saved during one run and absent from the next run's shadows
-    is that run's target, exactly. Writes to every world-writable folder and its working folder; reads them all."""
+    """Carries what one target's run saw to the next through files: when target t's shadows were the other models,
+    a row saved during one run and absent from the next run's shadows was that run's target, exactly. Writes to every
+    world-writable folder and its working folder; reads them all; raises ``CarriedOver`` if anything reached it."""
 
     name = "cheat-hoard"
     threat_model = ThreatModel.LABEL
@@ -252,12 +266,13 @@ class Hoard(Attack):
         inc = np.asarray(ctx.shadows(ctx.budget.max_shadows, online=True).candidate_inclusion, dtype=bool)
         mine = {r.tobytes() for r in inc}
         seen, wrote = set(), 0
-        for folder in self.FOLDERS:
-            path = os.path.join(folder, f"privbench-hoard-{self.params['tag']}-{inc.shape[1]}.npy")
+        paths = [os.path.join(folder, f"privbench-hoard-{self.params['tag']}-{inc.shape[1]}.npy") for folder in self.FOLDERS]
+        for path in paths:  # all read before any is written: "." may be one of the others (a cell works in its /tmp)
             try:
                 seen |= {r.tobytes() for r in np.load(path)}
             except (OSError, ValueError):
                 pass
+        for path in paths:
             try:
                 np.save(path, np.concatenate([inc, np.load(path)]) if os.path.exists(path) else inc)
                 wrote += 1
@@ -265,8 +280,7 @@ class Hoard(Attack):
                 pass
         if not wrote:
             raise RuntimeError("cheat-hoard could write to none of its folders")  # the test would prove nothing
-        missing = [np.frombuffer(r, dtype=bool) for r in seen - mine]
-        return _mask_scores(missing[0], ctx) if len(missing) == 1 else _coin(ctx)
+        return _carried(seen, mine, ctx)
 
 
 class Carry(Attack):
@@ -287,9 +301,7 @@ class Carry(Attack):
         inc = np.asarray(ctx.shadows(ctx.budget.max_shadows, online=True).candidate_inclusion, dtype=bool)
         key = f"privbench-carry-{self.params['tag']}-{inc.shape[1]}"
         seen = getattr(self, "_" + self.params["channel"])(key, inc)
-        mine = {r.tobytes() for r in inc}
-        missing = [np.frombuffer(r, dtype=bool) for r in {r.tobytes() for r in seen} - mine]
-        return _mask_scores(missing[0], ctx) if len(missing) == 1 else _coin(ctx)
+        return _carried({r.tobytes() for r in seen}, {r.tobytes() for r in inc}, ctx)
 
     @staticmethod
     def _writable_folders():

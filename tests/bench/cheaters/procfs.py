@@ -2,8 +2,9 @@
 
 - cheat-keyring: a pool design's membership carried to the next target in a key. The zygote's cells shared its
   session keyring; a key added by one was found, and read, by the next. It carries the XOR of its shadows' rows
-  (as cheat-hostname-rw does): XORed with the next run's own and each of that run's shadows' rows in turn, one
-  guess (the shadow that is the previous target) is exactly the next target's row.
+  (as cheat-hostname-rw does): when targets were shadows of each other, XORed with the next run's own and each of
+  that run's shadows' rows in turn, one guess (the shadow that was the previous target) was exactly the next
+  target's row. Targets are never shadows now, so it raises when anything reached it: the channel is open.
 - cheat-proc-view: not a cheater that scores, a probe that reports (in its error) what the cell can see and change
   through /proc: the processes of other cells and of the spare forked for the next (same uid: its memory was
   writable through /proc/<pid>/mem), the read-only flag on /proc, oom_score_adj, the autogroup, the host's sysctls.
@@ -44,13 +45,11 @@ class Keyring(Attack):
         mine = np.bitwise_xor.reduce(inc, axis=0)
         description = f"privbench-cheat-{self.params['tag']}".encode()
         found = _key_read(description)
-        scores = None
-        if found is not None and len(found) == (inc.shape[1] + 7) // 8:
-            theirs = np.unpackbits(np.frombuffer(found, dtype=np.uint8))[: inc.shape[1]].astype(bool)
-            scores = np.mean([theirs ^ mine ^ row for row in inc], axis=0) + 0.01 * ctx.rng.random(inc.shape[1])
         payload = np.packbits(mine).tobytes()
         _libc.syscall(_SYS["add_key"], b"user", description, payload, len(payload), _SESSION)
-        return scores if scores is not None else _coin(ctx)
+        if found is not None and len(found) == (inc.shape[1] + 7) // 8:  # the XOR of an earlier run's shadows' rows
+            raise RuntimeError("carried over from an earlier run through the session keyring")
+        return _coin(ctx)
 
 
 def _write(path, text):
