@@ -19,6 +19,7 @@ written by ``verify`` alone (:mod:`bench.verify`); nothing inside a submission c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -95,9 +96,26 @@ class Header:
 
 
 def title_key(title: str | None) -> str:
-    """A title as the boards show it (NFKC, whitespace collapsed) and case-folded: two titles that read the same are
-    one submitter's, so a look-alike of ours (a trailing no-break space) is superseded like an exact copy."""
-    return " ".join(unicodedata.normalize("NFKC", str(title or "")).split()).casefold()
+    """A title as it reads (NFKC, format characters such as U+200B dropped, case-folded, each look-alike of a Latin
+    letter mapped to it as in Unicode TR39's skeleton, whitespace collapsed): two titles that read the same are one
+    submitter's, so a look-alike of ours (a Cyrillic 'а', a zero-width space) is superseded like an exact copy."""
+    text = unicodedata.normalize("NFKC", str(title or ""))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
+    return " ".join("".join(_latin(ch) for ch in text).split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin(ch: str) -> str:
+    """The ASCII character ``ch`` is confusable with (TR39 data of ``confusable-homoglyphs``), else ``ch``."""
+    from confusable_homoglyphs import confusables
+
+    if ch.isascii():
+        return ch
+    for item in confusables.is_confusable(ch, preferred_aliases=["latin"], greedy=True) or []:
+        for glyph in item.get("homoglyphs", []):
+            if glyph["c"].isascii():
+                return glyph["c"].casefold()
+    return ch
 
 
 def same_title(a: str | None, b: str | None) -> bool:
