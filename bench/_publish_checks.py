@@ -168,7 +168,9 @@ def _param_problems(kind: str, part: Any, declared: dict[str, Any]) -> list[str]
     out = [f"{kind} {part.name!r} has no option {k!r}; its options: {', '.join(sorted(declared)) or 'none'}"
            for k in sorted(set(part.params) - set(declared))]
 
-    def plain(value: Any) -> bool:
+    def plain(value: Any) -> bool:  # a dict's keys and values are shown as text too
+        if isinstance(value, dict):
+            return all(plain(k) and plain(v) for k, v in value.items())
         if isinstance(value, (list, tuple)):
             return all(plain(v) for v in value)
         return not isinstance(value, str) or (value.isprintable() and len(value) <= 200)

@@ -477,6 +477,10 @@ def test_submit_refuses_params_the_plugin_does_not_have_and_text_that_is_not_one
     assert not sub.written and any("has no option 'note'" in str(p) for p in sub.problems)
     sub = submit([_write_run(tmp_path / "run2", attack_params={"calibration_shadows": EVIL})], tmp_path / "lb", title="Mine")
     assert not sub.written and any("not one line of printable text" in str(p) for p in sub.problems)
+    # a dict (or a list of dicts) was taken for plain text: its strings were never looked at
+    for i, value in enumerate(({"k": EVIL}, [{"k": EVIL}], {EVIL: 1})):
+        sub = submit([_write_run(tmp_path / f"run-d{i}", attack_params={"calibration_shadows": value})], tmp_path / "lb", title="Mine")
+        assert not sub.written and any("not one line of printable text" in str(p) for p in sub.problems), value
 
 
 def test_submit_refuses_a_record_on_the_public_split_that_says_official(tmp_path):
