@@ -27,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ._record import Record
 
@@ -216,22 +216,35 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
     return SubmissionFile(header, tuple(published), sid, intact=intact)
 
 
-def iter_submissions(root: str | os.PathLike[str]) -> list[tuple[Path, SubmissionFile]]:
+def iter_submissions(root: str | os.PathLike[str], refuse: Callable[[Path, str], None] | None = None) -> list[tuple[Path, SubmissionFile]]:
     """Every submission under ``root``, in a stable order. Per-cell JSON entries (format 1) are refused with the
-    command that migrates them."""
+    command that migrates them. A file that cannot be read as a submission raises SubmissionError naming it, or, given
+    ``refuse``, is passed to ``refuse(path, message)`` and skipped (one hand-made file must not stop a build)."""
+    def fail(path: Path, message: str) -> None:
+        if refuse is None:
+            raise SubmissionError(message)
+        refuse(path, message)
+
     old = sorted(Path(root).glob("*/*/*__seed*__*.json"))  # <defense>__<attack>__seed<k>__<run id>.json
     if old:
-        raise SubmissionError(f"{old[0]} (and {len(old) - 1} more) are per-cell entries of format 1: convert them "
-                              f"once with `python -m bench._migrate {root}`")
+        fail(old[0], f"{old[0]} (and {len(old) - 1} more) are per-cell entries of format 1: convert them "
+                     f"once with `python -m bench._migrate {root}`")
     out = []
     for p in sorted(Path(root).glob("*/*/*.jsonl")):
-        sub = read_submission(p)
+        try:
+            sub = read_submission(p)
+        except ValueError as exc:  # SubmissionError, or a RecordError of a cell
+            if refuse is None:
+                raise
+            refuse(p, str(exc))
+            continue
         # A board reads a file's track and tier from its header and cells, --supersedes from its folder: all must agree
         where = {(p.parent.parent.name, p.parent.name), (sub.header.track, sub.header.tier),
                  *((c.record.track.name, c.record.budget.tier) for c in sub.cells)}
         if len(where) > 1:
-            raise SubmissionError(f"{p}: its folder, header and cells name different (track, tier): {sorted(where)}; "
-                                  "a submission lives in <root>/<track>/<tier>/ and holds that board's cells only")
+            fail(p, f"{p}: its folder, header and cells name different (track, tier): {sorted(where, key=str)}; "
+                    "a submission lives in <root>/<track>/<tier>/ and holds that board's cells only")
+            continue
         out.append((p, sub))
     return out
 
