@@ -114,24 +114,36 @@ def leaderboard_submit(results: tuple[str, ...], title: str | None, paper: str |
 @leaderboard.command("build")
 @click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Leaderboards folder.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Site folder (default: ROOT/site).")
-@click.option("--check", is_flag=True, help="Only check that ROOT/README.md is up to date with the entries; exit 1 if stale.")
+@click.option("--check", is_flag=True, help="Only check that ROOT/README.md is up to date with the entries and that every "
+              "submission file passes submit's checks; exit 1 if not.")
 def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
-    """Regenerate ROOT/README.md (one table per track, budget and threat model) and the static site."""
+    """Regenerate ROOT/README.md (one table per track, budget and threat model) and the static site.
+
+    Every submission file is checked as submit checks it (less the scores): a file that fails is left off the boards
+    and reported; --check then exits 1."""
     from pathlib import Path
 
     from ._io import atomic_write_text
-    from .site import README, build_site, check_readme, entry_records
+    from .site import README, build_site, check_readme, published
 
     require_root(root)
-    ok, want = check_readme(root)
+    items, refused = published(root)
+    for r in refused:
+        click.secho(f"refused: {r}", fg="red", err=True)
+    if refused:
+        click.secho(f"{len({r.path for r in refused})} file(s) left off the boards: fix or remove them, or re-submit the runs "
+                    "with `privbench leaderboard submit` (which checks and recomputes every number)", fg="red", err=True)
+    ok, want = check_readme(root, items)
     if check:
         if not ok:
             raise click.ClickException(f"{Path(root) / README} is stale: run `privbench leaderboard build` and commit the result")
+        if refused:
+            raise click.ClickException(f"{len({r.path for r in refused})} published file(s) refused (above)")
         click.echo(f"{Path(root) / README} is up to date")
         return
     Path(root).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(root) / README, want)
-    index = build_site(entry_records(root), out_dir or Path(root) / "site", progress=lambda line: click.echo(line, err=True))
+    index = build_site(items, out_dir or Path(root) / "site", progress=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {Path(root) / README} and {index}")
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ._agreement import accepted_verification
 from ._record import Record
 from ._submission import FORMAT, SubmissionError, SubmissionFile, iter_submissions, iter_verifications
 
-__all__ = ["ENTRY_VERSION", "Entry", "Submitter", "load_entries", "load_submissions", "replaced_ids", "SubmissionError"]
+__all__ = ["ENTRY_VERSION", "Entry", "Submitter", "Refused", "load_entries", "checked_entries", "load_submissions", "replaced_ids",
+           "SubmissionError"]
 
 ENTRY_VERSION = FORMAT
 
@@ -62,16 +63,46 @@ class Entry:
         return self.verification is not None
 
 
-def load_submissions(root: str | os.PathLike[str] = "leaderboards") -> list[tuple[Path, SubmissionFile]]:
-    """Every submission under ``root``; an edited one (its content no longer hashes to its id) is an error naming it."""
-    subs = iter_submissions(root)
+@dataclass(frozen=True)
+class Refused:
+    """A file under ``leaderboards/`` left off the boards, and why."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+Check = Callable[[SubmissionFile], list[str]]
+
+
+def load_submissions(root: str | os.PathLike[str] = "leaderboards", check: Check | None = None
+                     ) -> tuple[list[tuple[Path, SubmissionFile]], list[Refused]]:
+    """(every submission under ``root`` that can be shown, the files refused). Refused: a file that does not read as
+    a submission, one edited after it was submitted (its content no longer hashes to its id), and, given ``check``
+    (:func:`bench.publish.published_problems`), one whose cells fail it. A file is checked only where no shown
+    submission supersedes it, and a refused one supersedes nothing."""
+    refused: list[Refused] = []
+    subs = iter_submissions(root, refuse=lambda path, message: refused.append(Refused(path, message)))
     for path, sub in subs:
         if not sub.intact:
-            raise SubmissionError(f"{path} was edited after it was submitted (its content no longer hashes to its id "
-                                  f"{sub.submission_id}); published files are never edited: submit a new one with --supersedes")
-    return subs
-
-
+            refused.append(Refused(path, f"this file was edited after it was submitted (its content no longer hashes to its id {sub.submission_id}); "
+                                         "published files are never edited: submit a new one with --supersedes"))
+    subs = [(p, s) for p, s in subs if s.intact]
+    if check is None:
+        return subs, refused
+    problems: dict[Path, list[str]] = {}
+    while True:  # refusing a file can bring back one it superseded, which is then checked too
+        replaced = replaced_ids(s for _, s in subs)
+        for path, sub in subs:
+            if sub.submission_id not in replaced and path not in problems:
+                problems[path] = check(sub)
+        bad = {p for p, _ in subs if problems.get(p)}
+        if not bad:
+            return subs, refused
+        refused += [Refused(p, m) for p in sorted(bad) for m in problems[p]]
+        subs = [(p, s) for p, s in subs if p not in bad]
 def _verifications(root: str | os.PathLike[str]) -> dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]]:
     out: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
     for path, data in iter_verifications(root):
@@ -95,11 +126,25 @@ def replaced_ids(subs: Iterable[SubmissionFile]) -> set[str]:
 
 
 def load_entries(root: str | os.PathLike[str] = "leaderboards", *, superseded: bool = False) -> list[tuple[Path, Entry]]:
-    """(submission file, entry) for every cell of every submission under ``root``, in a stable order.
+    """(submission file, entry) for every cell of every submission under ``root``, in a stable order; a file that
+    cannot be read, or was edited, is a SubmissionError naming it (:func:`checked_entries` reports it instead).
 
     Submissions that a later one supersedes under the same title, track, tier and plugins are left out (kept on disk)
     unless ``superseded`` (:func:`replaced_ids`)."""
-    subs = load_submissions(root)
+    subs, refused = load_submissions(root)
+    if refused:
+        raise SubmissionError(str(refused[0]))
+    return _entries(root, subs, superseded)
+
+
+def checked_entries(root: str | os.PathLike[str], check: Check) -> tuple[list[tuple[Path, Entry]], list[Refused]]:
+    """The entries of the submissions under ``root`` that pass ``check`` and no shown one supersedes, and the files
+    refused (:func:`load_submissions`): what the boards show."""
+    subs, refused = load_submissions(root, check)
+    return _entries(root, subs, False), refused
+
+
+def _entries(root: str | os.PathLike[str], subs: list[tuple[Path, SubmissionFile]], superseded: bool) -> list[tuple[Path, Entry]]:
     replaced = replaced_ids(s for _, s in subs)
     checks = _verifications(root)
     out = []

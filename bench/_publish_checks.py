@@ -20,7 +20,7 @@ import numpy as np
 from ._record import Record
 from ._submission import check_name
 
-__all__ = ["name_problems", "run_id_problems", "budget_problems", "provenance_problems", "plugin_problems", "non_finite",
+__all__ = ["name_problems", "run_id_problems", "commit_problems", "budget_problems", "provenance_problems", "plugin_problems", "non_finite",
            "link_problems", "utility_problems", "with_threat_model", "REQUIRED_PROVENANCE", "PoolTruth"]
 
 REQUIRED_PROVENANCE = ("privbench_version", "python", "torch", "device")
@@ -129,16 +129,21 @@ def provenance_problems(rec: Record, installed_version: str | None) -> list[str]
         out.append(f"provenance privbench_version {v} is newer than this harness ({installed_version}): upgrade privbench to validate it")
     if prov.device not in (None, "") and not (isinstance(prov.device, str) and _DEVICE.match(prov.device)):
         out.append(f"provenance device {prov.device!r} is not cpu, cuda[:N] or mps")
-    sha = prov.git_commit
+    return out + commit_problems("provenance", prov.git_commit)
+
+
+def commit_problems(what: str, sha: Any) -> list[str]:
+    """A ``git_commit`` that is absent, or a commit of privbench's history (when the harness is a git checkout)."""
     if sha is not None and not (isinstance(sha, str) and _COMMIT.match(sha)):
-        out.append(f"provenance git_commit {sha!r} is not a 40-hex commit id")
-    elif sha is not None and _known_commit(sha) is False:
-        out.append(f"provenance git_commit {sha[:12]} is not a commit of privbench's history (run from a published commit)")
-    return out
+        return [f"{what} git_commit {sha!r} is not a 40-hex commit id"]
+    if sha is not None and _known_commit(sha) is False:
+        return [f"{what} git_commit {sha[:12]} is not a commit of privbench's history (run from a published commit)"]
+    return []
 
 
-def plugin_problems(rec: Record, registry: Any) -> list[str]:
-    """Attack and defense name their plugin and version, and those are the installed ones (which validate the scores)."""
+def plugin_problems(rec: Record, registry: Any, *, versions: bool = True) -> list[str]:
+    """Attack and defense name their plugin and version, and those are the installed ones (which validate the scores;
+    ``versions=False``: any version of the installed plugin), with the installed plugin's options and threat model."""
     from ._api import PluginError
 
     out = []
@@ -154,7 +159,7 @@ def plugin_problems(rec: Record, registry: Any) -> list[str]:
             continue
         if part.plugin != reg.plugin.name:
             out.append(f"{kind} {part.name!r} comes from plugin {reg.plugin.name!r} here, the record says {part.plugin!r}")
-        if str(part.version) != str(getattr(reg.obj, "version", None)):
+        if versions and str(part.version) != str(getattr(reg.obj, "version", None)):
             out.append(f"{kind} {part.name!r} is version {getattr(reg.obj, 'version', None)!r} here, the record says {part.version!r}")
         out += _param_problems(kind, part, dict(getattr(reg.obj, "params", {}) or {}))
         stated, declared = getattr(part, "threat_model", None), _threat_model_label(reg.obj)
@@ -168,7 +173,9 @@ def _param_problems(kind: str, part: Any, declared: dict[str, Any]) -> list[str]
     out = [f"{kind} {part.name!r} has no option {k!r}; its options: {', '.join(sorted(declared)) or 'none'}"
            for k in sorted(set(part.params) - set(declared))]
 
-    def plain(value: Any) -> bool:
+    def plain(value: Any) -> bool:  # a dict's keys and values are shown as text too
+        if isinstance(value, dict):
+            return all(plain(k) and plain(v) for k, v in value.items())
         if isinstance(value, (list, tuple)):
             return all(plain(v) for v in value)
         return not isinstance(value, str) or (value.isprintable() and len(value) <= 200)

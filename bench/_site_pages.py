@@ -31,6 +31,7 @@ class Catalog:
 
     threat_models: dict[str, str] = field(default_factory=dict)
     tracks: dict[str, str] = field(default_factory=dict)
+    limits: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (track, tier) -> the tier's budget limits
 
 
 def load_catalog(registry: Any = None) -> Catalog:
@@ -43,13 +44,15 @@ def load_catalog(registry: Any = None) -> Catalog:
         except Exception:  # a site of published records still builds; boards then say "unknown"
             return Catalog()
     tms = {d["name"]: d["threat_model"] for d in registry.describe("attacks")}
-    tracks = {}
+    tracks, limits = {}, {}
     for name in registry.names("tracks"):
         try:
-            tracks[name] = registry.track(name).description or ""
-        except Exception:  # a broken track plugin: its boards show no description
+            track = registry.track(name)
+            tracks[name] = track.description or ""
+            limits.update({(name, tier): budget.limits() for tier, budget in track.budgets.items()})
+        except Exception:  # a broken track plugin: its boards show no description and no limits
             tracks[name] = ""
-    return Catalog(tms, tracks)
+    return Catalog(tms, tracks, limits)
 
 
 @dataclass
@@ -80,7 +83,7 @@ def boards(items: list[tuple[Record, Any]], rows: list[dict[str, Any]], catalog:
     out = []
     for track, tier, tm, ranked, apart in tables(rows):
         these = [(rec, e) for rec, e in items if (rec.track.name, rec.budget.tier) == (track, tier) and threat_model_of(rec, catalog) == tm]
-        limits = dict(these[0][0].budget.limits) if these else {}
+        limits = dict(catalog.limits.get((track, tier), {}))  # the tier's, never a record's own claim
         out.append(Board(track, tier, tm, catalog.tracks.get(track, ""), ranked, apart, limits, these))
     return out
 

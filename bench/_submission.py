@@ -19,6 +19,7 @@ written by ``verify`` alone (:mod:`bench.verify`); nothing inside a submission c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ._record import Record
 
@@ -95,9 +96,26 @@ class Header:
 
 
 def title_key(title: str | None) -> str:
-    """A title as the boards show it (NFKC, whitespace collapsed) and case-folded: two titles that read the same are
-    one submitter's, so a look-alike of ours (a trailing no-break space) is superseded like an exact copy."""
-    return " ".join(unicodedata.normalize("NFKC", str(title or "")).split()).casefold()
+    """A title as it reads (NFKC, format characters such as U+200B dropped, case-folded, each look-alike of a Latin
+    letter mapped to it as in Unicode TR39's skeleton, whitespace collapsed): two titles that read the same are one
+    submitter's, so a look-alike of ours (a Cyrillic 'а', a zero-width space) is superseded like an exact copy."""
+    text = unicodedata.normalize("NFKC", str(title or ""))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
+    return " ".join("".join(_latin(ch) for ch in text).split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin(ch: str) -> str:
+    """The ASCII character ``ch`` is confusable with (TR39 data of ``confusable-homoglyphs``), else ``ch``."""
+    from confusable_homoglyphs import confusables
+
+    if ch.isascii():
+        return ch
+    for item in confusables.is_confusable(ch, preferred_aliases=["latin"], greedy=True) or []:
+        for glyph in item.get("homoglyphs", []):
+            if glyph["c"].isascii():
+                return glyph["c"].casefold()
+    return ch
 
 
 def same_title(a: str | None, b: str | None) -> bool:
@@ -198,22 +216,35 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
     return SubmissionFile(header, tuple(published), sid, intact=intact)
 
 
-def iter_submissions(root: str | os.PathLike[str]) -> list[tuple[Path, SubmissionFile]]:
+def iter_submissions(root: str | os.PathLike[str], refuse: Callable[[Path, str], None] | None = None) -> list[tuple[Path, SubmissionFile]]:
     """Every submission under ``root``, in a stable order. Per-cell JSON entries (format 1) are refused with the
-    command that migrates them."""
+    command that migrates them. A file that cannot be read as a submission raises SubmissionError naming it, or, given
+    ``refuse``, is passed to ``refuse(path, message)`` and skipped (one hand-made file must not stop a build)."""
+    def fail(path: Path, message: str) -> None:
+        if refuse is None:
+            raise SubmissionError(message)
+        refuse(path, message)
+
     old = sorted(Path(root).glob("*/*/*__seed*__*.json"))  # <defense>__<attack>__seed<k>__<run id>.json
     if old:
-        raise SubmissionError(f"{old[0]} (and {len(old) - 1} more) are per-cell entries of format 1: convert them "
-                              f"once with `python -m bench._migrate {root}`")
+        fail(old[0], f"{old[0]} (and {len(old) - 1} more) are per-cell entries of format 1: convert them "
+                     f"once with `python -m bench._migrate {root}`")
     out = []
     for p in sorted(Path(root).glob("*/*/*.jsonl")):
-        sub = read_submission(p)
+        try:
+            sub = read_submission(p)
+        except ValueError as exc:  # SubmissionError, or a RecordError of a cell
+            if refuse is None:
+                raise
+            refuse(p, str(exc))
+            continue
         # A board reads a file's track and tier from its header and cells, --supersedes from its folder: all must agree
         where = {(p.parent.parent.name, p.parent.name), (sub.header.track, sub.header.tier),
                  *((c.record.track.name, c.record.budget.tier) for c in sub.cells)}
         if len(where) > 1:
-            raise SubmissionError(f"{p}: its folder, header and cells name different (track, tier): {sorted(where)}; "
-                                  "a submission lives in <root>/<track>/<tier>/ and holds that board's cells only")
+            fail(p, f"{p}: its folder, header and cells name different (track, tier): {sorted(where, key=str)}; "
+                    "a submission lives in <root>/<track>/<tier>/ and holds that board's cells only")
+            continue
         out.append((p, sub))
     return out
 

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
@@ -122,14 +123,32 @@ def seed_means(records: Sequence[Record], keys: Iterable[str], with_ci: bool = F
 
 
 def within_tier(record: Record) -> bool:
-    """Ranked records: within their tier's limits, and CPU tiers measured on a CPU."""
+    """Ranked records: within their tier's limits (shadow models, device-seconds, queries per candidate), and CPU
+    tiers measured on a CPU."""
     limits, used = record.budget.limits, record.budget.used
-    if used.get("shadow_models", 0) > limits.get("max_shadows", float("inf")):
-        return False
-    if used.get("device_seconds", 0) > limits.get("device_seconds", float("inf")):
-        return False
+    caps = {"shadow_models": limits.get("max_shadows"), "device_seconds": limits.get("device_seconds")}
+    per_candidate, candidates = limits.get("queries_per_candidate"), _candidates(record)
+    if _number(per_candidate) and candidates:
+        caps["queries"] = per_candidate * candidates
+    for key, cap in caps.items():
+        value = used.get(key, 0)
+        if not _number(value) or (_number(cap) and value > cap):  # a limit's usage that is no number is no usage within it
+            return False
     device = str(record.provenance.device or "")
     return not (record.budget.tier in CPU_TIERS and not device.startswith("cpu"))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _candidates(record: Record) -> int | None:
+    """Candidates per target, as the record states them (``submit`` checks them against the recomputed split): the
+    pool of a pool-design cell, else its members and non-members."""
+    if record.design and _number(record.design.get("pool")):
+        return int(record.design["pool"])
+    counts = [record.metrics.get(k) for k in ("n_members", "n_nonmembers")]
+    return int(sum(counts)) if all(_number(c) for c in counts) else None
 
 
 def cell_key(record: Record) -> tuple[str, str, str, str]:

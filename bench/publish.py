@@ -30,13 +30,14 @@ import numpy as np
 
 from ._entry import load_entries
 from ._io import read_jsonl
-from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, link_problems, name_problems, non_finite, plugin_problems,
+from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, commit_problems, link_problems, name_problems, non_finite, plugin_problems,
                               PoolTruth, provenance_problems, run_id_problems, utility_problems, with_threat_model)
 from ._record import Record, RecordError
-from ._submission import Header, SubmissionError, cell_line, read_submission, write_submission
+from ._submission import Header, SubmissionError, SubmissionFile, cell_line, read_submission, write_submission
 
 __all__ = [
-    "REQUIRED_PROVENANCE", "METRIC_TOLERANCE", "Problem", "Submission", "validate_record", "check_record", "submit",
+    "REQUIRED_PROVENANCE", "METRIC_TOLERANCE", "Problem", "Submission", "validate_record", "check_record", "static_problems",
+    "published_problems", "submit",
     "load_entries", "roc_points", "harness_provenance",
 ]
 
@@ -191,11 +192,13 @@ def _metric_problems(rec: Record, arrays: dict[str, np.ndarray]) -> tuple[list[s
     return problems, computed, sorted(set(rec.metrics) - set(computed))
 
 
-def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], dict[str, Any] | None, list[str]]:
-    """(problems, the cell line to publish or None, notes) for one record; ``base`` is its run folder."""
+def static_problems(rec: Record, tracks: _Tracks, *, versions: bool = True) -> tuple[list[str], Any, Any]:
+    """(problems, track, recomputed split or None): every check of a record that needs no scores file. ``versions``:
+    the attack's and defense's versions must be the installed ones (False for published files, which were checked at
+    their own versions when submitted: a plugin's later release does not take them off the boards)."""
     problems = name_problems(rec)
     if problems:
-        return problems, None, []
+        return problems, None, None
     if not rec.ok:
         first = rec.error.splitlines()[0] if rec.error else ""
         problems.append(f"status is {rec.status!r}, only 'ok' cells are published" + (f" ({first})" if first else ""))
@@ -212,8 +215,14 @@ def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], d
     from ._records import _version
 
     problems += provenance_problems(rec, _version("privbench"))
-    problems += plugin_problems(rec, tracks.registry)
+    problems += plugin_problems(rec, tracks.registry, versions=versions)
     problems += non_finite(rec)
+    return problems, track, split
+
+
+def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], dict[str, Any] | None, list[str]]:
+    """(problems, the cell line to publish or None, notes) for one record; ``base`` is its run folder."""
+    problems, track, split = static_problems(rec, tracks)
     if not rec.ok or split is None or problems:
         return problems, None, []
     found, arrays = _scores(rec, base, split)
@@ -235,6 +244,36 @@ def check_record(rec: Record, tracks: _Tracks, base: Path) -> tuple[list[str], d
 def validate_record(rec: Record, tracks: _Tracks, base: Path) -> list[str]:
     """The problems of one record (empty if it can be published). ``base`` is its run folder."""
     return check_record(rec, tracks, base)[0]
+
+
+def published_problems(sub: SubmissionFile, tracks: _Tracks) -> list[str]:
+    """Why a submission file under ``leaderboards/`` cannot be shown (empty: it can): every check of ``submit`` that
+    needs no scores file, re-run on each cell (a hand-written file never went through ``submit``), each cell once,
+    test accuracy one per set of models, and http(s) links."""
+    out = link_problems(sub.header.paper, sub.header.code)
+    harness = sub.header.harness if isinstance(sub.header.harness, dict) else {}
+    out += commit_problems("header's harness", harness.get("git_commit"))
+    seen: dict[Any, int] = {}
+    utility: dict[tuple[Any, ...], tuple[float, str]] = {}
+    for line, cell in enumerate(sub.cells, 2):
+        rec = cell.record
+        problems = static_problems(rec, tracks, versions=False)[0]
+        for key in (rec.run_id, _cell_key(rec)):
+            if key in seen:
+                problems.append(f"the same cell as line {seen[key]}: a submission holds each cell once")
+                break
+        seen.update({rec.run_id: line, _cell_key(rec): line})
+        problems += utility_problems(rec, utility)
+        out += [f"line {line} ({rec.label()}): {m}" for m in problems]
+    return out
+
+
+def _cell_key(rec: Record) -> tuple[Any, ...]:
+    """One cell of a board: its defense and attack with their parameters, and its seed (the row it adds a seed to)."""
+    import json
+
+    return (rec.defense.name, json.dumps(rec.defense.params, sort_keys=True, default=str), rec.attack.name,
+            json.dumps(rec.attack.params, sort_keys=True, default=str), rec.seed)
 
 
 def roc_points(scores: np.ndarray, is_member: np.ndarray) -> dict[str, list[float]]:

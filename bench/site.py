@@ -21,12 +21,12 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 from urllib.parse import quote
 
 from . import aggregate as agg
-from ._entry import Entry, load_entries
+from ._entry import Entry, Refused, checked_entries, load_entries
 from ._metric_specs import HEADLINE, RANKING, UTILITY, metric_spec
 from ._record import Record
 from ._templates import http_url
 
-__all__ = ["Row", "Table", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "README", "trust_status"]
+__all__ = ["Row", "Table", "rows_from_records", "tables", "render_readme", "render_html", "build_site", "check_readme", "entry_records", "published", "README", "trust_status"]
 
 README = "README.md"
 _HEADER = (
@@ -51,9 +51,25 @@ class Row(dict):
     """One table row (a dict, so it renders as JSON too)."""
 
 
-def entry_records(root: str | os.PathLike[str]) -> list[Item]:
-    """(record, entry) for every published entry under ``root``."""
-    return [(e.record, e) for _, e in load_entries(root)]
+def entry_records(root: str | os.PathLike[str], *, check: bool = True) -> list[Item]:
+    """(record, entry) for every entry the boards show under ``root`` (:func:`published`; files refused are left
+    out). ``check=False``: every readable, intact submission unchecked (tests of the views on hand-made files)."""
+    if not check:
+        return [(e.record, e) for _, e in load_entries(root)]
+    return published(root)[0]
+
+
+def published(root: str | os.PathLike[str], registry: Any = None) -> tuple[list[Item], list[Refused]]:
+    """(record, entry) for every entry the boards show, and the files under ``root`` left off them.
+
+    Each submission file is checked as ``submit`` checks a record, less the scores (:func:`bench.publish.published_problems`,
+    against ``registry``, default the installed plugins): a hand-written file never went through ``submit``."""
+    from ._plugins import load_plugins
+    from .publish import _Tracks, published_problems
+
+    tracks = _Tracks(registry if registry is not None else load_plugins((), strict=False)[1])
+    entries, refused = checked_entries(root, lambda sub: published_problems(sub, tracks))
+    return [(e.record, e) for _, e in entries], refused
 
 
 def _group_id(rec: Record, entry: Entry | None) -> str:
@@ -211,11 +227,11 @@ def render_readme(rows: list[Row]) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def check_readme(root: str | os.PathLike[str] = "leaderboards") -> tuple[bool, str]:
-    """(up to date?, the README the entries give)."""
+def check_readme(root: str | os.PathLike[str] = "leaderboards", items: list[Item] | None = None) -> tuple[bool, str]:
+    """(up to date?, the README the entries give); ``items`` default: :func:`entry_records`."""
     from ._site_pages import load_catalog
 
-    want = render_readme(rows_from_records(entry_records(root), load_catalog().threat_models))
+    want = render_readme(rows_from_records(entry_records(root) if items is None else items, load_catalog().threat_models))
     path = Path(root) / README
     have = path.read_text() if path.exists() else None
     return have == want, want

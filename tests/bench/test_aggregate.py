@@ -88,6 +88,20 @@ def test_within_tier():
     assert not agg.within_tier(ok.replace(provenance=ok.provenance.__class__(device="cuda:0")))  # a CPU tier measured on a GPU
 
 
+def test_within_tier_counts_queries_per_candidate():
+    """README: an entry over a limit is listed apart; a record claiming 1e9 queries was ranked #1 (adversarial review):
+    queries are capped per candidate (the pool of a pool-design cell, else members and non-members)."""
+    limits = {"max_shadows": 4, "device_seconds": 60, "queries_per_candidate": 2}
+    def rec(queries, **parts):
+        return make_record(budget={"tier": "cpu", "limits": limits, "used": {"shadow_models": 1, "queries": queries}},
+                           provenance={"device": "cpu"}, **parts)
+    pool = {"design": {"kind": "lira-pool", "pool": 100, "models": 5, "targets": 4}}
+    assert agg.within_tier(rec(200, **pool)) and not agg.within_tier(rec(201, **pool)) and not agg.within_tier(rec(1e9, **pool))
+    counts = {"metrics": {"n_members": 50, "n_nonmembers": 50}}
+    assert agg.within_tier(rec(200, **counts)) and not agg.within_tier(rec(1e9, **counts))
+    assert not agg.within_tier(rec("lots", **pool))  # a usage that is no number is not within a limit
+
+
 def test_views_and_publishing_do_not_reach_upstream():
     code = ("import sys, bench.leaderboard, bench.site, bench.frontier, bench.aggregate, bench.publish; "
             "bad = sorted(m for m in ('bench._runner', 'bench.verify', 'bench.executors', 'torch') if m in sys.modules); "

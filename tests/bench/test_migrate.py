@@ -48,4 +48,4 @@ def test_migration_keeps_records_links_and_tables_and_drops_inline_verifications
     entries = load_entries(root)
     assert sorted(e.record.run_id for _, e in entries) == sorted(e["record"]["run_id"] for e in old)
     assert not any(e.verified for _, e in entries), "an inline verification block is not a verification"
-    assert render_readme(rows_from_records(entry_records(root))) == before
+    assert render_readme(rows_from_records(entry_records(root, check=False))) == before

@@ -120,7 +120,7 @@ def test_a_submission_is_one_file_named_by_its_id_and_lands_in_the_tables(run_di
     # a published file edited by hand no longer hashes to its name: the build names it instead of showing it
     files[0].write_text(files[0].read_text().replace('"auc": 0.', '"auc": 0.9', 1))
     res = CliRunner().invoke(cli, ["leaderboard", "build", "--root", str(root), "--check"])
-    assert res.exit_code != 0 and "was edited after it was submitted" in str(res.exception or res.output)
+    assert res.exit_code != 0 and f"{files[0]}: this file was edited after it was submitted" in res.output
 
 
 def test_a_submission_whose_folder_header_and_cells_disagree_on_the_board_is_refused(tmp_path):
@@ -477,6 +477,10 @@ def test_submit_refuses_params_the_plugin_does_not_have_and_text_that_is_not_one
     assert not sub.written and any("has no option 'note'" in str(p) for p in sub.problems)
     sub = submit([_write_run(tmp_path / "run2", attack_params={"calibration_shadows": EVIL})], tmp_path / "lb", title="Mine")
     assert not sub.written and any("not one line of printable text" in str(p) for p in sub.problems)
+    # a dict (or a list of dicts) was taken for plain text: its strings were never looked at
+    for i, value in enumerate(({"k": EVIL}, [{"k": EVIL}], {EVIL: 1})):
+        sub = submit([_write_run(tmp_path / f"run-d{i}", attack_params={"calibration_shadows": value})], tmp_path / "lb", title="Mine")
+        assert not sub.written and any("not one line of printable text" in str(p) for p in sub.problems), value
 
 
 def test_submit_refuses_a_record_on_the_public_split_that_says_official(tmp_path):
@@ -516,3 +520,81 @@ def current_parts(root):
     booked = [(t, sid) for tracks in book.values() for t, e in tracks.items() for sid in e["parts"]]
     gone = {old for t, sid in booked for old in read_submission(Path(root) / t / "cpu" / f"{sid}.jsonl").header.supersedes}
     return [(t, sid) for t, sid in booked if sid not in gone]
+
+
+def _forge(root, change=None, cells=1, title=None):
+    """A hand-written copy of the first cells of the live first-party digits part, ``change(record dict, header dict)``
+    applied to its first cell, its id recomputed (an unkeyed hash anyone can compute) and filed in ``root``."""
+    from bench._submission import Header, write_submission
+
+    (_, sid), *_ = [p for p in current_parts(REPO / "leaderboards") if p[0] == "digits"]
+    head, *lines = [json.loads(x) for x in (REPO / "leaderboards" / "digits" / "cpu" / f"{sid}.jsonl").read_text().splitlines()]
+    lines = lines[:cells]
+    head.update(supersedes=[], title=title or head["title"])
+    if change is not None:
+        change(lines[0]["record"], head)
+    return write_submission(root, Header.from_dict(head, "forged"), lines)[1]
+
+
+def _build(root, *args):
+    return CliRunner().invoke(cli, ["leaderboard", "build", "--root", str(root), *args])
+
+
+def _refused_on_build(root, path, expect):
+    res = _build(root, "--out", str(root.parent / "site"))
+    assert res.exit_code == 0, res.output  # the board is built without the file
+    assert f"refused: {path}: " in res.output and expect in res.output, res.output
+    assert _build(root, "--check").exit_code == 1
+    assert entry_records(root) == [] and "No entries yet" in (root / "README.md").read_text()
+
+
+def _public_official(rec, head):
+    from bench._plugins import load_plugins
+
+    rec["track"]["split_seed"] = load_plugins(())[1].track("digits").split_seed
+
+
+@pytest.mark.parametrize("change, expect", [
+    (lambda r, h: r["attack"].update(threat_model="label"), "has threat model 'scores' here, the record says 'label'"),
+    (lambda r, h: r["attack"]["params"].update(note="<b>verified</b>"), "has no option 'note'"),
+    (lambda r, h: r["attack"]["params"].update(calibration_shadows={"x": "a\n## fake board"}), "not one line of printable text"),
+    (lambda r, h: r["budget"]["used"].update(queries=1e9), "budget not respected: used 1e+09 queries"),
+    (_public_official, "is the track's public split"),
+    (lambda r, h: r["provenance"].update(git_commit="0" * 40), "is not a commit of privbench's history"),
+    (lambda r, h: h["harness"].update(git_commit="1" * 40), "header's harness git_commit 111111111111 is not a commit"),
+    (lambda r, h: r.update(seed=5), "does not match track 'digits''s split"),
+    (lambda r, h: r["defense"]["params"].update(alpha=2.0), "run identity's defense params/version differ"),
+    (lambda r, h: r.update(run_id="0" * 64), "is not the hash of this cell's spec"),
+    (lambda r, h: r["design"].update(models=3), "design has 3 models"),
+    (lambda r, h: r["attack"].update(name="no-such-attack"), "no-such-attack"),
+    (lambda r, h: r["budget"].update(limits={**r["budget"]["limits"], "max_shadows": 10**6}), "a relabelled tier?"),
+])
+def test_a_hand_written_submission_file_is_checked_by_build_like_submit_checks_it(tmp_path, change, expect):
+    """A forger copied a first-party cell, edited it, recomputed the id and filed it: `build` ranked it #1 as
+    "self-reported, sandboxed, official" and `build --check` passed (adversarial review). Every check of `submit` that
+    needs no scores file is re-run on each published file: the file is left off the boards, named, and --check fails."""
+    root = tmp_path / "lb"
+    _refused_on_build(root, _forge(root, change), expect)
+
+
+def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path):
+    """The checks pass a first-party file as it is; a file that is not JSON, one of no cells and one holding a cell
+    twice are each reported and left off, and the honest board is still built (one such file made every build raise)."""
+    root = tmp_path / "lb"
+    honest = _forge(root, cells=2)
+    assert _build(root, "--out", str(tmp_path / "site")).exit_code == 0 and _build(root, "--check").exit_code == 0
+    twice = _forge(root, lambda r, h: h.update(title="Twice"), cells=1)
+    lines = twice.read_text().splitlines()
+    twice.unlink()
+    from bench._submission import Header, write_submission
+
+    twice = write_submission(root, Header.from_dict(json.loads(lines[0]), "x"), [json.loads(lines[1])] * 2)[1]
+    (root / "digits" / "cpu" / ("a" * 16 + ".jsonl")).write_text("{not json\n")
+    empty = write_submission(root, Header("digits", "cpu", "Empty"), [])[1]
+    res = _build(root, "--out", str(tmp_path / "site"))
+    assert res.exit_code == 0, res.output
+    for path, why in ((twice, "the same cell as line 2"), (root / "digits" / "cpu" / ("a" * 16 + ".jsonl"), "not JSON lines"),
+                      (empty, "at least one cell")):
+        assert f"refused: {path}: " in res.output and why in res.output, (why, res.output)
+    assert {e.submission_id for _, e in entry_records(root)} == {honest.stem}
+    assert _build(root, "--check").exit_code == 1

@@ -204,9 +204,24 @@ def test_the_readme_escapes_a_hand_made_files_threat_model_and_device_and_links_
     root = tmp_path / "lb"
     write_submission(root, Header("digits", "cpu", "Mine", paper="ftp://evil.example/x"), [{"record": data, "roc": None}])
     assert all(sub.intact for _, sub in iter_submissions(root))
-    lines = render_readme(rows_from_records(entry_records(root))).splitlines()
-    # none of the three reaches the README as written (adversarial review: all three did)
+    assert entry_records(root) == []  # the boards refuse it: submit's checks are re-run on every file
+    lines = render_readme(rows_from_records(entry_records(root, check=False))).splitlines()
+    # and unchecked, none of the three reaches the README as written (adversarial review: all three did)
     assert "<h1>privbench first-party baselines: verified</h1>" not in lines
     assert "<b>verified, sandboxed, official</b>" not in lines
     assert not any("[paper](ftp://evil.example/x)" in line for line in lines)
     assert "## digits — `cpu` budget — unknown attacks" in lines  # a threat model no plugin has: the unknown board
+
+
+def test_a_boards_budget_limits_are_the_tiers_not_a_records():
+    """The page's "budget limits" line came from whichever record came first, so a hand-made record could state any
+    limits (adversarial review): it is the installed track's tier definition."""
+    from bench._site_pages import boards, load_catalog
+
+    catalog = load_catalog()
+    rec, entry = _hostile_items()[0]
+    forged = rec.replace(budget=rec.budget.__class__("cpu", {"max_shadows": 10**6, "device_seconds": 10**9}, {}))
+    (board,) = boards([(forged, entry)], rows_from_records([(forged, entry)], catalog.threat_models), catalog)
+    from bench._plugins import load_plugins
+
+    assert board.limits == load_plugins(())[1].track("digits").budgets["cpu"].limits() and board.limits["max_shadows"] == 16

@@ -175,7 +175,7 @@ def test_a_verification_block_inside_a_submission_is_ignored(committed, tmp_path
     write_submission(root, Header("digits", "cpu", title="self-verified"), [cell])  # hashes fine: a crafted file, not an edit
     ((_, entry),) = load_entries(root)
     assert entry.title == "self-verified" and not entry.verified
-    assert "self-reported" in render_readme(rows_from_records(entry_records(root)))
+    assert "self-reported" in render_readme(rows_from_records(entry_records(root, check=False)))
     lines = path.read_text().splitlines()  # the same block edited into a published file: that file is refused
     lines[1] = json.dumps(cell)
     path.write_text("\n".join(lines) + "\n")
@@ -226,7 +226,7 @@ def test_verify_retrains_an_entry_and_agrees_then_a_tampered_one_disagrees(fresh
     print(f"verify of digits/smoke confidence/none seed0 took {data['wall_seconds']} s")
     entry = next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id)
     assert entry.verified and entry.verification["hardware"]
-    assert "| verified, " in render_readme(rows_from_records(entry_records(path.parents[2])))  # its one seed, verified
+    assert "| verified, " in render_readme(rows_from_records(entry_records(path.parents[2], check=False)))  # its one seed, verified
     # the same cell with an edited TPR: the reproduction's interval does not reach it
     lines = path.read_text().splitlines()
     i = next(k for k, line in enumerate(lines) if rec.run_id in line)
