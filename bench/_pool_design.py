@@ -11,6 +11,9 @@ whole pool as candidates and the shadow models with their inclusion. No target i
 target t+1 a shadow of target t, its membership (its inclusion row) would be in the run against t, one covert
 channel away from the run against t+1 (a sandboxed attack carried it through the host's page cache). The harness
 alone holds ``keep``; attacks see the inclusion of the shadow models only, the same rows in every run.
+
+Before that change (commit f5a7c13) M was max_shadows + 1, target t's shadows were the other models, and the design's
+sha256 did not name the targets: ``legacy_sha256`` keeps the records published from that design checkable.
 """
 
 from __future__ import annotations
@@ -80,8 +83,16 @@ class PoolDesign:
 
     @property
     def sha256(self) -> str:
+        return self._sha256(targets=True)
+
+    @property
+    def legacy_sha256(self) -> str:
+        """The sha256 of records published before targets stopped being shadows (it did not name the targets)."""
+        return self._sha256(targets=False)
+
+    def _sha256(self, targets: bool) -> str:
         spec = {"pool": self.pool.astype(int).tolist(), "population": self.population.astype(int).tolist(),
-                "keep": np.packbits(self.keep, axis=1).tobytes().hex(), "targets": int(self.n_targets)}
+                "keep": np.packbits(self.keep, axis=1).tobytes().hex(), **({"targets": int(self.n_targets)} if targets else {})}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 

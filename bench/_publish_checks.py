@@ -221,8 +221,8 @@ def link_problems(paper: str | None, code: str | None) -> list[str]:
 class PoolTruth:
     """A pool-design cell's ground truth, recomputed from the track and the record's seed, tier size and targets."""
 
-    def __init__(self, design: Any, n_targets: int):
-        self.sha256 = design.sha256
+    def __init__(self, design: Any, n_targets: int, legacy: bool = False):
+        self.sha256 = design.legacy_sha256 if legacy else design.sha256
         self.n_targets = int(n_targets)
         self.per_target = len(design.pool)
         self._truth = np.concatenate([design.keep[t] for t in range(self.n_targets)])
@@ -232,13 +232,16 @@ class PoolTruth:
         return self._truth.copy()
 
     @classmethod
-    def of(cls, track: Any, tracks: Any, rec: Record) -> "PoolTruth":
+    def of(cls, track: Any, tracks: Any, rec: Record, legacy: bool = False) -> "PoolTruth":
+        """``legacy``: the design before targets stopped being shadows (``bench._pool_design``), where the truth of
+        target t is the same keep row t, under the sha256 of its day."""
         from ._pool_cell import design_for
 
         data = tracks.data(track)
         tier = track.budgets[rec.budget.tier]  # the design's targets are the tier's, whatever subset a run attacked
-        design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed, tier.targets)
-        return cls(design, int(rec.design["targets"]))
+        n_targets = int(rec.design["targets"]) if legacy else tier.targets
+        design = design_for(track, data, int(rec.seed), int(rec.design["models"]), track.split_seed, n_targets)
+        return cls(design, int(rec.design["targets"]), legacy)
 
 
 def utility_problems(rec: Record, utility: dict[tuple[Any, ...], tuple[float, str]]) -> list[str]:

@@ -100,7 +100,7 @@ def harness_provenance() -> dict[str, Any]:
     return {k: v for k, v in provenance("-").to_dict().items() if k != "device"}
 
 
-def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
+def _track_problems(rec: Record, tracks: _Tracks, published: bool = False) -> tuple[list[str], Any, Any]:
     from ._api import PluginError
 
     try:
@@ -116,6 +116,12 @@ def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
         problems.append(f"track version is {rec.track.version!r}, the installed {track.name!r} is version {track.version!r}")
     if rec.design is not None:  # LiRA's pool design: the truth is each target's half of the recomputed pool
         tier = track.budgets.get(rec.budget.tier)
+        if published and tier is not None and _legacy_design(rec.design, tier):  # submitted before f5a7c13, stays shown
+            split = PoolTruth.of(track, tracks, rec, legacy=True)
+            if rec.track.split_sha256 != split.sha256:
+                problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
+                return problems, track, None
+            return problems, track, split
         if tier is not None and rec.design.get("models") != tier.models:  # fewer models: weaker attacks, a defense flattered
             problems.append(f"design has {rec.design.get('models')!r} models, the {rec.budget.tier!r} tier trains {tier.models}")
             return problems, track, None
@@ -127,6 +133,13 @@ def _track_problems(rec: Record, tracks: _Tracks) -> tuple[list[str], Any, Any]:
         problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
         return problems, track, None
     return problems, track, split
+
+
+def _legacy_design(design: dict[str, Any], tier: Any) -> bool:
+    """A published record of the pool design before targets stopped being shadows (M = max_shadows + 1, the tier's
+    targets): its numbers were measured as they are now (16 shadows, independent halves); only the run-time channel
+    between a target's run and the next's is gone. New submissions must use the current design."""
+    return design.get("models") == tier.max_shadows + 1 and design.get("targets") == min(tier.targets, tier.max_shadows)
 
 
 def _scores(rec: Record, base: Path, split: Any) -> tuple[list[str], dict[str, np.ndarray] | None]:
@@ -192,17 +205,18 @@ def _metric_problems(rec: Record, arrays: dict[str, np.ndarray]) -> tuple[list[s
     return problems, computed, sorted(set(rec.metrics) - set(computed))
 
 
-def static_problems(rec: Record, tracks: _Tracks, *, versions: bool = True) -> tuple[list[str], Any, Any]:
+def static_problems(rec: Record, tracks: _Tracks, *, versions: bool = True, published: bool = False) -> tuple[list[str], Any, Any]:
     """(problems, track, recomputed split or None): every check of a record that needs no scores file. ``versions``:
     the attack's and defense's versions must be the installed ones (False for published files, which were checked at
-    their own versions when submitted: a plugin's later release does not take them off the boards)."""
+    their own versions when submitted: a plugin's later release does not take them off the boards). ``published``:
+    a file already on the boards, which may hold the pool design of its day (``_legacy_design``)."""
     problems = name_problems(rec)
     if problems:
         return problems, None, None
     if not rec.ok:
         first = rec.error.splitlines()[0] if rec.error else ""
         problems.append(f"status is {rec.status!r}, only 'ok' cells are published" + (f" ({first})" if first else ""))
-    found, track, split = _track_problems(rec, tracks)
+    found, track, split = _track_problems(rec, tracks, published)
     problems += found
     if rec.official and track is not None:  # an official split is drawn at run time: never the track's public one
         public = getattr(tracks.registry.track(rec.track.name), "split_seed", None)
@@ -257,7 +271,7 @@ def published_problems(sub: SubmissionFile, tracks: _Tracks) -> list[str]:
     utility: dict[tuple[Any, ...], tuple[float, str]] = {}
     for line, cell in enumerate(sub.cells, 2):
         rec = cell.record
-        problems = static_problems(rec, tracks, versions=False)[0]
+        problems = static_problems(rec, tracks, versions=False, published=True)[0]
         for key in (rec.run_id, _cell_key(rec)):
             if key in seen:
                 problems.append(f"the same cell as line {seen[key]}: a submission holds each cell once")
