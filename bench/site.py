@@ -93,6 +93,7 @@ def _row(gid: str, members: list[Item], threat_models: Mapping[str, str]) -> Row
         devices=sorted({str(r.provenance.device) for r in recs}),
         ranked=all(agg.within_tier(r) for r in recs),
         verified=len(verified), verified_on=sorted({v.get("hardware", "") for v in verified}),
+        reproduced=agg.mean((v.get("reproduced") or {}).get(RANKING[0]) for v in verified),
         sandboxed=sum(bool((r.isolation or {}).get("sandboxed")) for r in recs), official=sum(bool(r.official) for r in recs),
         test_accuracy=agg.mean(r.utility.test_accuracy for r in recs),
         queries=agg.mean(r.budget.used.get("queries") for r in recs),
@@ -150,6 +151,9 @@ def trust_status(row: Row) -> str:
         text = "verified"
     else:
         text = f"verified {row['verified']}/{n}" if row["verified"] else "self-reported"
+    if row["verified"] and row.get("reproduced") is not None:  # the re-runs' own ranking metric, beside the entry's
+        spec = metric_spec(RANKING[0])
+        text += f" (re-run {spec.title} {spec.format(row['reproduced'])})"
     return ", ".join([text, *(_count(row.get(k, 0), n, k) for k in ("sandboxed", "official"))])
 
 

@@ -176,6 +176,9 @@ def test_the_status_says_whether_the_submitters_runs_were_sandboxed_and_official
 
     assert trust_status(Row(seeds=[0, 1], verified=0, sandboxed=2, official=1)) == "self-reported, sandboxed, official 1/2"
     assert trust_status(Row(seeds=[0, 1], verified=2, sandboxed=0, official=0)) == "verified, not sandboxed, not official"
+    # a verified row shows its re-runs' own ranking number: agreement is overlap, so the entry's may sit above it
+    assert trust_status(Row(seeds=[0, 1], verified=1, reproduced=0.032, sandboxed=2, official=2)) == \
+        "verified 1/2 (re-run TPR@1%FPR 3.20%), sandboxed, official"
     # The committed boards: rows run before workers were sandboxed (track version 1) say so; the republish's parts
     # (leaderboards/republish.json books them) ran official and sandboxed, every seed, and their rows say that.
     items = entry_records(REPO / "leaderboards")

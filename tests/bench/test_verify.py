@@ -226,7 +226,7 @@ def test_verify_retrains_an_entry_and_agrees_then_a_tampered_one_disagrees(fresh
     print(f"verify of digits/smoke confidence/none seed0 took {data['wall_seconds']} s")
     entry = next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id)
     assert entry.verified and entry.verification["hardware"]
-    assert "| verified, " in render_readme(rows_from_records(entry_records(path.parents[2], check=False)))  # its one seed, verified
+    assert "| verified (re-run TPR@1%FPR " in render_readme(rows_from_records(entry_records(path.parents[2], check=False)))  # its one seed, verified
     # the same cell with an edited TPR: the reproduction's interval does not reach it
     lines = path.read_text().splitlines()
     i = next(k for k, line in enumerate(lines) if rec.run_id in line)
