@@ -9,7 +9,11 @@ decisions (``bench._evaluation``) and fixes the operating points on the other ta
 Scenario sets (neighbours of *this* target's members, OOD, shifted) are scored in a second run per target, after
 the first one's scores are in: candidates are the pool plus the set, shuffled, so shadows' inclusion over the pool
 still gives per-example statistics while no shadow trained on a scenario point. OOD points carry the target's
-predicted label as their claimed label (the attacker has no true label for them).
+predicted label as their claimed label (the attacker has no true label for them). Near-copies of members alone
+would name the target's members (each is a noisy copy of one pool point: on digits all 500 of them; a reviewer's
+attack read them in the scenario run and carried them to another cell's run against the same target through the
+page cache, AUC 1.0), so the same sets are also made from as many of its non-members, as decoys: scored in the same
+run, never reported, they make a pool point's having a copy independent of its membership.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._plan import Cell
     from ._track import Track
 
-__all__ = ["PoolModel", "PoolShadowSource", "design_for", "train_pool_models", "evaluation_metrics", "pool_context", "run_pool_cell", "SCENARIO_TARGETS"]
+__all__ = ["PoolModel", "PoolShadowSource", "design_for", "train_pool_models", "evaluation_metrics", "pool_context", "run_pool_cell",
+           "SCENARIO_TARGETS", "DECOY"]
 
 SCENARIO_TARGETS = 4  # scenario sets are scored against the first targets only (each costs a second attack run)
+from .scenarios import DECOY, with_decoys  # noqa: E402
 
 
 @dataclass
@@ -118,10 +124,11 @@ class PoolShadowSource:
 
 
 def scenario_candidates(track: "Track", data: Any, split: Any, served: Any, seed: int) -> tuple[Candidates, np.ndarray] | None:
-    """The target's scenario sets as one list, and each entry's set name; OOD entries relabelled by the target."""
+    """The target's scenario sets as one list, and each entry's set name; OOD entries relabelled by the target; the
+    sets made from members matched by decoys made alike from as many non-members (``DECOY`` + name)."""
     from .scenarios import combine
 
-    sets = track.extra_nonmembers(data, split)
+    sets = with_decoys(track, data, split)
     if not sets:
         return None
     if "ood" in sets and "y" in sets["ood"].fields:
@@ -307,7 +314,7 @@ def _score_scenarios(session: Any, cell: "Cell", defense: Defense, models: list[
         return {}, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     names = group[order[is_extra] - len(pool)]
     got_scores = to_first_run_scale(scores[is_extra], scores[~is_extra], first_run)
-    return {k: got_scores[names == k] for k in sets}, {"status": "ok", "sets": sets, "used": ledger.used()}
+    return {k: got_scores[names == k] for k in sets if not k.startswith(DECOY)}, {"status": "ok", "sets": sets, "used": ledger.used()}
 
 
 def _scenario_note(notes: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -229,10 +229,10 @@ class Session:
         the attack scores them in a context and budget of their own (its isolation joins ``boxes``); a failure is noted."""
         from ._api import Dataset
         from ._models import ModelFactory
-        from .scenarios import combine, fpr_metrics, scenario_sha256
+        from .scenarios import DECOY, combine, fpr_metrics, scenario_sha256, with_decoys
 
         track, data, split = self.track(cell.track)
-        sets = track.extra_nonmembers(data, split)
+        sets = with_decoys(track, data, split)
         if not sets:
             return {}, {"status": "none", "sets": {}}
         cands, group = combine(sets, track.split_seed)
@@ -256,7 +256,8 @@ class Session:
         note = {"status": status, "sets": {k: len(v) for k, v in sets.items()}, "used": ledger.used()}
         if status != "ok":
             return {}, {**note, "error": error}
-        return fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold), note
+        fprs = fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold)
+        return {k: v for k, v in fprs.items() if not k.startswith(f"fpr_{DECOY}")}, note
 
     def context(self, cell: Cell, attack: Attack, defense: Defense, module: Any, *, candidates: tuple[Any, np.ndarray | None] | None = None,
                 factory: Any = None, owner_note: str = "", split: Any = None, shadow_source: Any = None, prepared: Any = None) -> tuple[Any, Any]:

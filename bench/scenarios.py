@@ -20,13 +20,13 @@ scenario), and records each set's FPR at the attack's own shadow-calibrated thre
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from ._api import Candidates
 
-__all__ = ["resize_images", "neighbours", "generated", "GENERATED_SOURCE", "combine", "scenario_sha256", "fpr_metrics"]
+__all__ = ["resize_images", "neighbours", "generated", "GENERATED_SOURCE", "combine", "scenario_sha256", "fpr_metrics", "with_decoys", "DECOY"]
 
 GENERATED_SOURCE = "class-conditional Gaussian in a PCA space fitted on the population only"
 
@@ -79,6 +79,32 @@ def generated(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator, co
         out[labels == c] = rng.multivariate_normal(zc.mean(axis=0), cov, size=int((labels == c).sum()))
     images = np.clip(pca.inverse_transform(out), flat.min(), flat.max()).astype(np.float32)
     return images.reshape((n,) + x.shape[1:]), labels.astype(np.asarray(y).dtype)
+
+
+MEMBER_COPIES = ("neighbours", "shifted")  # sets made from the target's members (``Track.extra_nonmembers``)
+DECOY = "decoy-"  # prefix of the same sets made from its non-members: scored with the others, never reported
+
+
+def with_decoys(track: Any, data: Any, split: Any) -> dict[str, Candidates]:
+    """The track's extra non-member sets, plus a decoy of each set made from members (``DECOY`` + name), made alike
+    from as many non-members. Near-copies of members alone name the members to the run that scores them (a reviewer's
+    attack read them there and carried them to another cell's run against the same target, AUC 1.0); with the decoys,
+    a candidate's having a copy says nothing of its membership. Harness use only."""
+    from ._track import Split
+
+    sets = dict(track.extra_nonmembers(data, split))
+    if not any(name in sets for name in MEMBER_COPIES):
+        return sets
+    mirror = track.extra_nonmembers(data, Split(split.nonmembers, split.members, split.population, split.candidates))
+    rng = np.random.default_rng(0xDEC0)
+    for name in MEMBER_COPIES:
+        if name in sets:
+            if name not in mirror:
+                raise ValueError(f"track {track.name!r} makes {name!r} from its members but not from its non-members: no decoys")
+            n = min(len(sets[name]), len(mirror[name]))  # as many of either (fewer non-members than members: fewer copies)
+            sets[name], sets[DECOY + name] = (s if len(s) == n else s[np.sort(rng.choice(len(s), n, replace=False))]
+                                              for s in (sets[name], mirror[name]))
+    return sets
 
 
 def combine(sets: Mapping[str, Candidates], seed: int) -> tuple[Candidates, np.ndarray]:

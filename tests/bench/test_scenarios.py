@@ -80,7 +80,7 @@ def test_runner_records_scenario_fprs_for_threshold_attacks():
     assert 0 <= m["fpr_neighbours"] <= 1 and len(m["fpr_neighbours_ci"]) == 2
     assert 0 <= m["fpr_nonmembers"] <= 1
     # synthetic-blobs has no OOD source: the neighbour sets and samples of a model fitted on the population.
-    assert "fpr_ood" not in m and record["scenarios"]["sets"] == {"neighbours": 200, "shifted": 200, "generated": 200}
+    assert "fpr_ood" not in m and record["scenarios"]["sets"] == {"neighbours": 200, "shifted": 200, "generated": 200, "decoy-neighbours": 200, "decoy-shifted": 200}
     assert 0 <= m["fpr_generated"] <= 1
 
 
