@@ -98,7 +98,10 @@ def load_submissions(root: str | os.PathLike[str] = "leaderboards", check: Check
         replaced = replaced_ids(s for _, s in subs)
         for path, sub in subs:
             if sub.submission_id not in replaced and path not in problems:
-                problems[path] = check(sub)
+                try:
+                    problems[path] = check(sub)
+                except Exception as exc:  # one file's values broke a check (a seed of -1): that file only is refused
+                    problems[path] = [f"its cells could not be checked: {type(exc).__name__}: {exc}"]
         bad = {p for p, _ in subs if problems.get(p)}
         if not bad:
             return subs, refused

@@ -34,7 +34,7 @@ from ._record import Record
 __all__ = [
     "FORMAT", "KIND", "VERIFICATION_KIND", "SubmissionError", "Header", "PublishedCell", "SubmissionFile",
     "check_name", "title_key", "same_title", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
-    "write_verification", "iter_verifications",
+    "write_verification", "iter_verifications", "FIRST_PARTY_TITLE", "BOOK", "booked_parts",
 ]
 
 FORMAT = 2  # format 1: one JSON entry per cell (bench._migrate converts it)
@@ -93,6 +93,23 @@ class Header:
         submitted it, so the same (non-empty) title, the same track and tier, and the same plugin distributions."""
         return bool(title_key(self.title)) and same_title(self.title, old.title) and \
             (self.track, self.tier, set(self.plugins)) == (old.track, old.tier, set(old.plugins))
+
+
+FIRST_PARTY_TITLE = "privbench first-party baselines"  # our own parts' title (scripts/publish_parts.py)
+BOOK = "republish.json"  # under the boards' root: {commit: {track: {"parts": [submission id, ...]}}}, committed by us
+
+
+def booked_parts(root: str | os.PathLike[str]) -> frozenset[str]:
+    """The submission ids the maintainers' book (``republish.json``) lists as first-party parts. A file cannot make
+    itself first-party: the title is anyone's to write, the book only the repository's reviewers'."""
+    import json
+
+    path = Path(root) / BOOK
+    try:
+        book = json.loads(path.read_text()) if path.is_file() else {}
+        return frozenset(str(sid) for tracks in book.values() for entry in tracks.values() for sid in entry.get("parts", []))
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise SubmissionError(f"{path}: not a book of parts ({exc}): it maps commit -> track -> {{\"parts\": [ids]}}") from exc
 
 
 def title_key(title: str | None) -> str:
@@ -189,11 +206,29 @@ def write_submission(root: str | os.PathLike[str], header: Header, cells: list[d
     return sid, path
 
 
+MAX_FILE_BYTES = 64 * 2**20  # a part of 480 cells is 2.7 MB; a link to /dev/zero must not fill the memory
+
+
+def _plain_file(path: Path) -> None:
+    """A regular file of bounded size, not a link (which could name /dev/zero or a file outside the boards)."""
+    import stat
+
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SubmissionError(f"{path}: not a regular file (a link, a folder or a device): the boards hold plain files only")
+    if st.st_size > MAX_FILE_BYTES:
+        raise SubmissionError(f"{path}: {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,} a submission may hold")
+
+
 def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
     path = Path(path)
+    _plain_file(path)
     try:
         lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise SubmissionError(f"{path}: not JSON lines ({exc})") from None
     if not lines or not isinstance(lines[0], dict):
         raise SubmissionError(f"{path}: empty, or its first line is not a submission header")
@@ -264,8 +299,9 @@ def iter_verifications(root: str | os.PathLike[str]) -> list[tuple[Path, dict[st
     out = []
     for path in sorted(Path(root).glob(f"*/*/{VERIFICATIONS}/*.json")):
         try:
+            _plain_file(path)
             data = json.loads(path.read_text())
-        except ValueError:
+        except (ValueError, OSError):
             continue
         if isinstance(data, dict) and data.get("kind") == VERIFICATION_KIND and data.get("format") == 1:
             out.append((path, data))

@@ -75,6 +75,7 @@ class _Tracks:
         self.registry = registry
         self._memo: dict[tuple[str, int | None], tuple[Any, Any]] = {}
         self._data: dict[int, Any] = {}
+        self._loaded: dict[str, Any] = {}  # a track's data once, whatever split seeds its files name (each cost 215 MB)
 
     def get(self, name: str, split_seed: int | None = None) -> tuple[Any, Any]:
         """(track, split)."""
@@ -84,8 +85,9 @@ class _Tracks:
             track = copy.copy(self.registry.track(name))
             if split_seed is not None:
                 track.split_seed = int(split_seed)
-            data = track.load()
-            self._data[id(track)] = data
+            if name not in self._loaded:
+                self._loaded[name] = track.load()
+            data = self._data[id(track)] = self._loaded[name]
             self._memo[(name, split_seed)] = (track, track.split(data))
         return self._memo[(name, split_seed)]
 
@@ -136,9 +138,9 @@ def _track_problems(rec: Record, tracks: _Tracks, published: bool = False) -> tu
 
 
 def _legacy_design(design: dict[str, Any], tier: Any) -> bool:
-    """A published record of the pool design before targets stopped being shadows (M = max_shadows + 1, the tier's
-    targets): its numbers were measured as they are now (16 shadows, independent halves); only the run-time channel
-    between a target's run and the next's is gone. New submissions must use the current design."""
+    """A booked part's record of the pool design before targets stopped being shadows (M = max_shadows + 1, the
+    tier's targets): its numbers were measured as they are now (16 shadows, independent halves); only the run-time
+    channel between a target's run and the next's is gone. Every other file must use the current design."""
     return design.get("models") == tier.max_shadows + 1 and design.get("targets") == min(tier.targets, tier.max_shadows)
 
 
@@ -260,18 +262,26 @@ def validate_record(rec: Record, tracks: _Tracks, base: Path) -> list[str]:
     return check_record(rec, tracks, base)[0]
 
 
-def published_problems(sub: SubmissionFile, tracks: _Tracks) -> list[str]:
+def published_problems(sub: SubmissionFile, tracks: _Tracks, booked: frozenset[str] = frozenset()) -> list[str]:
     """Why a submission file under ``leaderboards/`` cannot be shown (empty: it can): every check of ``submit`` that
     needs no scores file, re-run on each cell (a hand-written file never went through ``submit``), each cell once,
-    test accuracy one per set of models, and http(s) links."""
+    test accuracy one per set of models, and http(s) links. ``booked``: the ids of our own parts (``republish.json``):
+    only they may carry the first-party title (a hand-written file under it superseded the whole digits board) or
+    the pool design before targets stopped being shadows."""
+    from ._submission import FIRST_PARTY_TITLE, same_title
+
+    ours = sub.submission_id in booked
     out = link_problems(sub.header.paper, sub.header.code)
+    if not ours and same_title(sub.header.title, FIRST_PARTY_TITLE):
+        out.append(f"the title {sub.header.title!r} is privbench's own first-party title, and this file is not one of the parts "
+                   "booked in republish.json: submit under a title of your own")
     harness = sub.header.harness if isinstance(sub.header.harness, dict) else {}
     out += commit_problems("header's harness", harness.get("git_commit"))
     seen: dict[Any, int] = {}
     utility: dict[tuple[Any, ...], tuple[float, str]] = {}
     for line, cell in enumerate(sub.cells, 2):
         rec = cell.record
-        problems = static_problems(rec, tracks, versions=False, published=True)[0]
+        problems = static_problems(rec, tracks, versions=False, published=ours)[0]
         for key in (rec.run_id, _cell_key(rec)):
             if key in seen:
                 problems.append(f"the same cell as line {seen[key]}: a submission holds each cell once")

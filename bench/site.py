@@ -67,8 +67,11 @@ def published(root: str | os.PathLike[str], registry: Any = None) -> tuple[list[
     from ._plugins import load_plugins
     from .publish import _Tracks, published_problems
 
+    from ._submission import booked_parts
+
     tracks = _Tracks(registry if registry is not None else load_plugins((), strict=False)[1])
-    entries, refused = checked_entries(root, lambda sub: published_problems(sub, tracks))
+    booked = booked_parts(root)
+    entries, refused = checked_entries(root, lambda sub: published_problems(sub, tracks, booked))
     return [(e.record, e) for _, e in entries], refused
 
 

@@ -166,8 +166,9 @@ def test_the_same_cells_under_two_titles_are_two_submissions_each_with_its_links
 def test_another_submission_under_the_same_title_is_its_own_row(run_dir, tmp_path):
     """A title is free text: a submission titled like another (the first-party baselines, say, by a defense's author
     with scores forged to make the baseline attacks look weak against it) must not have its cells averaged into the
-    other's rows, beside its verified seeds. One row per (submission, attack, defense, parameters)."""
-    root, title = tmp_path / "lb", "privbench first-party baselines"
+    other's rows, beside its verified seeds. One row per (submission, attack, defense, parameters). (The first-party
+    title itself is for booked parts only: test_only_a_booked_part_may_carry_the_first_party_title_...)"""
+    root, title = tmp_path / "lb", "Acme baselines"
     ours = submit([run_dir], root, title=title)
     seed0 = tmp_path / "seed0"
     shutil.copytree(run_dir, seed0)
@@ -522,10 +523,11 @@ def current_parts(root):
     return [(t, sid) for t, sid in booked if sid not in gone]
 
 
-def _forge(root, change=None, cells=1, title=None):
+def _forge(root, change=None, cells=1, title=None, book=True):
     """A hand-written copy of the first cells of the live first-party digits part, ``change(record dict, header dict)``
-    applied to its first cell, its id recomputed (an unkeyed hash anyone can compute) and filed in ``root``."""
-    from bench._submission import Header, write_submission
+    applied to its first cell, its id recomputed (an unkeyed hash anyone can compute) and filed in ``root``; ``book``:
+    listed in ``root``'s republish.json as a first-party part, as the live one is (so the other checks are the test)."""
+    from bench._submission import BOOK, Header, write_submission
 
     (_, sid), *_ = [p for p in current_parts(REPO / "leaderboards") if p[0] == "digits"]
     head, *lines = [json.loads(x) for x in (REPO / "leaderboards" / "digits" / "cpu" / f"{sid}.jsonl").read_text().splitlines()]
@@ -533,7 +535,13 @@ def _forge(root, change=None, cells=1, title=None):
     head.update(supersedes=[], title=title or head["title"])
     if change is not None:
         change(lines[0]["record"], head)
-    return write_submission(root, Header.from_dict(head, "forged"), lines)[1]
+    sid, path = write_submission(root, Header.from_dict(head, "forged"), lines)
+    if book:
+        book_path = root / BOOK
+        data = json.loads(book_path.read_text()) if book_path.exists() else {}
+        data.setdefault("0" * 40, {}).setdefault("digits", {"parts": []})["parts"].append(sid)
+        book_path.write_text(json.dumps(data))
+    return path
 
 
 def _build(root, *args):
@@ -577,6 +585,32 @@ def test_a_hand_written_submission_file_is_checked_by_build_like_submit_checks_i
     _refused_on_build(root, _forge(root, change), expect)
 
 
+def test_only_a_booked_part_may_carry_the_first_party_title_or_the_design_before_targets_stopped_being_shadows(tmp_path):
+    """A hand-written copy titled like our parts, listing our part in `supersedes`, replaced the whole digits board
+    (re-attack of 8046dd7..90cdb08); a new file could also carry the old pool design. The title and the old design
+    are for the parts the maintainers booked in republish.json; the same copy under its own title builds."""
+    from bench._submission import FIRST_PARTY_TITLE
+
+    root = tmp_path / "lb"
+    live = [sid for track, sid in current_parts(REPO / "leaderboards") if track == "digits"]
+    forged = _forge(root, lambda r, h: h.update(supersedes=live), book=False)
+    res = _build(root, "--out", str(tmp_path / "site"))
+    assert f"refused: {forged}: " in res.output and "privbench's own first-party title" in res.output, res.output
+    assert _build(root, "--check").exit_code == 1
+    forged.unlink()
+    look_alike = _forge(root, title=FIRST_PARTY_TITLE.replace("a", "\u0430") + "\u200b", book=False)  # Cyrillic а, zero width
+    assert "privbench's own first-party title" in _build(root, "--out", str(tmp_path / "site")).output
+    look_alike.unlink()
+    own = _forge(root, title="Someone else", book=False)
+    design = json.loads(own.read_text().splitlines()[1])["record"]["design"]
+    res = _build(root, "--out", str(tmp_path / "site"))
+    if design["models"] == 16 + 1:  # the live part still holds the old design: not this file's to show
+        assert f"refused: {own}: " in res.output and "design has 17 models" in res.output, res.output
+    else:
+        assert res.exit_code == 0 and "refused" not in res.output, res.output
+        assert {e.submission_id for _, e in entry_records(root)} == {own.stem}
+
+
 def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path):
     """The checks pass a first-party file as it is; a file that is not JSON, one of no cells and one holding a cell
     twice are each reported and left off, and the honest board is still built (one such file made every build raise)."""
@@ -591,10 +625,18 @@ def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path
     twice = write_submission(root, Header.from_dict(json.loads(lines[0]), "x"), [json.loads(lines[1])] * 2)[1]
     (root / "digits" / "cpu" / ("a" * 16 + ".jsonl")).write_text("{not json\n")
     empty = write_submission(root, Header("digits", "cpu", "Empty"), [])[1]
+    # each of these crashed the whole build (re-attack): a folder, a dangling link and a link to /dev/zero named like
+    # a submission, and a cell whose seed no design can be drawn for
+    folder, dangling, zero = (root / "digits" / "cpu" / (c * 16 + ".jsonl") for c in "bcd")
+    folder.mkdir()
+    dangling.symlink_to(tmp_path / "nowhere")
+    zero.symlink_to("/dev/zero")
+    negative = _forge(root, lambda r, h: r.update(seed=-1) or h.update(title="Negative"))
     res = _build(root, "--out", str(tmp_path / "site"))
     assert res.exit_code == 0, res.output
     for path, why in ((twice, "the same cell as line 2"), (root / "digits" / "cpu" / ("a" * 16 + ".jsonl"), "not JSON lines"),
-                      (empty, "at least one cell")):
+                      (empty, "at least one cell"), (folder, "not a regular file"), (dangling, "not a regular file"),
+                      (zero, "not a regular file"), (negative, "")):
         assert f"refused: {path}: " in res.output and why in res.output, (why, res.output)
     assert {e.submission_id for _, e in entry_records(root)} == {honest.stem}
     assert _build(root, "--check").exit_code == 1
