@@ -116,9 +116,16 @@ def title_key(title: str | None) -> str:
     """A title as it reads (NFKC, format characters such as U+200B dropped, case-folded, each look-alike of a Latin
     letter mapped to it as in Unicode TR39's skeleton, whitespace collapsed): two titles that read the same are one
     submitter's, so a look-alike of ours (a Cyrillic 'а', a zero-width space) is superseded like an exact copy."""
-    text = unicodedata.normalize("NFKC", str(title or ""))
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
+    text = unicodedata.normalize("NFKD", str(title or ""))
+    # marks (combining, variation selectors), format characters and blank letters (Hangul fillers, the Braille
+    # blank) add nothing a reader sees; every dash reads as '-' (a re-attack used U+2010, U+2011, U+2212)
+    text = "".join("-" if unicodedata.category(ch) == "Pd" or ch == "\u2212" else ch for ch in text
+                   if unicodedata.category(ch) not in ("Mn", "Me", "Cf") and ch not in _BLANK_LETTERS).casefold()
     return " ".join("".join(_latin(ch) for ch in text).split())
+
+
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers and the Braille blank: letters that print nothing
+_EXTRA_LATIN = {"\u0131": "i", "\u0251": "a", "\u0269": "i", "\u0261": "g", "\u028f": "y"}  # look-alikes TR39 data misses
 
 
 @functools.lru_cache(maxsize=4096)
@@ -128,6 +135,8 @@ def _latin(ch: str) -> str:
 
     if ch.isascii():
         return ch
+    if ch in _EXTRA_LATIN:
+        return _EXTRA_LATIN[ch]
     for item in confusables.is_confusable(ch, preferred_aliases=["latin"], greedy=True) or []:
         for glyph in item.get("homoglyphs", []):
             if glyph["c"].isascii():
