@@ -31,6 +31,7 @@ from ._evaluation import TargetRun, evaluate_targets
 from ._answers import answer_queries, answered_copies, common_queries
 from ._models import private, serve
 from ._pool_design import PoolDesign, draw_pool_design
+from .scenarios import DECOY, with_decoys
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import Cell
@@ -40,7 +41,6 @@ __all__ = ["PoolModel", "PoolShadowSource", "design_for", "train_pool_models", "
            "SCENARIO_TARGETS", "DECOY"]
 
 SCENARIO_TARGETS = 4  # scenario sets are scored against the first targets only (each costs a second attack run)
-from .scenarios import DECOY, with_decoys  # noqa: E402
 
 
 @dataclass
