@@ -5,6 +5,7 @@ It offers the parts of ``bench.AttackContext`` the attacks use: ``candidates``, 
 The end-to-end tests (``@pytest.mark.slow``) run the same attacks through the harness on trained models.
 """
 
+import os
 import types
 from pathlib import Path
 
@@ -56,19 +57,20 @@ def fake_shadows():
     return FakeShadows
 
 
-# The project's ``shared/conformance/`` fixtures, copied here byte for byte (``conformance/SHA256SUMS``) so that a
-# clone anywhere runs the conformance tests; ``test_conformance_copy.py`` holds the copy to the shared originals.
-CONFORMANCE = Path(__file__).resolve().parent / "conformance"
-SHARED_CONFORMANCE = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
+# The project's ``shared/conformance/`` fixtures (reference outputs, not source: never copied into the tree), beside
+# the checkout, or where PRIVBENCH_CONFORMANCE points; ``conformance_SHA256SUMS`` pins the files the tests were written on.
+CONFORMANCE = Path(os.environ.get("PRIVBENCH_CONFORMANCE") or Path(__file__).resolve().parents[3].parent / "shared" / "conformance")
+SUMS = Path(__file__).resolve().parent / "conformance_SHA256SUMS"
 
 
 def conformance(name):
-    """(arrays, metrics) of ``conformance/<name>.npz|.json``: a reference implementation's outputs."""
+    """(arrays, metrics) of ``shared/conformance/<name>.npz|.json``: a reference implementation's outputs."""
     import json
 
     path = CONFORMANCE / f"{name}.npz"
     if not path.exists():
-        pytest.fail(f"conformance fixture missing: {path} (copy it from the project's shared/conformance/)")
+        pytest.fail(f"conformance fixture missing: {path} (the project's shared/ folder sits beside the checkout; "
+                    "elsewhere set PRIVBENCH_CONFORMANCE to its conformance/ folder)")
     return np.load(path), json.loads((CONFORMANCE / f"{name}.json").read_text())
 
 
