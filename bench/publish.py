@@ -118,19 +118,14 @@ def _track_problems(rec: Record, tracks: _Tracks, published: bool = False) -> tu
         problems.append(f"track version is {rec.track.version!r}, the installed {track.name!r} is version {track.version!r}")
     if rec.design is not None:  # LiRA's pool design: the truth is each target's half of the recomputed pool
         tier = track.budgets.get(rec.budget.tier)
-        if published and tier is not None and _legacy_design(rec.design, tier):  # submitted before f5a7c13, stays shown
-            split = PoolTruth.of(track, tracks, rec, legacy=True)
-            if rec.track.split_sha256 != split.sha256:
-                problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
-                return problems, track, None
-            return problems, track, split
-        if tier is not None and rec.design.get("models") != tier.models:  # fewer models: weaker attacks, a defense flattered
+        legacy = published and tier is not None and _legacy_design(rec.design, tier)  # a booked part before f5a7c13
+        if not legacy and tier is not None and rec.design.get("models") != tier.models:  # fewer models: weaker attacks, a defense flattered
             problems.append(f"design has {rec.design.get('models')!r} models, the {rec.budget.tier!r} tier trains {tier.models}")
             return problems, track, None
-        if tier is not None and rec.design.get("targets") != tier.targets:  # a chosen subset of targets
+        if not legacy and tier is not None and rec.design.get("targets") != tier.targets:  # a chosen subset of targets
             problems.append(f"design has {rec.design.get('targets')!r} targets, the {rec.budget.tier!r} tier attacks {tier.targets}")
             return problems, track, None
-        split = PoolTruth.of(track, tracks, rec)
+        split = PoolTruth.of(track, tracks, rec, legacy=legacy)
     if rec.track.split_sha256 != split.sha256:
         problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
         return problems, track, None
