@@ -6,6 +6,7 @@
 #
 #   scripts/republish_parts.sh COMMIT run      # resume: every defense not yet wholly on the board, both tracks
 #   scripts/republish_parts.sh COMMIT submit   # publish the defenses now complete as one part per track, rebuild
+#   FIRST=none,dpsgd scripts/republish_parts.sh COMMIT run   # those defenses first (the order changes no number)
 #
 # Each part runs on a split of its own (a published part shows its split seed): submit refuses while a run still
 # writes to the folder, then moves it aside, so the next run draws a fresh split; cells of a defense left half done
@@ -42,8 +43,9 @@ for track in $TRACKS; do
     done_=$(parts done "$ROOT" "$track" "$COMMIT" "$SEEDS")
     todo=$("$PB" list defenses --json | "$WT/.venv/bin/python" -c "
 import json, sys
-done = set(sys.argv[1].split(','))
-print(','.join(d['name'] for d in json.load(sys.stdin) if 'classification' in d['tasks'] and d['name'] not in done))" "$done_")
+done, first = set(sys.argv[1].split(',')), sys.argv[2].split(',')
+todo = [d['name'] for d in json.load(sys.stdin) if 'classification' in d['tasks'] and d['name'] not in done]
+print(','.join(sorted(todo, key=lambda d: first.index(d) if d in first else len(first))))" "$done_" "${FIRST:-}")
     [ -n "$todo" ] || { echo "$track: every defense is on the board from $SHORT"; continue; }
     # exit status 1 (some cells failed, the rest recorded) goes on; 2 and 3 (nothing ran) stop
     (cd "$WT" && nice -n 10 "$PB" run --official --track "$track" --attacks all --defenses "$todo" --budget cpu \
