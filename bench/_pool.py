@@ -1,7 +1,9 @@
 """The attack workers of a harness process: one zygote interpreter (``bench._zygote``), sandboxed where the
 machine allows (``bench._sandbox``), that forks a fresh worker per attack run.
 
-Sessions whose sandbox would look the same share a pool (tests make many sessions); pools end with the process.
+Sessions whose sandbox would look the same share a pool (tests make many sessions). Starting a zygote ends those of
+the other pools with no worker running, so a process holds one idle zygote at most: each is a whole interpreter with
+torch (~0.8 GB), and a test process that kept one per test ran the machine out of memory.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ class WorkerPool:
         self._proc: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._lock = threading.Lock()
+        self._live: set[int] = set()  # workers forked and not yet killed
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker of this pool is running (closing the pool now would kill it)."""
+        return bool(self._live)
 
     @classmethod
     def shared(cls, *, hide: list[str], sandbox: str | None = None, plugin_files: list[str] | None = None) -> "WorkerPool":
@@ -53,6 +61,7 @@ class WorkerPool:
         return _POOLS[key]
 
     def _start(self) -> None:
+        _close_idle(but=self)
         self.sandbox = detect(self.preference)
         for path in self.hide:  # hidden folders must exist now: one created later would not be covered
             os.makedirs(path, mode=0o700, exist_ok=True)
@@ -94,6 +103,7 @@ class WorkerPool:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 try:
                     pid = int(self._request({"op": "cell", "files": [f for f in files if f]}, [theirs.fileno()])["pid"])
+                    self._live.add(pid)
                     return pid, Connection(ours.detach())
                 except (OSError, ValueError, KeyError):
                     ours.close()
@@ -106,6 +116,7 @@ class WorkerPool:
 
     def kill(self, pid: int) -> None:
         with self._lock:
+            self._live.discard(pid)
             try:
                 self._request({"op": "kill", "pid": pid})
             except (OSError, ValueError):
@@ -119,6 +130,7 @@ class WorkerPool:
                 return None
 
     def close(self) -> None:
+        self._live.clear()
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -142,6 +154,17 @@ class WorkerPool:
 
 
 _POOLS: dict[tuple, WorkerPool] = {}
+
+
+def _close_idle(but: WorkerPool) -> None:
+    """End the zygote of every other pool with no worker running; a session that forks there again restarts it."""
+    for pool in list(_POOLS.values()):
+        if pool is not but and pool._proc is not None and pool._lock.acquire(blocking=False):
+            try:
+                if not pool.busy:
+                    pool.close()
+            finally:
+                pool._lock.release()
 
 
 @atexit.register

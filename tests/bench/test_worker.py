@@ -368,3 +368,33 @@ def test_no_cell_outlives_its_result(tmp_path):
             for pid in _lingering():  # this test's own cheater, if the assertion above failed
                 os.kill(pid, signal.SIGKILL)
             s.close()
+
+
+def test_starting_a_zygote_ends_the_idle_ones_but_never_a_running_worker(tmp_path):
+    """Each zygote is a whole interpreter with torch: a test process that kept one per session ran out of memory."""
+    from bench._pool import WorkerPool
+
+    files = []
+    for name in "abc":
+        (tmp_path / f"{name}.py").write_text("")
+        files.append(str(tmp_path / f"{name}.py"))
+    a, b, c = (WorkerPool.shared(hide=[str(tmp_path / "hidden")], sandbox="none", plugin_files=[f]) for f in files)
+    assert len({id(a), id(b), id(c)}) == 3  # sandboxes that look different: pools of their own
+    try:
+        a.start()
+        first = a._proc.pid
+        b.start()
+        assert a._proc is None  # idle: ended when b's zygote started
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)
+        pid, conn = b.fork()  # b now runs a worker ...
+        c.start()
+        assert b._proc is not None and b.busy  # ... so c's start leaves it alone
+        b.kill(pid)
+        conn.close()
+        assert not b.busy
+        a.fork()[1].close()  # a session still holding the ended pool gets a fresh zygote
+        assert a._proc is not None and a._proc.pid != first and c._proc is None
+    finally:
+        for pool in (a, b, c):
+            pool.close()
