@@ -31,7 +31,7 @@ from ._evaluation import TargetRun, evaluate_targets
 from ._answers import answer_queries, answered_copies, common_queries
 from ._models import private, serve
 from ._pool_design import PoolDesign, draw_pool_design
-from .scenarios import DECOY, with_decoys
+from .scenarios import DECOY, scenario_points
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import Cell
@@ -124,19 +124,10 @@ class PoolShadowSource:
 
 
 def scenario_candidates(track: "Track", data: Any, split: Any, served: Any, seed: int) -> tuple[Candidates, np.ndarray] | None:
-    """The target's scenario sets as one list, and each entry's set name; OOD entries relabelled by the target; the
-    sets made from members matched by decoys made alike from as many non-members (``DECOY`` + name)."""
-    from .scenarios import combine
-
-    sets = with_decoys(track, data, split)
-    if not sets:
-        return None
-    if "ood" in sets and "y" in sets["ood"].fields:
-        ood = sets["ood"]
-        fields = {f: getattr(ood, f) for f in ood.fields}
-        fields["y"] = np.asarray(served.predict_labels(ood.x)).astype(np.asarray(ood.y).dtype)
-        sets = {**sets, "ood": Candidates(**fields)}
-    return combine(sets, seed)
+    """The target's scenario points as one list, and each entry's set name (``bench.scenarios.scenario_points``: the
+    points do not depend on its membership; the copies of non-members are decoys, ``DECOY`` + name); OOD entries
+    relabelled by the target."""
+    return scenario_points(track, data, split, seed, relabel_ood=served.predict_labels)
 
 
 def mixed_with_pool(pool: Candidates, extra: Candidates, seed: int) -> tuple[Candidates, np.ndarray, np.ndarray]:

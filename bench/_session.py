@@ -229,13 +229,13 @@ class Session:
         the attack scores them in a context and budget of their own (its isolation joins ``boxes``); a failure is noted."""
         from ._api import Dataset
         from ._models import ModelFactory
-        from .scenarios import DECOY, combine, fpr_metrics, scenario_sha256, with_decoys
+        from .scenarios import DECOY, fpr_metrics, scenario_points, scenario_sha256
 
         track, data, split = self.track(cell.track)
-        sets = with_decoys(track, data, split)
-        if not sets:
+        got = scenario_points(track, data, split, track.split_seed)
+        if got is None:
             return {}, {"status": "none", "sets": {}}
-        cands, group = combine(sets, track.split_seed)
+        cands, group = got
         attack = self.registry.attack(cell.attack, **cell.attack_params)
         budget = track.budgets[cell.budget]
         # The scenario points join the data as new units, so online shadows can train on them like candidates.
@@ -253,7 +253,7 @@ class Session:
                 scores = check_scores(attack.name, output, len(cands))
             except ValueError as exc:
                 status, error = "failed", str(exc)
-        note = {"status": status, "sets": {k: len(v) for k, v in sets.items()}, "used": ledger.used()}
+        note = {"status": status, "sets": {str(k): int((group == k).sum()) for k in sorted(set(group.tolist()))}, "used": ledger.used()}
         if status != "ok":
             return {}, {**note, "error": error}
         fprs = fpr_metrics(scores, group, ctx.threshold if ctx.threshold is not None else threshold)

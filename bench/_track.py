@@ -138,28 +138,23 @@ class Track:
     def extra_nonmembers(self, data: Dataset, split: Split) -> dict[str, Candidates]:
         """Extra non-member sets for the evaluation scenarios (see ``bench.scenarios``), for image tracks.
 
-        Default, each from up to ``scenario_size`` members: ``neighbours`` (slight Gaussian noise) and
-        ``shifted`` (a 1-px shift plus the same noise); ``generated``: as many samples of a generative model
-        fitted on the population only. Tracks add ``ood`` (another dataset resized to ``input_shape``, from the
+        ``split`` shows no membership (``bench.scenarios.blind_split``: every candidate a member), so no set here can
+        depend on it; the harness makes ``neighbours`` and ``shifted``, the copies of members, itself
+        (``bench.scenarios.member_copies``). Default: ``generated``, up to ``scenario_size`` samples of a generative
+        model fitted on the population only. Tracks add ``ood`` (another dataset resized to ``input_shape``, from the
         fixed source named in ``ood_source``) by overriding this method.
         """
-        from .scenarios import generated, neighbours
+        from .scenarios import generated
 
-        if Task(self.task) is not Task.CLASSIFICATION or self.input_shape is None or len(self.input_shape) != 3 or "x" not in data.fields:
+        image = Task(self.task) is Task.CLASSIFICATION and self.input_shape is not None and len(self.input_shape) == 3
+        if not image or "x" not in data.fields or "y" not in data.fields or len(split.population) <= 1:
             return {}
         rng = np.random.default_rng([self.split_seed, 0x4E1])
-        pick = np.sort(rng.choice(split.members, min(self.scenario_size, len(split.members)), replace=False))
-        base = self.candidates(data, pick)
-        fields = {f: getattr(base, f) for f in base.fields}
-        sets = {
-            "neighbours": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=0)}),
-            "shifted": Candidates(**{**fields, "x": neighbours(base.x, rng, shift=1)}),
-        }
-        if "y" in data.fields and len(split.population) > 1:
-            pop = data[np.asarray(split.population)]
-            gx, gy = generated(pop.x, pop.y, min(self.scenario_size, len(split.members)), rng)
-            sets["generated"] = Candidates(**{**{f: getattr(base, f) for f in base.fields if f not in ("x", "y")}, "x": gx, "y": gy})
-        return sets
+        pop = data[np.asarray(split.population)]
+        n = min(self.scenario_size, max(1, len(split.candidates) // 2))  # about as many as copies of members
+        gx, gy = generated(pop.x, pop.y, n, rng)
+        rest = data[np.sort(np.asarray(split.candidates))[:n]]  # any other field (none on image tracks): as candidates have it
+        return {"generated": Candidates(**{**{f: getattr(rest, f) for f in rest.fields if f not in ("x", "y")}, "x": gx, "y": gy})}
 
     def info(self, data: Dataset, split: Split) -> TrackInfo:
         return TrackInfo(

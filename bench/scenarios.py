@@ -11,7 +11,8 @@
 On pool-design tracks the harness reads every ``fpr_<set>`` at its own thresholds (``bench._pool_cell``), and OOD
 points carry the target's predicted label as their claimed label.
 
-Tracks build the sets (``Track.extra_nonmembers``); the runner scores them by calling the attack again on
+Tracks build the sets that copy no member (``Track.extra_nonmembers``, on a split that shows no membership); the
+harness makes ``neighbours`` and ``shifted`` itself, with decoys (:func:`member_copies`). The runner scores them by calling the attack again on
 a second context whose candidates are the union of the sets, shuffled (the attack cannot tell it is a
 scenario), and records each set's FPR at the attack's own shadow-calibrated threshold:
 ``fpr_<set>`` with a Clopper–Pearson ``fpr_<set>_ci``, next to ``fpr_nonmembers`` (ordinary non-members).
@@ -26,7 +27,7 @@ import numpy as np
 
 from ._api import Candidates
 
-__all__ = ["resize_images", "neighbours", "generated", "GENERATED_SOURCE", "combine", "scenario_sha256", "fpr_metrics", "with_decoys", "DECOY"]
+__all__ = ["resize_images", "neighbours", "generated", "GENERATED_SOURCE", "combine", "scenario_sha256", "fpr_metrics", "scenario_points", "member_copies", "blind_split", "DECOY"]
 
 GENERATED_SOURCE = "class-conditional Gaussian in a PCA space fitted on the population only"
 
@@ -81,30 +82,71 @@ def generated(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator, co
     return images.reshape((n,) + x.shape[1:]), labels.astype(np.asarray(y).dtype)
 
 
-MEMBER_COPIES = ("neighbours", "shifted")  # sets made from the target's members (``Track.extra_nonmembers``)
-DECOY = "decoy-"  # prefix of the same sets made from its non-members: scored with the others, never reported
+MEMBER_COPIES = (("neighbours", 0), ("shifted", 1))  # (set, shift in px): made by the harness (``member_copies``)
+DECOY = "decoy-"  # the same copies of non-members: scored with the others, never reported
 
 
-def with_decoys(track: Any, data: Any, split: Any) -> dict[str, Candidates]:
-    """The track's extra non-member sets, plus a decoy of each set made from members (``DECOY`` + name), made alike
-    from as many non-members. Near-copies of members alone name the members to the run that scores them (a reviewer's
-    attack read them there and carried them to another cell's run against the same target, AUC 1.0); with the decoys,
-    a candidate's having a copy says nothing of its membership. Harness use only."""
+def blind_split(split: Any) -> Any:
+    """``split`` as a track's ``extra_nonmembers`` gets it: every candidate a "member", no non-member. A set a track
+    makes from it therefore depends on no membership, whatever the track does with it."""
     from ._track import Split
 
-    sets = dict(track.extra_nonmembers(data, split))
-    if not any(name in sets for name in MEMBER_COPIES):
-        return sets
-    mirror = track.extra_nonmembers(data, Split(split.nonmembers, split.members, split.population, split.candidates))
-    rng = np.random.default_rng(0xDEC0)
-    for name in MEMBER_COPIES:
-        if name in sets:
-            if name not in mirror:
-                raise ValueError(f"track {track.name!r} makes {name!r} from its members but not from its non-members: no decoys")
-            n = min(len(sets[name]), len(mirror[name]))  # as many of either (fewer non-members than members: fewer copies)
-            sets[name], sets[DECOY + name] = (s if len(s) == n else s[np.sort(rng.choice(len(s), n, replace=False))]
-                                              for s in (sets[name], mirror[name]))
-    return sets
+    cands = np.sort(np.asarray(split.candidates))
+    return Split(cands, cands[:0], split.population, cands)
+
+
+def member_copies(track: Any, data: Any, split: Any) -> tuple[Candidates, np.ndarray] | None:
+    """``neighbours`` and ``shifted`` for image classification tracks, and each copy's set name (harness use only).
+
+    Copies are made of a sample of the candidates drawn without regard to membership (up to 2 × ``scenario_size``),
+    with one generator and one noise scale, in the sample's order: the copies of members are the reported sets, the
+    others their decoys (``DECOY`` + name). Only the names depend on membership, and they stay with the harness.
+    (Copies of members alone named the members to the run that scored them; decoys made by a second call with the same
+    noise stream could be paired with the members' copies and told apart by their noise scale: a reviewer's attack read
+    the membership both ways and carried it to another cell's run against the same target through the page cache.)"""
+    if not _image_classification(track, data):
+        return None
+    cands = np.sort(np.asarray(split.candidates))
+    rng = np.random.default_rng([int(track.split_seed), 0xC0B1E5])
+    pick = np.sort(rng.choice(cands, min(2 * int(track.scenario_size), len(cands)), replace=False))
+    base = track.candidates(data, pick)
+    fields = {f: getattr(base, f) for f in base.fields}
+    member = np.isin(pick, np.asarray(split.members))
+    copies, names = [], []
+    for name, shift in MEMBER_COPIES:
+        copies.append(Candidates(**{**fields, "x": neighbours(base.x, rng, shift=shift)}))
+        names.append(np.where(member, name, DECOY + name).astype(object))
+    return Candidates.concat(copies), np.concatenate(names)
+
+
+def scenario_points(track: Any, data: Any, split: Any, seed: int, relabel_ood: Any = None) -> tuple[Candidates, np.ndarray] | None:
+    """Every scenario point as one shuffled list, and each point's set name (harness use only): the track's sets
+    (``Track.extra_nonmembers`` on :func:`blind_split`) and :func:`member_copies`. The points, and their order, are
+    the same whatever the membership. ``relabel_ood``: the target's labels for OOD inputs (their claimed label)."""
+    sets = dict(track.extra_nonmembers(data, blind_split(split)))
+    made = sorted(n for n in sets if n in dict(MEMBER_COPIES) or n.startswith(DECOY))
+    if made:
+        raise ValueError(f"track {track.name!r} returns {made} from extra_nonmembers: the harness makes the copies of members "
+                         f"itself (bench.scenarios.member_copies); drop them from the track")
+    if relabel_ood is not None and "ood" in sets and "y" in sets["ood"].fields:
+        ood = sets["ood"]
+        sets["ood"] = Candidates(**{**{f: getattr(ood, f) for f in ood.fields},
+                                    "y": np.asarray(relabel_ood(ood.x)).astype(np.asarray(ood.y).dtype)})
+    copies = member_copies(track, data, split)
+    if not sets and copies is None:
+        return None
+    parts = [sets[k] for k in sorted(sets)] + ([copies[0]] if copies else [])
+    names = [np.full(len(sets[k]), k, dtype=object) for k in sorted(sets)] + ([copies[1]] if copies else [])
+    allc, group = Candidates.concat(parts), np.concatenate(names)
+    order = np.random.default_rng([int(seed), 0x0D]).permutation(len(allc))
+    return allc[order], group[order]
+
+
+def _image_classification(track: Any, data: Any) -> bool:
+    from ._api import Task
+
+    shape = getattr(track, "input_shape", None)
+    return Task(track.task) is Task.CLASSIFICATION and shape is not None and len(shape) == 3 and "x" in data.fields
 
 
 def combine(sets: Mapping[str, Candidates], seed: int) -> tuple[Candidates, np.ndarray]:

@@ -34,7 +34,7 @@ class Digits(Track):
         return Dataset(x=x, y=d.target.astype(np.int64))
 
     def extra_nonmembers(self, data, split):
-        """Neighbours, shifted and generated non-members (``Track``), and ``ood``: 8×8 grayscale patches of
+        """Generated non-members (``Track``; the harness adds the copies of members), and ``ood``: 8×8 grayscale patches of
         scikit-learn's two bundled photos, a source every installation has (no optional package decides it).
         The harness gives OOD points the target's predicted label as their claimed label."""
         from sklearn.datasets import load_sample_images

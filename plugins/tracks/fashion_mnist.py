@@ -35,7 +35,7 @@ class FashionMNIST(Track):
         return Dataset(x=(x.astype(np.float32) / 255.0 - 0.2860) / 0.3530, y=y.astype(np.int64))
 
     def extra_nonmembers(self, data, split):
-        """Neighbours of members, and ``ood``: scikit-learn's bundled digits upsampled to 28×28 and
+        """Generated non-members (``Track``; the harness adds the copies of members), and ``ood``: scikit-learn's bundled digits upsampled to 28×28 and
         normalized like Fashion-MNIST. The harness gives OOD points the target's predicted label as their claimed label."""
         from sklearn.datasets import load_digits
 
