@@ -8,6 +8,7 @@ reproduction (:func:`bench._agreement.accepted_verification`); nothing written i
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,13 +117,21 @@ def _verifications(root: str | os.PathLike[str]) -> dict[tuple[str, str], list[t
 
 def _verification(record: Record, found: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any] | None:
     for path, data in found:
-        if accepted_verification(record, data) is None:
+        try:
+            refused = accepted_verification(record, data)
+        except Exception as exc:  # a hand-written file's values broke the check: that verification only is left out
+            refused = f"{type(exc).__name__}: {exc}"
+        if refused is None:
             # the re-run's own ranking numbers, shown beside the entry's: agreement is interval overlap, which leaves
             # a published number room to sit above its reproduction (adversarial review: up to 1.8x on TPR@1%FPR)
             metrics = (data.get("record") or {}).get("metrics") or {}
             return {"verified_at": data.get("verified_at"), "device": data.get("device"), "hardware": data.get("hardware", ""),
-                    "file": path.name, "reproduced": {k: metrics.get(k) for k in RANKING}}
+                    "file": path.name, "reproduced": {k: _number(metrics.get(k)) for k in RANKING}}
     return None
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def replaced_ids(subs: Iterable[SubmissionFile]) -> set[str]:

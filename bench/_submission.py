@@ -33,8 +33,8 @@ from ._record import Record
 
 __all__ = [
     "FORMAT", "KIND", "VERIFICATION_KIND", "SubmissionError", "Header", "PublishedCell", "SubmissionFile",
-    "check_name", "title_key", "same_title", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
-    "write_verification", "iter_verifications", "FIRST_PARTY_TITLE", "BOOK", "booked_parts",
+    "check_name", "title_key", "same_title", "reads_as_first_party", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
+    "write_verification", "iter_verifications", "roc_problem", "FIRST_PARTY_TITLE", "BOOK", "booked_parts",
 ]
 
 FORMAT = 2  # format 1: one JSON entry per cell (bench._migrate converts it)
@@ -120,10 +120,11 @@ def title_key(title: str | None) -> str:
     # marks (combining, variation selectors), format characters and blank letters (Hangul fillers, the Braille
     # blank) add nothing a reader sees; every dash reads as '-' (a re-attack used U+2010, U+2011, U+2212)
     text = "".join("-" if unicodedata.category(ch) == "Pd" or ch == "\u2212" else ch for ch in text
-                   if unicodedata.category(ch) not in ("Mn", "Me", "Cf") and ch not in _BLANK_LETTERS).casefold()
+                   if unicodedata.category(ch) not in _UNSEEN and ch not in _BLANK_LETTERS).casefold()
     return " ".join("".join(_latin(ch) for ch in text).split())
 
 
+_UNSEEN = ("Mn", "Me", "Cf", "Cn", "Co", "Cc", "Cs")  # marks, format, unassigned (U+2065 renders as nothing), private, control
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers and the Braille blank: letters that print nothing
 _EXTRA_LATIN = {"\u0131": "i", "\u0251": "a", "\u0269": "i", "\u0261": "g", "\u028f": "y"}  # look-alikes TR39 data misses
 
@@ -146,6 +147,38 @@ def _latin(ch: str) -> str:
 
 def same_title(a: str | None, b: str | None) -> bool:
     return title_key(a) == title_key(b)
+
+
+def reads_as_first_party(title: str | None) -> bool:
+    """Whether ``title`` reads as, or nearly as, :data:`FIRST_PARTY_TITLE`: its letters and digits alone, each mapped to
+    the Latin letter it looks like, within an edit distance of 3 of ours. Exact look-alike tables always miss some
+    (a re-attack found 292 titles :func:`title_key` kept apart: capital I for l, small capitals, unassigned
+    invisibles); a title this close to ours is reserved whatever it is made of."""
+    return _edit_distance(_letters(title), _letters(FIRST_PARTY_TITLE)) <= 3
+
+
+def _letters(title: str | None) -> str:
+    text = unicodedata.normalize("NFKD", str(title or ""))
+    return "".join(_latin_letter(ch) for ch in text if unicodedata.category(ch)[0] in "LN").casefold()
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin_letter(ch: str) -> str:
+    """``ch`` as the Latin letter it looks like: TR39's data, else its name (LATIN LETTER SMALL CAPITAL C: c)."""
+    got = _latin(ch)
+    if got != ch or ch.isascii():
+        return got
+    m = re.match(r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL |DOTLESS |LONG )?([A-Z])$", unicodedata.name(ch, ""))
+    return m.group(1).lower() if m else ch
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 @dataclass(frozen=True)
@@ -252,7 +285,11 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
     for i, cell in enumerate(cells, 2):
         if not isinstance(cell, dict) or not isinstance(cell.get("record"), dict):
             raise SubmissionError(f"{path}:{i}: a cell line holds its result record under 'record'")
-        published.append(PublishedCell(Record.from_dict(cell["record"], f"{path}:{i}"), cell.get("roc")))
+        roc = cell.get("roc")
+        why = roc_problem(roc)
+        if why:  # the site draws it: one bad curve stopped every build (adversarial review)
+            raise SubmissionError(f"{path}:{i}: 'roc' {why}")
+        published.append(PublishedCell(Record.from_dict(cell["record"], f"{path}:{i}"), roc))
     try:
         intact = submission_id(head, cells) == sid
     except ValueError as exc:  # NaN or infinity in a cell: no submit wrote it
@@ -303,8 +340,34 @@ def write_verification(root: str | os.PathLike[str], track: str, tier: str, data
     return path
 
 
+MAX_ROC_POINTS = 100_000
+
+
+def roc_problem(roc: Any) -> str | None:
+    """Why a cell's ``roc`` cannot be drawn (None: it can, or there is none): ``{"fpr": [...], "tpr": [...]}``, two
+    equal-length lists of 2 to ``MAX_ROC_POINTS`` finite numbers in [0, 1], ``fpr`` non-decreasing."""
+    if roc is None:
+        return None
+    if not isinstance(roc, dict) or not isinstance(roc.get("fpr"), list) or not isinstance(roc.get("tpr"), list):
+        return 'must be {"fpr": [...], "tpr": [...]} or absent'
+    fpr, tpr = roc["fpr"], roc["tpr"]
+    if len(fpr) != len(tpr) or not 2 <= len(fpr) <= MAX_ROC_POINTS:
+        return f"needs fpr and tpr of one length, 2 to {MAX_ROC_POINTS:,} points (has {len(fpr)} and {len(tpr)})"
+    for v in (*fpr, *tpr):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            return f"holds {v!r}: every rate is a number in [0, 1]"
+    if any(b < a for a, b in zip(fpr, fpr[1:])):
+        return "has a decreasing fpr"
+    return None
+
+
+_VERIFICATION_TYPES = {"submission_id": str, "run_id": str, "agree": bool, "hardware": str, "device": (str, type(None)),
+                       "verified_at": (str, type(None)), "record": (dict, type(None)), "agreement": (dict, type(None))}
+
+
 def iter_verifications(root: str | os.PathLike[str]) -> list[tuple[Path, dict[str, Any]]]:
-    """Every verification file under ``root`` that reads as one (others are not verifications and are skipped)."""
+    """Every verification file under ``root`` that reads as one (others are not verifications and are skipped, as is
+    one whose fields have the wrong types: a hand-written ``hardware`` list stopped every build)."""
     out = []
     for path in sorted(Path(root).glob(f"*/*/{VERIFICATIONS}/*.json")):
         try:
@@ -312,6 +375,7 @@ def iter_verifications(root: str | os.PathLike[str]) -> list[tuple[Path, dict[st
             data = json.loads(path.read_text())
         except (ValueError, OSError):
             continue
-        if isinstance(data, dict) and data.get("kind") == VERIFICATION_KIND and data.get("format") == 1:
+        if isinstance(data, dict) and data.get("kind") == VERIFICATION_KIND and data.get("format") == 1 and \
+                all(isinstance(data.get(k, ""), t) for k, t in _VERIFICATION_TYPES.items()):
             out.append((path, data))
     return out

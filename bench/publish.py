@@ -263,13 +263,13 @@ def published_problems(sub: SubmissionFile, tracks: _Tracks, booked: frozenset[s
     test accuracy one per set of models, and http(s) links. ``booked``: the ids of our own parts (``republish.json``):
     only they may carry the first-party title (a hand-written file under it superseded the whole digits board) or
     the pool design before targets stopped being shadows."""
-    from ._submission import FIRST_PARTY_TITLE, same_title
+    from ._submission import reads_as_first_party
 
     ours = sub.submission_id in booked
     out = link_problems(sub.header.paper, sub.header.code)
-    if not ours and same_title(sub.header.title, FIRST_PARTY_TITLE):
-        out.append(f"the title {sub.header.title!r} is privbench's own first-party title, and this file is not one of the parts "
-                   "booked in republish.json: submit under a title of your own")
+    if not ours and reads_as_first_party(sub.header.title):
+        out.append(f"the title {sub.header.title!r} reads as privbench's own first-party title, and this file is not one of the "
+                   "parts booked in republish.json: submit under a title of your own")
     harness = sub.header.harness if isinstance(sub.header.harness, dict) else {}
     out += commit_problems("header's harness", harness.get("git_commit"))
     seen: dict[Any, int] = {}

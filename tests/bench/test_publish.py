@@ -585,6 +585,26 @@ def test_a_hand_written_submission_file_is_checked_by_build_like_submit_checks_i
     _refused_on_build(root, _forge(root, change), expect)
 
 
+@pytest.mark.parametrize("title", [
+    "privbench first-party baselines".replace("a", "\u0430") + "\u200b",  # Cyrillic а, zero width
+    "privbench first-party baseIines",  # capital I (a re-attack: #1 and #2 on the digits board, build --check green)
+    "privbench\u2065 first-party baselines",  # unassigned, renders as nothing
+    "\u1d18\u0280\u026a\u1d20\u0299\u1d07\u0274\u1d04\u029c \ua730\u026a\u0280\ua731\u1d1b-\u1d18\u1d00\u0280\u1d1b\u028f \u0299\u1d00\ua731\u1d07\u029f\u026a\u0274\u1d07\ua731",  # small caps
+    "pr1vbench f1rst party basel1nes", "privbench first-party baselines v2", "Privbench  First Party Baselines!"])
+def test_titles_that_read_as_ours_are_reserved(title):
+    from bench._submission import reads_as_first_party
+
+    assert reads_as_first_party(title)
+
+
+@pytest.mark.parametrize("title", ["ML Privacy Meter baselines", "privbench community runs", "LiRA reproduction (Carlini et al. 2022)",
+                                   "Équipe privée: baselines", "first-party"])
+def test_other_titles_are_not(title):
+    from bench._submission import reads_as_first_party
+
+    assert not reads_as_first_party(title)
+
+
 def test_only_a_booked_part_may_carry_the_first_party_title_or_the_design_before_targets_stopped_being_shadows(tmp_path):
     """A hand-written copy titled like our parts, listing our part in `supersedes`, replaced the whole digits board
     (re-attack of 8046dd7..90cdb08); a new file could also carry the old pool design. The title and the old design
@@ -598,7 +618,7 @@ def test_only_a_booked_part_may_carry_the_first_party_title_or_the_design_before
     assert f"refused: {forged}: " in res.output and "privbench's own first-party title" in res.output, res.output
     assert _build(root, "--check").exit_code == 1
     forged.unlink()
-    look_alike = _forge(root, title=FIRST_PARTY_TITLE.replace("a", "\u0430") + "\u200b", book=False)  # Cyrillic а, zero width
+    look_alike = _forge(root, title=FIRST_PARTY_TITLE.replace("l", "I"), book=False)  # capital I: ASCII, past TR39's map
     assert "privbench's own first-party title" in _build(root, "--out", str(tmp_path / "site")).output
     look_alike.unlink()
     own = _forge(root, title="Someone else", book=False)
@@ -640,3 +660,38 @@ def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path
         assert f"refused: {path}: " in res.output and why in res.output, (why, res.output)
     assert {e.submission_id for _, e in entry_records(root)} == {honest.stem}
     assert _build(root, "--check").exit_code == 1
+
+
+@pytest.mark.parametrize("roc, expect", [
+    ([1], 'must be {"fpr"'), ({"fpr": [0.0, 1.0], "tpr": []}, "one length"), ({"fpr": [0.0, 2.0], "tpr": [0.0, 1.0]}, "in [0, 1]"),
+    ({"fpr": [0.0, "x"], "tpr": [0.0, 1.0]}, "in [0, 1]"), ({"fpr": [1.0, 0.0], "tpr": [0.0, 1.0]}, "decreasing")])
+def test_a_cell_whose_roc_cannot_be_drawn_is_refused_and_the_boards_still_build(tmp_path, roc, expect):
+    """A hand-written "roc" of [1] stopped build and --check; one of no tpr points stopped the site while --check
+    stayed green (adversarial review)."""
+    from bench._submission import Header, write_submission
+
+    root = tmp_path / "lb"
+    path = _forge(root, title="Someone else", book=False)
+    head, cell = [json.loads(x) for x in path.read_text().splitlines()]
+    path.unlink()
+    cell["roc"] = roc
+    _refused_on_build(root, write_submission(root, Header.from_dict(head, "forged"), [cell])[1], expect)
+
+
+def test_a_verification_file_with_fields_of_the_wrong_type_is_skipped_not_fatal(tmp_path):
+    """A hand-written verification whose hardware was a list stopped every build (adversarial review)."""
+    from bench._submission import VERIFICATIONS
+
+    root = tmp_path / "lb"
+    path = _forge(root, title="Someone else", book=False)
+    rec = json.loads(path.read_text().splitlines()[1])["record"]
+    folder = path.parent / VERIFICATIONS
+    folder.mkdir()
+    (folder / f"{path.stem}__{rec['run_id'][:12]}__000000000000.json").write_text(json.dumps({
+        "kind": "privbench-verification", "format": 1, "submission_id": path.stem, "run_id": rec["run_id"], "agree": True,
+        "hardware": ["x"], "device": "cpu", "verified_at": "2026-11-27T00:00:00Z", "record": rec, "agreement": {}}))
+    res = _build(root, "--out", str(tmp_path / "site"))
+    assert res.exit_code == 0 and "refused" not in res.output, res.output
+    from bench._entry import load_entries
+
+    assert [e.verification for _, e in load_entries(root)] == [None]  # skipped: it vouches for nothing
