@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from ._agreement import accepted_verification
 from ._metric_specs import RANKING
 from ._record import Record
-from ._submission import FORMAT, SubmissionError, SubmissionFile, iter_submissions, iter_verifications
+from ._submission import FORMAT, SubmissionError, SubmissionFile, booked_parts, iter_submissions, iter_verifications
 
 __all__ = ["ENTRY_VERSION", "Entry", "Submitter", "Refused", "load_entries", "checked_entries", "load_submissions", "replaced_ids",
            "SubmissionError"]
@@ -94,9 +94,10 @@ def load_submissions(root: str | os.PathLike[str] = "leaderboards", check: Check
     subs = [(p, s) for p, s in subs if s.intact]
     if check is None:
         return subs, refused
+    booked = booked_parts(root)
     problems: dict[Path, list[str]] = {}
     while True:  # refusing a file can bring back one it superseded, which is then checked too
-        replaced = replaced_ids(s for _, s in subs)
+        replaced = replaced_ids((s for _, s in subs), booked)
         for path, sub in subs:
             if sub.submission_id not in replaced and path not in problems:
                 try:
@@ -134,11 +135,14 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def replaced_ids(subs: Iterable[SubmissionFile]) -> set[str]:
-    """Ids of the submissions that a later one supersedes (:meth:`bench._submission.Header.may_supersede`)."""
+def replaced_ids(subs: Iterable[SubmissionFile], booked: frozenset[str] = frozenset()) -> set[str]:
+    """Ids of the submissions that a later one supersedes (:meth:`bench._submission.Header.may_supersede`); a part
+    in ``booked`` (``republish.json``) only by another booked part, whatever the title says (a look-alike title the
+    checks missed took the whole digits board off with one `supersedes`)."""
     subs = list(subs)
     headers = {s.submission_id: s.header for s in subs}
-    return {old for s in subs for old in s.header.supersedes if old in headers and s.header.may_supersede(headers[old])}
+    return {old for s in subs for old in s.header.supersedes if old in headers and s.header.may_supersede(headers[old])
+            and (old not in booked or s.submission_id in booked)}
 
 
 def load_entries(root: str | os.PathLike[str] = "leaderboards", *, superseded: bool = False) -> list[tuple[Path, Entry]]:
@@ -161,7 +165,7 @@ def checked_entries(root: str | os.PathLike[str], check: Check) -> tuple[list[tu
 
 
 def _entries(root: str | os.PathLike[str], subs: list[tuple[Path, SubmissionFile]], superseded: bool) -> list[tuple[Path, Entry]]:
-    replaced = replaced_ids(s for _, s in subs)
+    replaced = replaced_ids((s for _, s in subs), booked_parts(root))
     checks = _verifications(root)
     out = []
     for path, sub in subs:

@@ -103,12 +103,12 @@ def plot_roc(curves: Sequence[Curve], title: str, stem: Path, svg: bool = True, 
     for i, c in enumerate(curves):
         color = _COLORS[i % len(_COLORS)]
         f, t = np.asarray(c.fpr), np.maximum(np.asarray(c.tpr), lo)
-        ax.step(f, t, where="post", color=color, lw=1.6, label=c.label, linestyle="-" if i < len(_COLORS) else "--")
+        ax.step(f, t, where="post", color=color, lw=1.6, label=_plain(c.label), linestyle="-" if i < len(_COLORS) else "--")
         if c.low is not None and c.high is not None:
             ax.fill_between(f, np.maximum(c.low, lo), np.maximum(c.high, lo), step="post", color=color, alpha=0.15, lw=0)
     ax.plot([lo, 1], [lo, 1], ls=":", color="gray", lw=1, label="chance")
     ax.set(xscale="log", yscale="log", xlim=(lo, 1), ylim=(lo, 1.02), xlabel="false-positive rate", ylabel="true-positive rate")
-    ax.set_title(title, fontsize=11)
+    ax.set_title(_plain(title), fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     return _save(fig, stem, svg)
@@ -127,13 +127,13 @@ def plot_histograms(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], title:
         s = np.clip(s, bins[0], bins[-1])
         ax.hist(s[~m], bins=bins, density=True, alpha=0.55, color=_COLORS[0], label="non-members")
         ax.hist(s[m], bins=bins, density=True, alpha=0.55, color=_COLORS[1], label="members")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(_plain(label), fontsize=10)
         ax.set_xlabel("attack score (higher: member)", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(_plain(title), fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.86 if rows == 1 else 0.92))
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.925 if rows == 1 else 0.965), ncol=2, fontsize=8, frameon=False)
     return _save(fig, stem, svg)
@@ -159,7 +159,7 @@ def _frontier_panel(ax: Any, points: Sequence[FrontierPoint], use_auc: bool, flo
             lo, hi = (ci[0], ci[1]) if use_auc else (max(ci[0], floor), max(ci[1], floor))
             err = [[max(x - lo, 0.0)], [max(hi - x, 0.0)]]
         ax.errorbar([x], [100 * p.accuracy], xerr=err, yerr=[100 * p.accuracy_sd], fmt=_MARKERS[(i // len(_COLORS)) % len(_MARKERS)],
-                    color=_COLORS[i % len(_COLORS)], ms=7, capsize=2, elinewidth=0.8, label=p.label, alpha=0.9)
+                    color=_COLORS[i % len(_COLORS)], ms=7, capsize=2, elinewidth=0.8, label=_plain(p.label), alpha=0.9)
         xs.append(x)
         ys.append(100 * p.accuracy)
     front = pareto(list(zip(xs, ys)))
@@ -186,7 +186,7 @@ def plot_frontier(points: Sequence[FrontierPoint], leak_title: str, title: str, 
     for ax in (ax_tpr, ax_auc):
         ax.grid(True, which="both", alpha=0.3)
     handles, labels = ax_tpr.get_legend_handles_labels()
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(_plain(title), fontsize=11)
     fig.tight_layout()
     fig.legend(handles, [_short(t) for t in labels], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     return _save(fig, stem, svg)
@@ -213,3 +213,9 @@ def frontier_points(records: Sequence[Any]) -> list[FrontierPoint]:
                                  leak=row[lead] or 0.0, leak_ci=tuple(ci) if ci else None, auc=row["auc"],
                                  auc_ci=tuple(auc_ci) if auc_ci else None))
     return out
+
+
+def _plain(text: str) -> str:
+    """A label as text: a '$' would start matplotlib's mathtext, and a published option such as "$\\undefined{$" stopped
+    the site's build (adversarial review)."""
+    return str(text).replace("$", r"\$")

@@ -86,6 +86,14 @@ class Header:
         old = data.get("supersedes") or []
         if not isinstance(old, list) or not all(isinstance(i, str) and _ID.match(i) for i in old):
             raise SubmissionError(f"{where}: 'supersedes' must be a list of submission ids, not {old!r}")
+        for k in keys:  # the boards hash and print these: a list as a title stopped every build (adversarial review)
+            want = _HEADER_TYPES[k]
+            if k in data and not isinstance(data[k], want):
+                kinds = " or ".join("null" if t is type(None) else {str: "a string", dict: "an object"}[t] for t in want)
+                raise SubmissionError(f"{where}: '{k}' must be {kinds}, not {data[k]!r}")
+        plugins = data.get("plugins") or {}
+        if not all(isinstance(v, (str, type(None))) for v in plugins.values()):
+            raise SubmissionError(f"{where}: 'plugins' maps each distribution to its version (a string or null), not {plugins!r}")
         return cls(**{k: data.get(k) for k in keys if k in data}, supersedes=tuple(old))
 
     def may_supersede(self, old: "Header") -> bool:
@@ -95,6 +103,8 @@ class Header:
             (self.track, self.tier, set(self.plugins)) == (old.track, old.tier, set(old.plugins))
 
 
+_HEADER_TYPES: dict[str, tuple[type, ...]] = {"track": (str,), "tier": (str,), "plugins": (dict,), "harness": (dict,),
+                                               **{k: (str, type(None)) for k in ("title", "paper", "code", "submitted_at", "migrated_from")}}
 FIRST_PARTY_TITLE = "privbench first-party baselines"  # our own parts' title (scripts/publish_parts.py)
 BOOK = "republish.json"  # under the boards' root: {commit: {track: {"parts": [submission id, ...]}}}, committed by us
 
@@ -150,16 +160,19 @@ def same_title(a: str | None, b: str | None) -> bool:
 
 
 def reads_as_first_party(title: str | None) -> bool:
-    """Whether ``title`` reads as, or nearly as, :data:`FIRST_PARTY_TITLE`: its letters and digits alone, each mapped to
-    the Latin letter it looks like, within an edit distance of 3 of ours. Exact look-alike tables always miss some
-    (a re-attack found 292 titles :func:`title_key` kept apart: capital I for l, small capitals, unassigned
-    invisibles); a title this close to ours is reserved whatever it is made of."""
-    return _edit_distance(_letters(title), _letters(FIRST_PARTY_TITLE)) <= 3
+    """Whether ``title`` reads as, or nearly as, :data:`FIRST_PARTY_TITLE`: the same :func:`title_key`, or its letters
+    and digits (each first mapped to the Latin letter it looks like, symbols such as APL iota included) hold ours
+    within an edit distance of 3, whatever words surround them. Exact look-alike tables always miss some (re-attacks
+    found 292 titles :func:`title_key` kept apart, then symbols dropped before mapping, then added words)."""
+    if same_title(title, FIRST_PARTY_TITLE):
+        return True
+    return _distance_within(_letters(FIRST_PARTY_TITLE), _letters(title)) <= 3
 
 
 def _letters(title: str | None) -> str:
     text = unicodedata.normalize("NFKD", str(title or ""))
-    return "".join(_latin_letter(ch) for ch in text if unicodedata.category(ch)[0] in "LN").casefold()
+    mapped = "".join(_latin_letter(ch) for ch in text if unicodedata.category(ch) not in _UNSEEN and ch not in _BLANK_LETTERS)
+    return "".join(ch for ch in mapped.casefold() if unicodedata.category(ch)[0] in "LN")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -172,13 +185,16 @@ def _latin_letter(ch: str) -> str:
     return m.group(1).lower() if m else ch
 
 
-def _edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
+def _distance_within(pattern: str, text: str) -> int:
+    """The least edit distance between ``pattern`` and any stretch of ``text`` (Sellers' dynamic programme)."""
+    row = list(range(len(pattern) + 1))
+    best = row[-1]
+    for ct in text:
+        prev, row[0] = row[0], 0  # a match may start anywhere in the text
+        for j, cp in enumerate(pattern, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (cp != ct))
+        best = min(best, row[-1])
+    return best
 
 
 @dataclass(frozen=True)

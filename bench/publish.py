@@ -37,7 +37,7 @@ from ._submission import Header, SubmissionError, SubmissionFile, cell_line, rea
 
 __all__ = [
     "REQUIRED_PROVENANCE", "METRIC_TOLERANCE", "Problem", "Submission", "validate_record", "check_record", "static_problems",
-    "published_problems", "submit",
+    "published_problems", "metric_problems", "submit",
     "load_entries", "roc_points", "harness_provenance",
 ]
 
@@ -282,8 +282,36 @@ def published_problems(sub: SubmissionFile, tracks: _Tracks, booked: frozenset[s
                 problems.append(f"the same cell as line {seen[key]}: a submission holds each cell once")
                 break
         seen.update({rec.run_id: line, _cell_key(rec): line})
-        problems += utility_problems(rec, utility)
+        problems += utility_problems(rec, utility) + metric_problems(rec.metrics)
         out += [f"line {line} ({rec.label()}): {m}" for m in problems]
+    return out
+
+
+def metric_problems(metrics: Any) -> list[str]:
+    """Rates that are not rates: AUC, balanced accuracy, every TPR and FPR and their intervals must be numbers in
+    [0, 1] (an interval: two, low ≤ high), the advantage in [-1, 1], ε's lower bound finite and ≥ 0. Only the scores
+    can check the values themselves (``verify``); a hand-written AUC of -5 or 1e308 is not even a value."""
+    import math
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not isinstance(metrics, dict):
+        return ["'metrics' is not an object"]
+    out = []
+    for k, v in sorted(metrics.items()):
+        rate = k in ("auc", "balanced_accuracy") or k.startswith(("tpr", "fpr"))
+        if k.endswith("_ci") and k[:-3] in metrics:
+            if v is not None and not (isinstance(v, list) and len(v) == 2 and all(number(x) and 0 <= x <= 1 for x in v) and v[0] <= v[1]):
+                out.append(f"metric {k!r} is {v!r}: an interval is [low, high] within [0, 1]")
+        elif v is None:
+            continue
+        elif rate and not (number(v) and 0 <= v <= 1):
+            out.append(f"metric {k!r} is {v!r}: a rate is a number in [0, 1]")
+        elif k == "advantage" and not (number(v) and -1 <= v <= 1):
+            out.append(f"metric {k!r} is {v!r}: an advantage is a number in [-1, 1]")
+        elif k == "epsilon_lb" and not (number(v) and v >= 0):
+            out.append(f"metric {k!r} is {v!r}: a lower bound on ε is a finite number ≥ 0")
     return out
 
 

@@ -590,7 +590,9 @@ def test_a_hand_written_submission_file_is_checked_by_build_like_submit_checks_i
     "privbench first-party baseIines",  # capital I (a re-attack: #1 and #2 on the digits board, build --check green)
     "privbench\u2065 first-party baselines",  # unassigned, renders as nothing
     "\u1d18\u0280\u026a\u1d20\u0299\u1d07\u0274\u1d04\u029c \ua730\u026a\u0280\ua731\u1d1b-\u1d18\u1d00\u0280\u1d1b\u028f \u0299\u1d00\ua731\u1d07\u029f\u026a\u0274\u1d07\ua731",  # small caps
-    "pr1vbench f1rst party basel1nes", "privbench first-party baselines v2", "Privbench  First Party Baselines!"])
+    "pr1vbench f1rst party basel1nes", "privbench first-party baselines v2", "Privbench  First Party Baselines!",
+    "pr\u2373vbench f\u2373rst-party base\u2223\u2373nes",  # APL iota, DIVIDES: symbols TR39 maps to letters (re-attack 45)
+    "privbench first-party baselines (official)", "Official privbench first-party baselines"])  # added words
 def test_titles_that_read_as_ours_are_reserved(title):
     from bench._submission import reads_as_first_party
 
@@ -695,3 +697,43 @@ def test_a_verification_file_with_fields_of_the_wrong_type_is_skipped_not_fatal(
     from bench._entry import load_entries
 
     assert [e.verification for _, e in load_entries(root)] == [None]  # skipped: it vouches for nothing
+
+
+def test_only_a_booked_part_may_supersede_a_booked_part_whatever_the_title():
+    """A look-alike title the checks missed took the whole digits board off with one `supersedes` (re-attack 45): the
+    book, not the title, says which files may replace our parts."""
+    from bench._entry import replaced_ids
+    from bench._submission import FIRST_PARTY_TITLE, Header, SubmissionFile
+
+    def sub(sid, supersedes=()):
+        return SubmissionFile(Header(track="digits", tier="cpu", title=FIRST_PARTY_TITLE, supersedes=tuple(supersedes),
+                                     plugins={"privbench": "0.1.0"}), (), sid, True)
+
+    old, forged, ours = sub("a" * 16), sub("b" * 16, ["a" * 16]), sub("c" * 16, ["a" * 16])
+    assert replaced_ids([old, forged]) == {"a" * 16}  # by title alone it would
+    assert replaced_ids([old, forged], frozenset({"a" * 16})) == set()
+    assert replaced_ids([old, ours], frozenset({"a" * 16, "c" * 16})) == {"a" * 16}
+
+
+@pytest.mark.parametrize("field, value", [("title", ["privbench"]), ("title", {"a": 1}), ("paper", 3), ("plugins", ["privbench"]),
+                                          ("plugins", {"privbench": ["0.1"]}), ("submitted_at", 5)])
+def test_a_header_field_of_the_wrong_type_is_refused_not_fatal(tmp_path, field, value):
+    """A title that was a list stopped build and --check (re-attack 45)."""
+    root = tmp_path / "lb"
+    path = _forge(root, title="Someone else", book=False)
+    head, *cells = path.read_text().splitlines()
+    head = json.loads(head)
+    head[field] = value
+    path.write_text("\n".join([json.dumps(head), *cells]) + "\n")
+    res = _build(root, "--out", str(tmp_path / "site"))
+    assert res.exit_code == 0 and f"refused: {path}: " in res.output and f"'{field}'" in res.output, res.output
+
+
+@pytest.mark.parametrize("change, expect", [
+    (lambda m: m.update(auc=-5), "'auc' is -5"), (lambda m: m.update(auc=1e308), "a rate is a number in [0, 1]"),
+    (lambda m: m.update(auc="0.5"), "'auc' is '0.5'"), (lambda m: m.update(auc_ci=[0.6, 0.5]), "an interval is [low, high]"),
+    (lambda m: m.update(**{"tpr@1%fpr": True}), "'tpr@1%fpr' is True"), (lambda m: m.update(epsilon_lb=-1.0), "lower bound on ε")])
+def test_a_metric_that_is_not_a_value_is_refused(tmp_path, change, expect):
+    """Only verify can check a published number, but a hand-written AUC of -5 is not even one (re-attack 45)."""
+    root = tmp_path / "lb"
+    _refused_on_build(root, _forge(root, lambda r, h: change(r["metrics"]), title="Someone else", book=False), expect)
