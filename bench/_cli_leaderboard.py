@@ -114,8 +114,8 @@ def leaderboard_submit(results: tuple[str, ...], title: str | None, paper: str |
 @leaderboard.command("build")
 @click.option("--root", default="leaderboards", show_default=True, type=click.Path(file_okay=False), help="Leaderboards folder.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Site folder (default: ROOT/site).")
-@click.option("--check", is_flag=True, help="Only check that ROOT/README.md is up to date with the entries and that every "
-              "submission file passes submit's checks; exit 1 if not.")
+@click.option("--check", is_flag=True, help="Only check that ROOT/README.md is up to date with the entries, that every "
+              "submission file passes submit's checks and that the site builds (in a temporary folder); exit 1 if not.")
 def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
     """Regenerate ROOT/README.md (one table per track, budget and threat model) and the static site.
 
@@ -139,7 +139,14 @@ def leaderboard_build(root: str, out_dir: str | None, check: bool) -> None:
             raise click.ClickException(f"{Path(root) / README} is stale: run `privbench leaderboard build` and commit the result")
         if refused:
             raise click.ClickException(f"{len({r.path for r in refused})} published file(s) refused (above)")
-        click.echo(f"{Path(root) / README} is up to date")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:  # the site too: a label once stopped it while the README was fine
+            try:
+                build_site(items, tmp, progress=lambda line: None)
+            except Exception as exc:
+                raise click.ClickException(f"the site cannot be built from these entries: {type(exc).__name__}: {exc}") from exc
+        click.echo(f"{Path(root) / README} is up to date and the site builds")
         return
     Path(root).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(root) / README, want)

@@ -737,3 +737,18 @@ def test_a_metric_that_is_not_a_value_is_refused(tmp_path, change, expect):
     """Only verify can check a published number, but a hand-written AUC of -5 is not even one (re-attack 45)."""
     root = tmp_path / "lb"
     _refused_on_build(root, _forge(root, lambda r, h: change(r["metrics"]), title="Someone else", book=False), expect)
+
+
+def test_check_also_builds_the_site(tmp_path, monkeypatch):
+    """A published option once stopped the site's build while --check, which only compared the README, stayed green."""
+    root = tmp_path / "lb"
+    _forge(root, title="Someone else", book=False)
+    assert _build(root, "--out", str(tmp_path / "site")).exit_code == 0
+    assert _build(root, "--check").exit_code == 0
+
+    def boom(*args, **kwargs):
+        raise ValueError("a label matplotlib cannot draw")
+
+    monkeypatch.setattr("bench.site.build_site", boom)
+    res = _build(root, "--check")
+    assert res.exit_code == 1 and "the site cannot be built" in res.output and "cannot draw" in res.output, res.output
