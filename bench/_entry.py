@@ -8,7 +8,6 @@ reproduction (:func:`bench._agreement.accepted_verification`); nothing written i
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Callable, Iterable
 from ._agreement import accepted_verification
 from ._metric_specs import RANKING
 from ._record import Record
-from ._submission import FORMAT, SubmissionError, SubmissionFile, booked_parts, iter_submissions, iter_verifications
+from ._submission import FORMAT, SubmissionError, SubmissionFile, booked_parts, finite_number, iter_submissions, iter_verifications
 
 __all__ = ["ENTRY_VERSION", "Entry", "Submitter", "Refused", "load_entries", "checked_entries", "load_submissions", "replaced_ids",
            "SubmissionError"]
@@ -132,7 +131,7 @@ def _verification(record: Record, found: list[tuple[Path, dict[str, Any]]]) -> d
 
 
 def _number(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+    return float(v) if finite_number(v) else None
 
 
 def replaced_ids(subs: Iterable[SubmissionFile], booked: frozenset[str] = frozenset()) -> set[str]:

@@ -34,7 +34,7 @@ from ._record import Record
 __all__ = [
     "FORMAT", "KIND", "VERIFICATION_KIND", "SubmissionError", "Header", "PublishedCell", "SubmissionFile",
     "check_name", "title_key", "same_title", "reads_as_first_party", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
-    "write_verification", "iter_verifications", "roc_problem", "FIRST_PARTY_TITLE", "BOOK", "booked_parts",
+    "write_verification", "iter_verifications", "roc_problem", "finite_number", "FIRST_PARTY_TITLE", "BOOK", "booked_parts",
 ]
 
 FORMAT = 2  # format 1: one JSON entry per cell (bench._migrate converts it)
@@ -359,6 +359,13 @@ def write_verification(root: str | os.PathLike[str], track: str, tier: str, data
 MAX_ROC_POINTS = 100_000
 
 
+def finite_number(v: Any) -> bool:
+    """A JSON number that is a value: not a bool, a string, NaN or an infinity."""
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def roc_problem(roc: Any) -> str | None:
     """Why a cell's ``roc`` cannot be drawn (None: it can, or there is none): ``{"fpr": [...], "tpr": [...]}``, two
     equal-length lists of 2 to ``MAX_ROC_POINTS`` finite numbers in [0, 1], ``fpr`` non-decreasing."""
@@ -370,7 +377,7 @@ def roc_problem(roc: Any) -> str | None:
     if len(fpr) != len(tpr) or not 2 <= len(fpr) <= MAX_ROC_POINTS:
         return f"needs fpr and tpr of one length, 2 to {MAX_ROC_POINTS:,} points (has {len(fpr)} and {len(tpr)})"
     for v in (*fpr, *tpr):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+        if not finite_number(v) or not 0.0 <= v <= 1.0:
             return f"holds {v!r}: every rate is a number in [0, 1]"
     if any(b < a for a, b in zip(fpr, fpr[1:])):
         return "has a decreasing fpr"

@@ -291,10 +291,7 @@ def metric_problems(metrics: Any) -> list[str]:
     """Rates that are not rates: AUC, balanced accuracy, every TPR and FPR and their intervals must be numbers in
     [0, 1] (an interval: two, low ≤ high), the advantage in [-1, 1], ε's lower bound finite and ≥ 0. Only the scores
     can check the values themselves (``verify``); a hand-written AUC of -5 or 1e308 is not even a value."""
-    import math
-
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    from ._submission import finite_number as number
 
     if not isinstance(metrics, dict):
         return ["'metrics' is not an object"]

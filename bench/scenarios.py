@@ -135,11 +135,7 @@ def scenario_points(track: Any, data: Any, split: Any, seed: int, relabel_ood: A
     copies = member_copies(track, data, split)
     if not sets and copies is None:
         return None
-    parts = [sets[k] for k in sorted(sets)] + ([copies[0]] if copies else [])
-    names = [np.full(len(sets[k]), k, dtype=object) for k in sorted(sets)] + ([copies[1]] if copies else [])
-    allc, group = Candidates.concat(parts), np.concatenate(names)
-    order = np.random.default_rng([int(seed), 0x0D]).permutation(len(allc))
-    return allc[order], group[order]
+    return combine(sets, seed, labelled=copies)
 
 
 def _image_classification(track: Any, data: Any) -> bool:
@@ -149,11 +145,14 @@ def _image_classification(track: Any, data: Any) -> bool:
     return Task(track.task) is Task.CLASSIFICATION and shape is not None and len(shape) == 3 and "x" in data.fields
 
 
-def combine(sets: Mapping[str, Candidates], seed: int) -> tuple[Candidates, np.ndarray]:
-    """All sets as one shuffled candidate list, and the set name of each entry (harness use only)."""
+def combine(sets: Mapping[str, Candidates], seed: int, labelled: tuple[Candidates, np.ndarray] | None = None
+            ) -> tuple[Candidates, np.ndarray]:
+    """All sets, then ``labelled`` (points with a set name each), as one shuffled candidate list, and the set name of
+    each entry (harness use only)."""
     names = sorted(sets)
-    allc = Candidates.concat([sets[k] for k in names])
-    group = np.concatenate([np.full(len(sets[k]), k, dtype=object) for k in names])
+    parts = [sets[k] for k in names] + ([labelled[0]] if labelled else [])
+    allc = Candidates.concat(parts)
+    group = np.concatenate([np.full(len(sets[k]), k, dtype=object) for k in names] + ([labelled[1]] if labelled else []))
     order = np.random.default_rng([int(seed), 0x0D]).permutation(len(allc))
     return allc[order], group[order]
 
