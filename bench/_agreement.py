@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._record import Record
+from ._record import Record, finite_number
 
 __all__ = ["AGREEMENT_METRICS", "agreement", "accepted_verification", "same_spec", "target_se"]
 
@@ -46,7 +46,7 @@ AGREEMENT_METRICS = ("auc", "tpr@0.1%fpr", "tpr@1%fpr", "test_accuracy")
 
 def _value(rec: Record, key: str) -> float | None:
     v = rec.utility.test_accuracy if key == "test_accuracy" else rec.metric(key)
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+    return float(v) if finite_number(v) else None
 
 
 def _pair(value: Any) -> tuple[float, float] | None:
@@ -77,7 +77,7 @@ def _held_out(reproduced: Record) -> float | None:
 
 
 def _target_values(reproduced: Record, key: str) -> list[float]:
-    return [float(t[key]) for t in reproduced.per_target or () if isinstance(t.get(key), (int, float)) and math.isfinite(t[key])]
+    return [float(t[key]) for t in reproduced.per_target or () if finite_number(t.get(key))]
 
 
 def target_se(reproduced: Record, key: str) -> float:

@@ -173,6 +173,8 @@ def _entries(root: str | os.PathLike[str], subs: list[tuple[Path, SubmissionFile
         h = sub.header
         who = Submitter(h.title, h.paper, h.code, h.submitted_at)
         for cell in sub.cells:
-            found = checks.get((sub.submission_id, cell.record.run_id), [])
+            # only from the submission's own <track>/<tier>/verifications/: one filed under another board's folder
+            # would vouch unseen by whoever reviews this board's changes
+            found = [(p, d) for p, d in checks.get((sub.submission_id, cell.record.run_id), []) if p.parent.parent == path.parent]
             out.append((path, Entry(cell.record, who, cell.roc, _verification(cell.record, found), sub.submission_id)))
     return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 import subprocess
 from itertools import combinations
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._record import Record
+from ._record import Record, finite_number
 from ._submission import check_name
 
 __all__ = ["name_problems", "run_id_problems", "commit_problems", "budget_problems", "provenance_problems", "plugin_problems", "non_finite",
@@ -90,9 +89,9 @@ def budget_problems(rec: Record, track: Any, n_candidates: int) -> list[str]:
             "queries": limits["queries_per_candidate"] * n_candidates}
     for key, cap in caps.items():
         value = used.get(key)
-        if isinstance(value, (int, float)) and math.isfinite(value) and value > cap:
+        if finite_number(value) and value > cap:
             out.append(f"budget not respected: used {value:g} {key.replace('_', ' ')}, the {tier!r} tier allows {cap:g}")
-        elif value is not None and not isinstance(value, (int, float)):
+        elif value is not None and not finite_number(value):
             out.append(f"budget.used {key!r} is {value!r}, not a number")
     return out
 
@@ -205,7 +204,7 @@ def _threat_model_label(attack: Any) -> str | None:
 def non_finite(rec: Record) -> list[str]:
     """NaN or infinite numbers: reported here, never left to crash the write after other entries are on disk."""
     def bad(values: Any) -> list[str]:
-        return [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+        return [k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and not finite_number(v)]
 
     out = [f"metric {k!r} is not a finite number" for k in bad(rec.metrics)]
     out += [f"utility {k!r} is not a finite number" for k in bad(dict(rec.utility))]

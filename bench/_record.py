@@ -29,6 +29,7 @@ __all__ = [
     "Record",
     "migrate_v1",
     "plain",
+    "finite_number",
 ]
 
 SCHEMA_VERSION = 2
@@ -53,6 +54,19 @@ def plain(value: Any) -> Any:
     if hasattr(value, "value") and not isinstance(value, (str, int, float, bool)):  # enums such as Task
         return value.value
     return value
+
+
+def finite_number(value: Any) -> bool:
+    """A JSON number that is a value: not a bool, a string, NaN, an infinity, nor an integer too large for a float
+    (``math.isfinite`` raises on a 400-digit integer: a hand-written ROC point of one stopped every board build)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 class _Shaped(Mapping):

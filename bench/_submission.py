@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ._record import Record
+from ._record import Record, finite_number
 
 __all__ = [
     "FORMAT", "KIND", "VERIFICATION_KIND", "SubmissionError", "Header", "PublishedCell", "SubmissionFile",
     "check_name", "title_key", "same_title", "reads_as_first_party", "cell_line", "submission_id", "write_submission", "read_submission", "iter_submissions",
-    "write_verification", "iter_verifications", "roc_problem", "finite_number", "FIRST_PARTY_TITLE", "BOOK", "booked_parts",
+    "write_verification", "iter_verifications", "roc_problem", "finite_number", "text_problems", "FIRST_PARTY_TITLE", "BOOK", "booked_parts",
 ]
 
 FORMAT = 2  # format 1: one JSON entry per cell (bench._migrate converts it)
@@ -94,6 +94,11 @@ class Header:
         plugins = data.get("plugins") or {}
         if not all(isinstance(v, (str, type(None))) for v in plugins.values()):
             raise SubmissionError(f"{where}: 'plugins' maps each distribution to its version (a string or null), not {plugins!r}")
+        for problem in text_problems(**{k: data.get(k) for k in TEXT_LIMITS}):
+            raise SubmissionError(f"{where}: {problem}")
+        for name, version in plugins.items():
+            for problem in text_problems(plugin=name, version=version):
+                raise SubmissionError(f"{where}: 'plugins': {problem}")
         return cls(**{k: data.get(k) for k in keys if k in data}, supersedes=tuple(old))
 
     def may_supersede(self, old: "Header") -> bool:
@@ -105,6 +110,30 @@ class Header:
 
 _HEADER_TYPES: dict[str, tuple[type, ...]] = {"track": (str,), "tier": (str,), "plugins": (dict,), "harness": (dict,),
                                                **{k: (str, type(None)) for k in ("title", "paper", "code", "submitted_at", "migrated_from")}}
+# The header's free text, as the boards print it: one line of printable characters, at most this long. A title whose
+# direction overrides (U+202E) swapped two letter pairs displayed as ours while every comparison read it apart, and
+# a 1 MB title was repeated in every row of the site (adversarial review).
+TEXT_LIMITS = {"title": 200, "paper": 500, "code": 500, "submitted_at": 64, "migrated_from": 500}
+
+
+def text_problems(**fields: Any) -> list[str]:
+    """Why each of ``fields`` (name=value; None is fine) cannot be printed on a board as it is (empty: all can)."""
+    out = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        limit = TEXT_LIMITS.get(name, 200)
+        if not isinstance(value, str):
+            out.append(f"{name!r} must be text, not {type(value).__name__}")
+        elif len(value) > limit:
+            out.append(f"{name!r} is {len(value):,} characters long, over the {limit} a board prints: shorten it")
+        elif not value.isprintable():
+            bad = next(ch for ch in value if not ch.isprintable())
+            out.append(f"{name!r} holds U+{ord(bad):04X} ({unicodedata.name(bad, 'unassigned')}), which prints nothing or changes "
+                       "how the text around it displays: write it in plain printable characters")
+    return out
+
+
 FIRST_PARTY_TITLE = "privbench first-party baselines"  # our own parts' title (scripts/publish_parts.py)
 BOOK = "republish.json"  # under the boards' root: {commit: {track: {"parts": [submission id, ...]}}}, committed by us
 
@@ -286,8 +315,8 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
     _plain_file(path)
     try:
         lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    except (ValueError, OSError) as exc:
-        raise SubmissionError(f"{path}: not JSON lines ({exc})") from None
+    except (ValueError, OSError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
+        raise SubmissionError(f"{path}: not JSON lines ({type(exc).__name__}: {exc})") from None
     if not lines or not isinstance(lines[0], dict):
         raise SubmissionError(f"{path}: empty, or its first line is not a submission header")
     head, cells = lines[0], lines[1:]
@@ -330,10 +359,10 @@ def iter_submissions(root: str | os.PathLike[str], refuse: Callable[[Path, str],
     for p in sorted(Path(root).glob("*/*/*.jsonl")):
         try:
             sub = read_submission(p)
-        except ValueError as exc:  # SubmissionError, or a RecordError of a cell
+        except (ValueError, ArithmeticError, RecursionError) as exc:  # SubmissionError, a cell's RecordError, a hand-written value
             if refuse is None:
                 raise
-            refuse(p, str(exc))
+            refuse(p, str(exc) if isinstance(exc, ValueError) else f"{p}: {type(exc).__name__}: {exc}")
             continue
         # A board reads a file's track and tier from its header and cells, --supersedes from its folder: all must agree
         where = {(p.parent.parent.name, p.parent.name), (sub.header.track, sub.header.tier),
@@ -357,13 +386,6 @@ def write_verification(root: str | os.PathLike[str], track: str, tier: str, data
 
 
 MAX_ROC_POINTS = 100_000
-
-
-def finite_number(v: Any) -> bool:
-    """A JSON number that is a value: not a bool, a string, NaN or an infinity."""
-    import math
-
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def roc_problem(roc: Any) -> str | None:
@@ -396,9 +418,10 @@ def iter_verifications(root: str | os.PathLike[str]) -> list[tuple[Path, dict[st
         try:
             _plain_file(path)
             data = json.loads(path.read_text())
-        except (ValueError, OSError):
+        except (ValueError, OSError, RecursionError):
             continue
         if isinstance(data, dict) and data.get("kind") == VERIFICATION_KIND and data.get("format") == 1 and \
-                all(isinstance(data.get(k, ""), t) for k, t in _VERIFICATION_TYPES.items()):
+                all(isinstance(data.get(k, ""), t) for k, t in _VERIFICATION_TYPES.items()) and \
+                not text_problems(**{k: data.get(k) for k in ("hardware", "device", "verified_at")}):  # the boards print them
             out.append((path, data))
     return out

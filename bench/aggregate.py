@@ -12,13 +12,12 @@ True
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from ._metric_specs import RANKING, metric_spec
-from ._record import Record
+from ._record import Record, finite_number
 
 __all__ = ["RANKING", "CPU_TIERS", "mean", "mean_std", "mean_interval", "group_by", "rank_key", "rank_bands", "THREAT_MODEL_ORDER", "threat_model_key", "strongest", "seed_means",
            "within_tier", "cell_key", "defense_key", "params_text"]
@@ -29,7 +28,7 @@ CPU_TIERS = ("smoke", "cpu")
 
 
 def _finite(values: Iterable[Any]) -> list[float]:
-    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)]
+    return [float(v) for v in values if finite_number(v)]
 
 
 def mean(values: Iterable[Any]) -> float | None:
@@ -128,27 +127,23 @@ def within_tier(record: Record) -> bool:
     limits, used = record.budget.limits, record.budget.used
     caps = {"shadow_models": limits.get("max_shadows"), "device_seconds": limits.get("device_seconds")}
     per_candidate, candidates = limits.get("queries_per_candidate"), _candidates(record)
-    if _number(per_candidate) and candidates:
+    if finite_number(per_candidate) and candidates:
         caps["queries"] = per_candidate * candidates
     for key, cap in caps.items():
         value = used.get(key, 0)
-        if not _number(value) or (_number(cap) and value > cap):  # a limit's usage that is no number is no usage within it
+        if not finite_number(value) or (finite_number(cap) and value > cap):  # a limit's usage that is no number is no usage within it
             return False
     device = str(record.provenance.device or "")
     return not (record.budget.tier in CPU_TIERS and not device.startswith("cpu"))
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _candidates(record: Record) -> int | None:
     """Candidates per target, as the record states them (``submit`` checks them against the recomputed split): the
     pool of a pool-design cell, else its members and non-members."""
-    if record.design and _number(record.design.get("pool")):
+    if record.design and finite_number(record.design.get("pool")):
         return int(record.design["pool"])
     counts = [record.metrics.get(k) for k in ("n_members", "n_nonmembers")]
-    return int(sum(counts)) if all(_number(c) for c in counts) else None
+    return int(sum(counts)) if all(finite_number(c) for c in counts) else None
 
 
 def cell_key(record: Record) -> tuple[str, str, str, str]:

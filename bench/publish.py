@@ -33,7 +33,7 @@ from ._io import read_jsonl
 from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, commit_problems, link_problems, name_problems, non_finite, plugin_problems,
                               PoolTruth, provenance_problems, run_id_problems, utility_problems, with_threat_model)
 from ._record import Record, RecordError
-from ._submission import Header, SubmissionError, SubmissionFile, cell_line, read_submission, write_submission
+from ._submission import Header, SubmissionError, SubmissionFile, cell_line, read_submission, text_problems, write_submission
 
 __all__ = [
     "REQUIRED_PROVENANCE", "METRIC_TOLERANCE", "Problem", "Submission", "validate_record", "check_record", "static_problems",
@@ -126,6 +126,13 @@ def _track_problems(rec: Record, tracks: _Tracks, published: bool = False) -> tu
             problems.append(f"design has {rec.design.get('targets')!r} targets, the {rec.budget.tier!r} tier attacks {tier.targets}")
             return problems, track, None
         split = PoolTruth.of(track, tracks, rec, legacy=legacy)
+        if rec.design.get("pool") != split.per_target:  # the tables read candidates per target from it
+            problems.append(f"design has a pool of {rec.design.get('pool')!r}, the {rec.budget.tier!r} tier's pool is {split.per_target}")
+            return problems, track, None
+        truth = split.is_member()
+        for key, count in (("n_members", int(truth.sum())), ("n_nonmembers", int(truth.size - truth.sum()))):
+            if key in rec.metrics and rec.metrics[key] != count:
+                problems.append(f"metric {key!r} is {rec.metrics[key]!r}, the design's targets hold {count}")
     if rec.track.split_sha256 != split.sha256:
         problems.append(f"split sha256 {str(rec.track.split_sha256)[:12]}… does not match track {track.name!r}'s split {split.sha256[:12]}…")
         return problems, track, None
@@ -220,13 +227,16 @@ def static_problems(rec: Record, tracks: _Tracks, *, versions: bool = True, publ
         if rec.track.split_seed is None or (public is not None and int(rec.track.split_seed) == int(public)):
             problems.append(f"the record says official, but its split seed {rec.track.split_seed!r} is the track's "
                             "public split: an official run draws its split at run time")
+    plugins = plugin_problems(rec, tracks.registry, versions=versions)
     if split is not None:
-        problems += run_id_problems(rec, str(track.version), split.sha256)
+        # a cell of unknown options is refused anyway: without an identity the run-id check tries up to 65,536 override
+        # sets, 2 s per cell, hours for one hand-written file (adversarial review)
+        problems += [] if plugins else run_id_problems(rec, str(track.version), split.sha256)
         problems += budget_problems(rec, track, split.per_target if isinstance(split, PoolTruth) else len(split.candidates))
     from ._records import _version
 
     problems += provenance_problems(rec, _version("privbench"))
-    problems += plugin_problems(rec, tracks.registry, versions=versions)
+    problems += plugins
     problems += non_finite(rec)
     return problems, track, split
 
@@ -284,14 +294,22 @@ def published_problems(sub: SubmissionFile, tracks: _Tracks, booked: frozenset[s
         seen.update({rec.run_id: line, _cell_key(rec): line})
         problems += utility_problems(rec, utility) + metric_problems(rec.metrics)
         out += [f"line {line} ({rec.label()}): {m}" for m in problems]
+        if len(out) >= MAX_PROBLEMS and line - 1 < len(sub.cells):  # refused already: the rest need not cost a build minutes
+            return out + [f"and lines {line + 1}-{len(sub.cells) + 1} were not checked"]
     return out
+
+
+MAX_PROBLEMS = 20  # a file's problems listed before the rest of it goes unchecked
+
+
+MAX_COUNT = 10**9  # candidates a cell may count (the tables divide by them)
 
 
 def metric_problems(metrics: Any) -> list[str]:
     """Rates that are not rates: AUC, balanced accuracy, every TPR and FPR and their intervals must be numbers in
     [0, 1] (an interval: two, low ≤ high), the advantage in [-1, 1], ε's lower bound finite and ≥ 0. Only the scores
     can check the values themselves (``verify``); a hand-written AUC of -5 or 1e308 is not even a value."""
-    from ._submission import finite_number as number
+    from ._record import finite_number as number
 
     if not isinstance(metrics, dict):
         return ["'metrics' is not an object"]
@@ -309,6 +327,8 @@ def metric_problems(metrics: Any) -> list[str]:
             out.append(f"metric {k!r} is {v!r}: an advantage is a number in [-1, 1]")
         elif k == "epsilon_lb" and not (number(v) and v >= 0):
             out.append(f"metric {k!r} is {v!r}: a lower bound on ε is a finite number ≥ 0")
+        elif k.startswith("n_") and not (number(v) and v == int(v) and 0 <= v <= MAX_COUNT):
+            out.append(f"metric {k!r} is {v!r}: a count is a whole number from 0 to {MAX_COUNT:,}")
     return out
 
 
@@ -420,7 +440,7 @@ def submit(results: Iterable[str | os.PathLike[str]], root: str | os.PathLike[st
     if registry is None:
         _, registry = load_plugins(())
     sub = Submission(title=title, paper=paper, code=code, supersedes=tuple(supersedes))
-    sub.problems += [Problem("submission", m) for m in link_problems(paper, code)]
+    sub.problems += [Problem("submission", m) for m in link_problems(paper, code) + text_problems(title=title, paper=paper, code=code)]
     groups = _collect(results, _Tracks(registry), sub)
     replaces = _superseded(Path(root), sub.supersedes, groups, sub, registry)
     if sub.problems and not skip_invalid or not groups:

@@ -75,10 +75,13 @@ def published(root: str | os.PathLike[str], registry: Any = None) -> tuple[list[
     return [(e.record, e) for _, e in entries], refused
 
 
-def _group_id(rec: Record, entry: Entry | None) -> str:
+def _group_key(rec: Record, entry: Entry | None) -> str:
+    """What makes one row: the cell less its seed, and the submission (the id: a title is anyone's). The whole digest:
+    rows grouped by 12 hex digits let a cell whose spec collides on 48 bits (2^40 tries against our 240 rows) be
+    averaged into a first-party row; the short form only names the row in the page."""
     spec = {"t": rec.track.name, "b": rec.budget.tier, "a": rec.attack.name, "ap": rec.attack.params,
-            "d": rec.defense.name, "dp": rec.defense.params, "s": entry and [entry.submission_id, entry.submission.title]}  # the id: a title is anyone's
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
+            "d": rec.defense.name, "dp": rec.defense.params, "s": entry and [entry.submission_id, entry.submission.title]}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _row(gid: str, members: list[Item], threat_models: Mapping[str, str]) -> Row:
@@ -120,8 +123,8 @@ def rows_from_records(items: Iterable[Item], threat_models: Mapping[str, str] | 
     A row's threat model is the one its record states; ``threat_models`` (attack name -> threat model, the installed
     plugins': :func:`bench._site_pages.load_catalog`) covers records from before records stated it, else "unknown"."""
     ok = [(rec, entry) for rec, entry in items if rec.ok]
-    groups = agg.group_by(ok, lambda m: _group_id(*m))
-    return [_row(gid, sorted(members, key=lambda m: m[0].seed), threat_models or {}) for gid, members in groups.items()]
+    groups = agg.group_by(ok, lambda m: _group_key(*m))
+    return [_row(key[:12], sorted(members, key=lambda m: m[0].seed), threat_models or {}) for key, members in groups.items()]
 
 
 def _rank_key(row: Row) -> tuple:

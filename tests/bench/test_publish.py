@@ -574,6 +574,10 @@ def _public_official(rec, head):
     (lambda r, h: r["defense"]["params"].update(alpha=2.0), "run identity's defense params/version differ"),
     (lambda r, h: r.update(run_id="0" * 64), "is not the hash of this cell's spec"),
     (lambda r, h: r["design"].update(models=3), "design has 3 models"),
+    # a 400-digit pool or count passed every check and stopped the README build (adversarial review)
+    (lambda r, h: r["design"].update(pool=10**400), "design has a pool of 1000"),
+    (lambda r, h: r["metrics"].update(n_members=10**400), "a count is a whole number"),
+    (lambda r, h: r["metrics"].update(n_nonmembers=3999), "the design's targets hold 4000"),
     (lambda r, h: r["attack"].update(name="no-such-attack"), "no-such-attack"),
     (lambda r, h: r["budget"].update(limits={**r["budget"]["limits"], "max_shadows": 10**6}), "a relabelled tier?"),
 ])
@@ -633,6 +637,68 @@ def test_only_a_booked_part_may_carry_the_first_party_title_or_the_design_before
         assert {e.submission_id for _, e in entry_records(root)} == {own.stem}
 
 
+def _write_raw(root, head, cells):
+    """A hand-written file that no Header ever checked: the id computed as anyone can, the lines as given."""
+    from bench._submission import submission_id
+
+    sid = submission_id(head, cells)
+    path = root / head["track"] / head["tier"] / f"{sid}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in [{**head, "submission_id": sid}, *cells]))
+    return path
+
+
+@pytest.mark.parametrize("field, value, expect", [
+    # shows as "privbench first-party baselines" (the overrides swap two letter pairs back) while every comparison
+    # read "pirvbench ... basleines": ranked #1 as ours, --check green (adversarial review)
+    ("title", "p\u202eir\u202cvbench first-party bas\u202ele\u202cines", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+    ("title", "privbench first\u200b-party baselines", "U+200B"),
+    ("title", "x" * 10**6, "over the 200 a board prints"),  # repeated in every row: a 22 MB page from 20 cells
+    ("paper", "https://example.org/" + "a" * 600, "over the 500"),
+    ("plugins", {"evil\u2066mia": "1.0"}, "U+2066")])
+def test_header_text_a_board_cannot_print_as_it_is_is_refused(tmp_path, field, value, expect):
+    root = tmp_path / "lb"
+    path = _forge(root, title="Someone else", book=False)
+    head, cell = [json.loads(x) for x in path.read_text().splitlines()]
+    path.unlink()
+    head.pop("submission_id")
+    head[field] = value
+    _refused_on_build(root, _write_raw(root, head, [cell]), expect)
+    from bench._submission import text_problems
+
+    if field in ("title", "paper"):  # and submit refuses it before anything is written
+        assert any(expect in m for m in text_problems(**{field: value}))
+
+
+def test_a_cell_of_unknown_options_skips_the_run_id_search_and_a_bad_file_is_checked_only_so_far(tmp_path, monkeypatch):
+    """Without an identity the run-id check tries up to 65,536 override sets (2 s a cell); a hand-written file of
+    12,600 such cells cost a build hours before it was refused (adversarial review)."""
+    import bench.publish as publish
+    from bench._plugins import load_plugins
+    from bench._submission import read_submission
+
+    def slow(*args):
+        raise AssertionError("the run-id search ran for a cell refused anyway")
+
+    monkeypatch.setattr(publish, "run_id_problems", slow)
+    root = tmp_path / "lb"
+    path = _forge(root, lambda r, h: r["attack"]["params"].update(**{f"made_up_{i}": i for i in range(16)}), cells=1, book=False,
+                  title="Someone else")
+    sub = read_submission(path)
+    problems = publish.published_problems(sub, publish._Tracks(load_plugins(())[1]))
+    assert any("has no option 'made_up_0'" in m for m in problems), problems
+    head, cell = [json.loads(x) for x in path.read_text().splitlines()]
+    head.pop("submission_id")
+    many = []
+    for seed in range(40):  # 40 cells, each with its own problems: the check stops after the first MAX_PROBLEMS
+        c = json.loads(json.dumps(cell))
+        c["record"]["seed"] = 1000 + seed  # a seed of no design: one problem (the split) a cell
+        c["record"]["attack"]["params"] = {k: v for k, v in c["record"]["attack"]["params"].items() if not k.startswith("made_up")}
+        many.append(c)
+    problems = publish.published_problems(read_submission(_write_raw(root, {**head, "title": "Many"}, many)), publish._Tracks(load_plugins(())[1]))
+    assert publish.MAX_PROBLEMS <= len(problems) < publish.MAX_PROBLEMS + 10 and "were not checked" in problems[-1], problems
+
+
 def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path):
     """The checks pass a first-party file as it is; a file that is not JSON, one of no cells and one holding a cell
     twice are each reported and left off, and the honest board is still built (one such file made every build raise)."""
@@ -666,7 +732,8 @@ def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path
 
 @pytest.mark.parametrize("roc, expect", [
     ([1], 'must be {"fpr"'), ({"fpr": [0.0, 1.0], "tpr": []}, "one length"), ({"fpr": [0.0, 2.0], "tpr": [0.0, 1.0]}, "in [0, 1]"),
-    ({"fpr": [0.0, "x"], "tpr": [0.0, 1.0]}, "in [0, 1]"), ({"fpr": [1.0, 0.0], "tpr": [0.0, 1.0]}, "decreasing")])
+    ({"fpr": [0.0, "x"], "tpr": [0.0, 1.0]}, "in [0, 1]"), ({"fpr": [1.0, 0.0], "tpr": [0.0, 1.0]}, "decreasing"),
+    ({"fpr": [0.0, 1.0], "tpr": [0.0, 10**400]}, "in [0, 1]")])  # overflowed math.isfinite and stopped build
 def test_a_cell_whose_roc_cannot_be_drawn_is_refused_and_the_boards_still_build(tmp_path, roc, expect):
     """A hand-written "roc" of [1] stopped build and --check; one of no tpr points stopped the site while --check
     stayed green (adversarial review)."""

@@ -228,3 +228,30 @@ def test_a_boards_budget_limits_are_the_tiers_not_a_records():
     from bench._plugins import load_plugins
 
     assert board.limits == load_plugins(())[1].track("digits").budgets["cpu"].limits() and board.limits["max_shadows"] == 16
+
+
+def test_rows_are_grouped_by_the_whole_digest_not_its_short_form(monkeypatch):
+    """Rows were grouped by 12 hex digits of the cell's hash: a forged cell colliding on those 48 bits (2^40 tries
+    against our 240 rows) was averaged into a first-party row under our title. A hash whose short forms all collide
+    must still keep two submissions' cells in two rows."""
+    import hashlib
+
+    import bench.site as site
+
+    real = hashlib.sha256
+
+    class Colliding:
+        def __init__(self, data):
+            self._real = real(data)
+
+        def hexdigest(self):
+            return "0" * 12 + self._real.hexdigest()[12:]
+
+    monkeypatch.setattr(site.hashlib, "sha256", Colliding)
+    items = []
+    for sid, title, tpr in (("a" * 16, "privbench first-party baselines", 0.01), ("b" * 16, "Forged", 0.9)):
+        rec = make_record("loss", "none", metrics={"auc": 0.6, "tpr@0.1%fpr": tpr / 10, "tpr@1%fpr": tpr}, track="digits",
+                          utility={"test_accuracy": 0.9}, provenance={"device": "cpu"}, budget={"tier": "cpu", "limits": {}, "used": {}})
+        items.append((rec, Entry(rec, Submitter(title=title), roc=ROC, submission_id=sid)))
+    rows = rows_from_records(items, {"loss": "scores"})
+    assert sorted(len(r["seeds"]) for r in rows) == [1, 1], rows

@@ -227,6 +227,11 @@ def test_verify_retrains_an_entry_and_agrees_then_a_tampered_one_disagrees(fresh
     entry = next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id)
     assert entry.verified and entry.verification["hardware"]
     assert "| verified (re-run TPR@1%FPR " in render_readme(rows_from_records(entry_records(path.parents[2], check=False)))  # its one seed, verified
+    elsewhere = path.parents[2] / "zz" / "yy" / "verifications" / vfile.name  # filed under another board's folder
+    elsewhere.parent.mkdir(parents=True)
+    vfile.rename(elsewhere)
+    assert not next(e for _, e in load_entries(path.parents[2]) if e.record.run_id == rec.run_id).verified
+    elsewhere.rename(vfile)
     # the same cell with an edited TPR: the reproduction's interval does not reach it
     lines = path.read_text().splitlines()
     i = next(k for k, line in enumerate(lines) if rec.run_id in line)

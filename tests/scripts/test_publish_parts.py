@@ -182,15 +182,15 @@ def test_a_part_is_official_sealed_cpu_cells_only(tmp_path, parts, unfit):
     assert parts.part(root, run, COMMIT, 2) == ["dpsgd"]
 
 
-@pytest.mark.parametrize("look_alike", [TITLE + "\u00a0", TITLE.replace(" ", "  ", 1), TITLE.upper(),
-                                       TITLE.replace("a", "\u0430"), TITLE.replace("i", "\u0456").replace("p", "\u0440"), TITLE.replace("first", "fir\u200bst"),
+@pytest.mark.parametrize("look_alike", [TITLE.replace(" ", "  ", 1), TITLE.upper(),
+                                       TITLE.replace("a", "\u0430"), TITLE.replace("i", "\u0456").replace("p", "\u0440"),
                                        # re-attack: other dashes, dotless i, Latin alpha, variation selectors, blank letters
                                        TITLE.replace("-", "\u2011"), TITLE.replace("-", "\u2212"), TITLE.replace("i", "\u0131"),
                                        TITLE.replace("a", "\u0251"), TITLE.replace("y", "y\ufe0f"), TITLE.replace(" ", " \u3164", 1), TITLE + "\u2800"])
 def test_a_title_that_reads_like_ours_is_superseded_like_an_exact_copy(tmp_path, parts, look_alike):
-    """The boards print a title with its whitespace collapsed: a trailing no-break space or a double space reads as
-    ours, so a part must supersede it too (it compared titles exactly). So do Cyrillic/Greek look-alikes of its letters
-    and a zero-width space, which NFKC keeps (adversarial review: "first-p\u0430rty" with a Cyrillic a)."""
+    """The boards print a title with its whitespace collapsed: a double space reads as ours, so a part must supersede
+    it too (it compared titles exactly). So do Cyrillic/Greek look-alikes of its letters (adversarial review:
+    "first-p\u0430rty" with a Cyrillic a). Characters that print nothing are refused outright (next test)."""
     root = tmp_path / "lb"
     header = Header("digits", "cpu", look_alike, plugins={"privbench": "0.1.0"}, harness={"git_commit": COMMIT})
     sid = write_submission(root, header, [{"record": c, "roc": None} for c in _defense("dpsgd", split_seed=42)])[0]
