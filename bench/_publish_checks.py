@@ -41,11 +41,13 @@ def name_problems(rec: Record) -> list[str]:
     return out
 
 
-def run_id_problems(rec: Record, track_version: str, split_sha256: str) -> list[str]:
+def run_id_problems(rec: Record, track_version: str, split_sha256: str, allowance: list[int] | None = None) -> list[str]:
     """The run id must be the hash of this cell's spec, for some set of ``--set`` overrides among its resolved params.
 
-    The runner hashes the overrides given at run time; the record keeps the resolved params (defaults included), so
-    the subsets of those are tried, smallest first."""
+    A record that states its identity is one hash. Older ones keep only the resolved params (defaults included), so
+    the subsets of those are tried, smallest first, at most ``MAX_OVERRIDE_SETS``, or what is left of ``allowance``
+    (``[n]``, shared by the cells of one file and spent here: a file of cells each found at the 65,536th set cost a
+    build hours)."""
     from ._plan import Cell, run_id
 
     if rec.identity is not None:  # records that state their identity: one hash, and the identity must be the record's
@@ -61,17 +63,22 @@ def run_id_problems(rec: Record, track_version: str, split_sha256: str) -> list[
         return out
     ap, dp = dict(rec.attack.params), dict(rec.defense.params)
     keys = [("a", k) for k in sorted(ap)] + [("d", k) for k in sorted(dp)]
-    tried = 0
+    allowance = allowance if allowance is not None else [MAX_OVERRIDE_SETS]
+    limit, tried = min(allowance[0], MAX_OVERRIDE_SETS), 0
     for size in range(len(keys) + 1):
         for combo in combinations(keys, size):
+            if tried >= limit:
+                allowance[0] -= tried
+                return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (checked {tried} override sets, "
+                        f"all this file had left of {MAX_OVERRIDE_SETS:,}; a record that states its identity needs one)"]
             a = {k: ap[k] for side, k in combo if side == "a"}
             d = {k: dp[k] for side, k in combo if side == "d"}
             cell = Cell(rec.track.name, rec.defense.name, rec.attack.name, int(rec.seed), rec.budget.tier, d, a)
-            if run_id(cell, track_version, split_sha256) == rec.run_id:
-                return []
             tried += 1
-            if tried >= MAX_OVERRIDE_SETS:
-                return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (checked {tried} override sets)"]
+            if run_id(cell, track_version, split_sha256) == rec.run_id:
+                allowance[0] -= tried
+                return []
+    allowance[0] -= tried
     return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (track, version, split, names, params, seed, tier)"]
 
 

@@ -94,10 +94,35 @@ class _Shaped(Mapping):
         if unknown:
             raise RecordError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in {cls.__name__}; "
                               f"known: {', '.join(sorted(names))} (a newer privbench wrote it? upgrade)")
+        for f in fields(cls):  # type: ignore[arg-type]
+            # the views read each field as its type: a seed "0" beside a seed 1 stopped every board build
+            if f.name in data and f.name not in _PARTS and not _fits(data[f.name], str(f.type)):
+                raise RecordError(f"{where}: {f.name!r} is {data[f.name]!r:.80}, not {f.type}")
         try:
             return cls(**data)
         except TypeError as exc:
             raise RecordError(f"{where}: {cls.__name__}: {exc}") from None
+
+
+_KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (Mapping,),
+                                       "list": (list,), "None": (type(None),), "Any": (object,)}
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether ``value`` (parsed JSON) is of the field's annotation, read from its text (``int | None``,
+    ``list[dict[str, Any]] | None``): bools are not numbers, a list's items are checked one level down."""
+    for option in annotation.split(" | "):
+        base, _, inner = option.partition("[")
+        if base not in _KINDS:  # a record part (TrackRef): checked by its own from_dict
+            return True
+        if isinstance(value, bool) and base in ("int", "float"):
+            continue
+        if isinstance(value, _KINDS[base]):
+            if base == "list" and inner:
+                item = inner[:-1]
+                return all(_fits(v, item) for v in value)
+            return True
+    return False
 
 
 @dataclass(frozen=True, eq=False)

@@ -193,9 +193,11 @@ def reads_as_first_party(title: str | None) -> bool:
     and digits (each first mapped to the Latin letter it looks like, symbols such as APL iota included) hold ours
     within an edit distance of 3, whatever words surround them. Exact look-alike tables always miss some (re-attacks
     found 292 titles :func:`title_key` kept apart, then symbols dropped before mapping, then added words)."""
-    if same_title(title, FIRST_PARTY_TITLE):
-        return True
-    return _distance_within(_letters(FIRST_PARTY_TITLE), _letters(title)) <= 3
+    import html
+
+    ours = _letters(FIRST_PARTY_TITLE)
+    # as written, and as markdown shows it: a character reference (&zwnj;) reads as four letters, displays as none
+    return any(same_title(t, FIRST_PARTY_TITLE) or _distance_within(ours, _letters(t)) <= 3 for t in {title, html.unescape(str(title or ""))})
 
 
 def _letters(title: str | None) -> str:
@@ -293,6 +295,7 @@ def write_submission(root: str | os.PathLike[str], header: Header, cells: list[d
     return sid, path
 
 
+MAX_CELLS = 4096  # a whole board (16 attacks x 15 defenses x 2 seeds) is 480
 MAX_FILE_BYTES = 64 * 2**20  # a part of 480 cells is 2.7 MB; a link to /dev/zero must not fill the memory
 
 
@@ -326,6 +329,8 @@ def read_submission(path: str | os.PathLike[str]) -> SubmissionFile:
         raise SubmissionError(f"{path}: its header's submission_id {sid!r} does not name the file")
     if not cells:  # it could only supersede: a file of no cells must not take a submission off the board
         raise SubmissionError(f"{path}: a submission holds at least one cell")
+    if len(cells) > MAX_CELLS:  # 8,000 hand-written rows buried a board and took a build 73 s (adversarial review)
+        raise SubmissionError(f"{path}: {len(cells):,} cells, over the {MAX_CELLS:,} one submission may hold: submit it in parts")
     published = []
     for i, cell in enumerate(cells, 2):
         if not isinstance(cell, dict) or not isinstance(cell.get("record"), dict):

@@ -91,15 +91,18 @@ def rank_bands(rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
     >>> rank_bands([{"tpr@1%fpr_ci": [0.3, 0.4]}, {"tpr@1%fpr_ci": [0.1, 0.35]}, {"tpr@1%fpr_ci": [0.0, 0.05]}])
     [(1, 2), (1, 2), (3, 3)]
     """
+    from bisect import bisect_left, bisect_right
+
     key = RANKING[0] + "_ci"
     cis = [row.get(key) for row in rows]
+    lows, highs = sorted(ci[0] for ci in cis if ci), sorted(ci[1] for ci in cis if ci)  # sorted: n log n, not n² rows
     out = []
     for i, ci in enumerate(cis, 1):
         if not ci:
             out.append((i, i))
             continue
-        above = sum(1 for other in cis if other and other[0] > ci[1])
-        reach = sum(1 for other in cis if other and other[1] >= ci[0])
+        above = len(lows) - bisect_right(lows, ci[1])  # intervals wholly above this one
+        reach = len(highs) - bisect_left(highs, ci[0])  # intervals that reach it
         out.append((min(1 + above, i), max(reach, i)))  # a row's own place is always within its band
     return out
 

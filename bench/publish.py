@@ -30,7 +30,7 @@ import numpy as np
 
 from ._entry import load_entries
 from ._io import read_jsonl
-from ._publish_checks import (REQUIRED_PROVENANCE, budget_problems, commit_problems, link_problems, name_problems, non_finite, plugin_problems,
+from ._publish_checks import (MAX_OVERRIDE_SETS, REQUIRED_PROVENANCE, budget_problems, commit_problems, link_problems, name_problems, non_finite, plugin_problems,
                               PoolTruth, provenance_problems, run_id_problems, utility_problems, with_threat_model)
 from ._record import Record, RecordError
 from ._submission import Header, SubmissionError, SubmissionFile, cell_line, read_submission, text_problems, write_submission
@@ -209,7 +209,8 @@ def _metric_problems(rec: Record, arrays: dict[str, np.ndarray]) -> tuple[list[s
     return problems, computed, sorted(set(rec.metrics) - set(computed))
 
 
-def static_problems(rec: Record, tracks: _Tracks, *, versions: bool = True, published: bool = False) -> tuple[list[str], Any, Any]:
+def static_problems(rec: Record, tracks: _Tracks, *, versions: bool = True, published: bool = False,
+                    allowance: list[int] | None = None) -> tuple[list[str], Any, Any]:
     """(problems, track, recomputed split or None): every check of a record that needs no scores file. ``versions``:
     the attack's and defense's versions must be the installed ones (False for published files, which were checked at
     their own versions when submitted: a plugin's later release does not take them off the boards). ``published``:
@@ -229,9 +230,10 @@ def static_problems(rec: Record, tracks: _Tracks, *, versions: bool = True, publ
                             "public split: an official run draws its split at run time")
     plugins = plugin_problems(rec, tracks.registry, versions=versions)
     if split is not None:
-        # a cell of unknown options is refused anyway: without an identity the run-id check tries up to 65,536 override
-        # sets, 2 s per cell, hours for one hand-written file (adversarial review)
-        problems += [] if plugins else run_id_problems(rec, str(track.version), split.sha256)
+        # a record without an identity has its run id searched over override sets (0.4-2 s a cell at 65,536, hours
+        # for a hand-written file: adversarial review): never for a cell refused anyway, and ``allowance`` (one
+        # list for a whole file) bounds a file's searches together
+        problems += [] if plugins else run_id_problems(rec, str(track.version), split.sha256, allowance)
         problems += budget_problems(rec, track, split.per_target if isinstance(split, PoolTruth) else len(split.candidates))
     from ._records import _version
 
@@ -284,9 +286,10 @@ def published_problems(sub: SubmissionFile, tracks: _Tracks, booked: frozenset[s
     out += commit_problems("header's harness", harness.get("git_commit"))
     seen: dict[Any, int] = {}
     utility: dict[tuple[Any, ...], tuple[float, str]] = {}
+    allowance = [MAX_OVERRIDE_SETS]  # run-id override sets the whole file may cost
     for line, cell in enumerate(sub.cells, 2):
         rec = cell.record
-        problems = static_problems(rec, tracks, versions=False, published=ours)[0]
+        problems = static_problems(rec, tracks, versions=False, published=ours, allowance=allowance)[0]
         for key in (rec.run_id, _cell_key(rec)):
             if key in seen:
                 problems.append(f"the same cell as line {seen[key]}: a submission holds each cell once")

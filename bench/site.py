@@ -199,8 +199,9 @@ def _md_table(rows: list[Row], ranked: bool) -> list[str]:
 
 
 def _md_text(text: str) -> str:
-    """Free text (a submission title) as one line of markdown text: no heading, table, link or HTML of its own."""
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", " ".join(str(text).split()))
+    """Free text (a submission title) as one line of markdown text: no heading, table, link, HTML or character
+    reference of its own (GitHub showed ``first-par&zwnj;ty`` as our title, a zero-width joiner between)."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~&])", r"\\\1", " ".join(str(text).split()))
 
 
 def _md_code(text: str) -> str:

@@ -172,21 +172,22 @@ def registry_with(*classes: Any, name: str = "throwaway") -> Any:
     return manager.registry()
 
 
-def make_record(attack: str | dict[str, Any] = "a", defense: str | dict[str, Any] = "none", seed: int = 0, *, track: str = "t",
+def make_record(attack: str | dict[str, Any] = "a", defense: str | dict[str, Any] = "none", seed: int = 0, *, track: str | dict[str, Any] = "t",
                 tier: str = "cpu", status: str = "ok", metrics: dict[str, Any] | None = None, utility: dict[str, Any] | None = None,
                 **parts: Any) -> Any:
     """A :class:`bench.Record` built from a few values, for tests of views and publishing (no run needed).
 
-    ``attack``/``defense`` are a name or their JSON form (``{"name": "dp", "params": {"eps": 1}}``); ``parts``
+    ``attack``/``defense``/``track`` are a name or their JSON form (``{"name": "dp", "params": {"eps": 1}}``); ``parts``
     set other record keys by their JSON form, e.g. ``run_id="x"``.
     """
     from ._record import Record
 
     attack = {"name": attack} if isinstance(attack, str) else attack
     defense = {"name": defense} if isinstance(defense, str) else defense
+    track_ = {"name": track, "task": "classification"} if isinstance(track, str) else track
     data: dict[str, Any] = {
-        "schema_version": 2, "run_id": f"{track}/{tier}/{defense['name']}{defense.get('params', '')}/{attack['name']}/{seed}",
-        "track": {"name": track, "task": "classification"}, "attack": attack, "defense": defense, "seed": seed,
+        "schema_version": 2, "run_id": f"{track_['name']}/{tier}/{defense['name']}{defense.get('params', '')}/{attack['name']}/{seed}",
+        "track": track_, "attack": attack, "defense": defense, "seed": seed,
         "budget": {"tier": tier}, "status": status, "metrics": dict(metrics or {}) if status == "ok" else {}, "utility": dict(utility or {}),
     }
     data.update(parts)

@@ -115,3 +115,20 @@ def test_docstring_examples():
 
     result = doctest.testmod(agg)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_rank_bands_counts_as_the_definition_says_on_random_intervals():
+    """Bands from sorted interval ends (n log n: 8,000 hand-written rows took a build 73 s) count exactly the rows
+    wholly above and the rows that reach, as the pairwise definition does."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(200):
+        rows = []
+        for _ in range(rng.randint(0, 25)):
+            a, b = sorted(round(rng.random(), 2) for _ in range(2))
+            rows.append({} if rng.random() < 0.2 else {"tpr@1%fpr_ci": [a, b]})
+        cis = [r.get("tpr@1%fpr_ci") for r in rows]
+        want = [(i, i) if not ci else (min(1 + sum(1 for o in cis if o and o[0] > ci[1]), i),
+                                       max(sum(1 for o in cis if o and o[1] >= ci[0]), i)) for i, ci in enumerate(cis, 1)]
+        assert agg.rank_bands(rows) == want

@@ -578,6 +578,8 @@ def _public_official(rec, head):
     (lambda r, h: r["design"].update(pool=10**400), "design has a pool of 1000"),
     (lambda r, h: r["metrics"].update(n_members=10**400), "a count is a whole number"),
     (lambda r, h: r["metrics"].update(n_nonmembers=3999), "the design's targets hold 4000"),
+    (lambda r, h: r.update(seed="0"), "'seed' is '0', not int"),  # beside a seed 1: sorting them stopped every build
+    (lambda r, h: r.update(isolation=["sandboxed"]), "'isolation' is ['sandboxed']"),
     (lambda r, h: r["attack"].update(name="no-such-attack"), "no-such-attack"),
     (lambda r, h: r["budget"].update(limits={**r["budget"]["limits"], "max_shadows": 10**6}), "a relabelled tier?"),
 ])
@@ -596,6 +598,7 @@ def test_a_hand_written_submission_file_is_checked_by_build_like_submit_checks_i
     "\u1d18\u0280\u026a\u1d20\u0299\u1d07\u0274\u1d04\u029c \ua730\u026a\u0280\ua731\u1d1b-\u1d18\u1d00\u0280\u1d1b\u028f \u0299\u1d00\ua731\u1d07\u029f\u026a\u0274\u1d07\ua731",  # small caps
     "pr1vbench f1rst party basel1nes", "privbench first-party baselines v2", "Privbench  First Party Baselines!",
     "pr\u2373vbench f\u2373rst-party base\u2223\u2373nes",  # APL iota, DIVIDES: symbols TR39 maps to letters (re-attack 45)
+    "privbench first-par&zwnj;ty baselines",  # printable ASCII, shown by GitHub's markdown as ours (re-attack 47)
     "privbench first-party baselines (official)", "Official privbench first-party baselines"])  # added words
 def test_titles_that_read_as_ours_are_reserved(title):
     from bench._submission import reads_as_first_party
@@ -697,6 +700,34 @@ def test_a_cell_of_unknown_options_skips_the_run_id_search_and_a_bad_file_is_che
         many.append(c)
     problems = publish.published_problems(read_submission(_write_raw(root, {**head, "title": "Many"}, many)), publish._Tracks(load_plugins(())[1]))
     assert publish.MAX_PROBLEMS <= len(problems) < publish.MAX_PROBLEMS + 10 and "were not checked" in problems[-1], problems
+
+
+def test_a_files_run_id_searches_share_one_allowance(monkeypatch):
+    """A record without an identity has its run id searched over override sets: a file of cells each found at the
+    65,536th set passed and cost a build hours (re-attack 47). The file's cells share one allowance."""
+    from bench._publish_checks import run_id_problems
+    from bench.testing import make_record
+
+    rec = make_record({"name": "loss", "params": {f"p{i}": i for i in range(6)}}, "none", run_id="f" * 64)
+    allowance = [40]
+    first = run_id_problems(rec, "1", "0" * 64, allowance)
+    assert first and "is not the hash" in first[0] and allowance == [0]  # 2^6 = 64 sets, 40 allowed
+    assert "all this file had left" in run_id_problems(rec, "1", "0" * 64, allowance)[0] and allowance == [0]
+
+
+def test_a_submission_of_more_cells_than_a_board_holds_is_refused(tmp_path, monkeypatch):
+    import bench._submission as submission
+
+    root = tmp_path / "lb"
+    path = _forge(root, cells=3, title="Someone else", book=False)
+    monkeypatch.setattr(submission, "MAX_CELLS", 2)
+    _refused_on_build(root, path, "3 cells, over the 2 one submission may hold")
+
+
+def test_a_title_is_printed_in_the_readme_as_its_characters_not_as_markdown_would_read_them():
+    from bench.site import _md_text
+
+    assert _md_text("privbench first-par&zwnj;ty baselines") == "privbench first-par\\&zwnj;ty baselines"
 
 
 def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path):

@@ -168,3 +168,18 @@ def test_records_cross_process_boundaries():
     rec = make_record(metrics={"auc": 0.5, "auc_ci": [0.4, 0.6]}, utility={"test_accuracy": 0.9})
     for back in (pickle.loads(pickle.dumps(rec)), copy.deepcopy(rec)):
         assert back == rec and type(back.utility).__name__ == "Utility" and back.metrics is not rec.metrics
+
+
+@pytest.mark.parametrize("path, value", [
+    (("seed",), "0"), (("seed",), 0.5), (("seed",), True), (("isolation",), ["sandboxed"]), (("per_target",), [1]),
+    (("defense", "report"), ["x"]), (("track", "split_seed"), "7"), (("official",), "yes")])
+def test_a_field_of_the_wrong_type_is_refused_naming_it(path, value):
+    """Views read these as their types: seeds "0" and 1 in one row, an isolation list, a defense report list each
+    stopped every board build (adversarial review). Bools are not numbers."""
+    data = make_record("loss", "none", isolation={"mode": "process", "sandboxed": True}).to_dict()
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(RecordError, match=repr(path[-1])):
+        Record.from_dict(data)
