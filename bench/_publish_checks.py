@@ -98,6 +98,8 @@ def budget_problems(rec: Record, track: Any, n_candidates: int) -> list[str]:
         value = used.get(key)
         if finite_number(value) and value > cap:
             out.append(f"budget not respected: used {value:g} {key.replace('_', ' ')}, the {tier!r} tier allows {cap:g}")
+        elif finite_number(value) and value < 0:
+            out.append(f"budget.used {key!r} is {value:g}: usage is never negative")
         elif value is not None and not finite_number(value):
             out.append(f"budget.used {key!r} is {value!r}, not a number")
     return out
@@ -186,7 +188,13 @@ def _param_problems(kind: str, part: Any, declared: dict[str, Any]) -> list[str]
             return all(plain(v) for v in value)
         return not isinstance(value, str) or (value.isprintable() and len(value) <= 200)
 
+    size = len(json.dumps(part.params, default=str))
+    if size > MAX_PARAMS_BYTES:  # 10,000 short strings in one option: a 9 MB README, and every run-id hash re-serialises them
+        out.append(f"{kind} {part.name!r} options take {size:,} bytes, over the {MAX_PARAMS_BYTES:,} a board prints")
     return out + [f"{kind} {part.name!r} option {k!r} is not one line of printable text" for k, v in part.params.items() if not plain(v)]
+
+
+MAX_PARAMS_BYTES = 2048
 
 
 def with_threat_model(rec: Record, registry: Any) -> Record:
@@ -253,6 +261,8 @@ class PoolTruth:
 def utility_problems(rec: Record, utility: dict[tuple[Any, ...], tuple[float, str]]) -> list[str]:
     """Test accuracy belongs to the models: every cell on the same models (``utility`` remembers the first) reports one."""
     acc = rec.utility.test_accuracy
+    if acc is not None and not (finite_number(acc) and 0.0 <= acc <= 1.0):  # 1e308 ranked #1 as "inf%"
+        return [f"utility.test_accuracy is {acc!r:.40}, not a fraction between 0 and 1"]
     if not isinstance(acc, (int, float)):
         return []
     models = (rec.track.name, rec.track.version, rec.track.split_sha256, rec.defense.name, json.dumps(rec.defense.params, sort_keys=True),

@@ -251,6 +251,9 @@ class Record(_Shaped):
             raise RecordError(f"{where}: a result record is a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
         if version == 1:
+            bad = [k for k in ("track", "defense", "utility") if not isinstance(data.get(k) or {}, Mapping)]
+            if bad:  # migrate_v1 reads them as objects
+                raise RecordError(f"{where}: {bad[0]!r} must be an object, got {type(data[bad[0]]).__name__}")
             data = migrate_v1(data)
         elif version != SCHEMA_VERSION:
             raise RecordError(f"{where}: schema_version {version!r} is not one this privbench reads "

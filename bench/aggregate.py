@@ -47,7 +47,7 @@ def mean_std(values: Iterable[Any]) -> tuple[float | None, float | None]:
 
 def mean_interval(intervals: Iterable[Any]) -> list[float] | None:
     """The mean of per-seed ``[low, high]`` intervals, i.e. the typical single-seed interval."""
-    cis = [c for c in intervals if isinstance(c, (list, tuple)) and len(c) == 2 and None not in c]
+    cis = [c for c in intervals if isinstance(c, (list, tuple)) and len(c) == 2 and all(finite_number(x) for x in c)]
     if not cis:
         return None
     a = np.asarray(cis, float)

@@ -127,7 +127,7 @@ def _track_problems(rec: Record, tracks: _Tracks, published: bool = False) -> tu
             return problems, track, None
         split = PoolTruth.of(track, tracks, rec, legacy=legacy)
         if rec.design.get("pool") != split.per_target:  # the tables read candidates per target from it
-            problems.append(f"design has a pool of {rec.design.get('pool')!r}, the {rec.budget.tier!r} tier's pool is {split.per_target}")
+            problems.append(f"design has a pool of {rec.design.get('pool')!r:.40}, the {rec.budget.tier!r} tier's pool is {split.per_target}")
             return problems, track, None
         truth = split.is_member()
         for key, count in (("n_members", int(truth.sum())), ("n_nonmembers", int(truth.size - truth.sum()))):
@@ -319,19 +319,19 @@ def metric_problems(metrics: Any) -> list[str]:
     out = []
     for k, v in sorted(metrics.items()):
         rate = k in ("auc", "balanced_accuracy") or k.startswith(("tpr", "fpr"))
-        if k.endswith("_ci") and k[:-3] in metrics:
+        if k.endswith("_ci"):  # with its value or not: the views average every interval they find
             if v is not None and not (isinstance(v, list) and len(v) == 2 and all(number(x) and 0 <= x <= 1 for x in v) and v[0] <= v[1]):
-                out.append(f"metric {k!r} is {v!r}: an interval is [low, high] within [0, 1]")
+                out.append(f"metric {k!r} is {v!r:.80}: an interval is [low, high] within [0, 1]")
         elif v is None:
             continue
         elif rate and not (number(v) and 0 <= v <= 1):
-            out.append(f"metric {k!r} is {v!r}: a rate is a number in [0, 1]")
+            out.append(f"metric {k!r} is {v!r:.80}: a rate is a number in [0, 1]")
         elif k == "advantage" and not (number(v) and -1 <= v <= 1):
-            out.append(f"metric {k!r} is {v!r}: an advantage is a number in [-1, 1]")
+            out.append(f"metric {k!r} is {v!r:.80}: an advantage is a number in [-1, 1]")
         elif k == "epsilon_lb" and not (number(v) and v >= 0):
-            out.append(f"metric {k!r} is {v!r}: a lower bound on ε is a finite number ≥ 0")
+            out.append(f"metric {k!r} is {v!r:.80}: a lower bound on ε is a finite number ≥ 0")
         elif k.startswith("n_") and not (number(v) and v == int(v) and 0 <= v <= MAX_COUNT):
-            out.append(f"metric {k!r} is {v!r}: a count is a whole number from 0 to {MAX_COUNT:,}")
+            out.append(f"metric {k!r} is {v!r:.80}: a count is a whole number from 0 to {MAX_COUNT:,}")
     return out
 
 

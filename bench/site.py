@@ -199,9 +199,12 @@ def _md_table(rows: list[Row], ranked: bool) -> list[str]:
 
 
 def _md_text(text: str) -> str:
-    """Free text (a submission title) as one line of markdown text: no heading, table, link, HTML or character
-    reference of its own (GitHub showed ``first-par&zwnj;ty`` as our title, a zero-width joiner between)."""
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|~&])", r"\\\1", " ".join(str(text).split()))
+    """Free text (a submission title) as one line of markdown text: no heading, table, link, HTML, character
+    reference or math of its own (GitHub showed ``first-par&zwnj;ty`` as our title, a zero-width joiner between)."""
+    escaped = re.sub(r"([\\`*_{}\[\]<>()#+!|~&])", r"\\\1", " ".join(str(text).split()))
+    # GitHub renders $…$ as math after markdown took the escapes off (a zero-width \vphantom between two words would
+    # hide them): its documented literal dollar outside math is a span
+    return escaped.replace("$", "<span>$</span>")
 
 
 def _md_code(text: str) -> str:

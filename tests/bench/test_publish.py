@@ -580,6 +580,13 @@ def _public_official(rec, head):
     (lambda r, h: r["metrics"].update(n_nonmembers=3999), "the design's targets hold 4000"),
     (lambda r, h: r.update(seed="0"), "'seed' is '0', not int"),  # beside a seed 1: sorting them stopped every build
     (lambda r, h: r.update(isolation=["sandboxed"]), "'isolation' is ['sandboxed']"),
+    # re-attack 48: an interval without its value stopped every build; a v1 record of a number as its track crashed
+    # the reader; test accuracy 1e308 ranked #1 as "inf%"; 10,000 strings in one option cost hours of run-id hashing
+    (lambda r, h: (r["metrics"].pop("auc"), r["metrics"].update(auc_ci=["x", "y"])), "an interval is [low, high]"),
+    (lambda r, h: r.update(schema_version=1, track=5), "'track' must be an object"),
+    (lambda r, h: r["utility"].update(test_accuracy=1e308), "not a fraction between 0 and 1"),
+    (lambda r, h: r["budget"]["used"].update(queries=-1e300), "usage is never negative"),
+    (lambda r, h: r["attack"]["params"].update(calibration_shadows=["x"] * 2000), "over the 2,048 a board prints"),
     (lambda r, h: r["attack"].update(name="no-such-attack"), "no-such-attack"),
     (lambda r, h: r["budget"].update(limits={**r["budget"]["limits"], "max_shadows": 10**6}), "a relabelled tier?"),
 ])
@@ -728,6 +735,8 @@ def test_a_title_is_printed_in_the_readme_as_its_characters_not_as_markdown_woul
     from bench.site import _md_text
 
     assert _md_text("privbench first-par&zwnj;ty baselines") == "privbench first-par\\&zwnj;ty baselines"
+    # GitHub renders $…$ as math after the escapes are gone (a zero-width \vphantom hid a word); a span is its literal $
+    assert _md_text("privbench $\\vphantom{q}$ x") == "privbench <span>$</span>\\\\vphantom\\{q\\}<span>$</span> x"
 
 
 def test_an_honest_copy_builds_and_one_bad_file_does_not_stop_the_build(tmp_path):
