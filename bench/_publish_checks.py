@@ -65,21 +65,21 @@ def run_id_problems(rec: Record, track_version: str, split_sha256: str, allowanc
     keys = [("a", k) for k in sorted(ap)] + [("d", k) for k in sorted(dp)]
     allowance = allowance if allowance is not None else [MAX_OVERRIDE_SETS]
     limit, tried = min(allowance[0], MAX_OVERRIDE_SETS), 0
-    for size in range(len(keys) + 1):
-        for combo in combinations(keys, size):
-            if tried >= limit:
-                allowance[0] -= tried
-                return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (checked {tried} override sets, "
-                        f"all this file had left of {MAX_OVERRIDE_SETS:,}; a record that states its identity needs one)"]
-            a = {k: ap[k] for side, k in combo if side == "a"}
-            d = {k: dp[k] for side, k in combo if side == "d"}
-            cell = Cell(rec.track.name, rec.defense.name, rec.attack.name, int(rec.seed), rec.budget.tier, d, a)
-            tried += 1
-            if run_id(cell, track_version, split_sha256) == rec.run_id:
-                allowance[0] -= tried
-                return []
-    allowance[0] -= tried
-    return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (track, version, split, names, params, seed, tier)"]
+    try:
+        for size in range(len(keys) + 1):
+            for combo in combinations(keys, size):
+                if tried >= limit:
+                    return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (checked {tried} override sets, "
+                            f"all this file had left of {MAX_OVERRIDE_SETS:,}; a record that states its identity needs one)"]
+                a = {k: ap[k] for side, k in combo if side == "a"}
+                d = {k: dp[k] for side, k in combo if side == "d"}
+                cell = Cell(rec.track.name, rec.defense.name, rec.attack.name, int(rec.seed), rec.budget.tier, d, a)
+                tried += 1
+                if run_id(cell, track_version, split_sha256) == rec.run_id:
+                    return []
+        return [f"run id {rec.run_id[:12]}… is not the hash of this cell's spec (track, version, split, names, params, seed, tier)"]
+    finally:
+        allowance[0] -= tried
 
 
 def budget_problems(rec: Record, track: Any, n_candidates: int) -> list[str]:

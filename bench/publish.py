@@ -32,7 +32,7 @@ from ._entry import load_entries
 from ._io import read_jsonl
 from ._publish_checks import (MAX_OVERRIDE_SETS, REQUIRED_PROVENANCE, budget_problems, commit_problems, link_problems, name_problems, non_finite, plugin_problems,
                               PoolTruth, provenance_problems, run_id_problems, utility_problems, with_threat_model)
-from ._record import Record, RecordError
+from ._record import Record, RecordError, finite_number
 from ._submission import Header, SubmissionError, SubmissionFile, cell_line, read_submission, text_problems, write_submission
 
 __all__ = [
@@ -201,11 +201,8 @@ def _metric_problems(rec: Record, arrays: dict[str, np.ndarray]) -> tuple[list[s
         if key in rec.metrics and _differs(rec.metrics[key], value):
             problems.append(f"metric {key!r} is {rec.metrics[key]!r} in the record, the harness computes {value!r} "
                             "from the scores against the track's split")
-    acc = rec.utility.test_accuracy
-    if not isinstance(acc, (int, float)):
+    if not isinstance(rec.utility.test_accuracy, (int, float)):  # its range: utility_problems, on every path
         problems.append("utility.test_accuracy is missing")
-    elif not 0.0 <= acc <= 1.0:
-        problems.append(f"utility.test_accuracy is {acc!r}, not a fraction between 0 and 1")
     return problems, computed, sorted(set(rec.metrics) - set(computed))
 
 
@@ -312,25 +309,23 @@ def metric_problems(metrics: Any) -> list[str]:
     """Rates that are not rates: AUC, balanced accuracy, every TPR and FPR and their intervals must be numbers in
     [0, 1] (an interval: two, low ≤ high), the advantage in [-1, 1], ε's lower bound finite and ≥ 0. Only the scores
     can check the values themselves (``verify``); a hand-written AUC of -5 or 1e308 is not even a value."""
-    from ._record import finite_number as number
-
     if not isinstance(metrics, dict):
         return ["'metrics' is not an object"]
     out = []
     for k, v in sorted(metrics.items()):
         rate = k in ("auc", "balanced_accuracy") or k.startswith(("tpr", "fpr"))
         if k.endswith("_ci"):  # with its value or not: the views average every interval they find
-            if v is not None and not (isinstance(v, list) and len(v) == 2 and all(number(x) and 0 <= x <= 1 for x in v) and v[0] <= v[1]):
+            if v is not None and not (isinstance(v, list) and len(v) == 2 and all(finite_number(x) and 0 <= x <= 1 for x in v) and v[0] <= v[1]):
                 out.append(f"metric {k!r} is {v!r:.80}: an interval is [low, high] within [0, 1]")
         elif v is None:
             continue
-        elif rate and not (number(v) and 0 <= v <= 1):
+        elif rate and not (finite_number(v) and 0 <= v <= 1):
             out.append(f"metric {k!r} is {v!r:.80}: a rate is a number in [0, 1]")
-        elif k == "advantage" and not (number(v) and -1 <= v <= 1):
+        elif k == "advantage" and not (finite_number(v) and -1 <= v <= 1):
             out.append(f"metric {k!r} is {v!r:.80}: an advantage is a number in [-1, 1]")
-        elif k == "epsilon_lb" and not (number(v) and v >= 0):
+        elif k == "epsilon_lb" and not (finite_number(v) and v >= 0):
             out.append(f"metric {k!r} is {v!r:.80}: a lower bound on ε is a finite number ≥ 0")
-        elif k.startswith("n_") and not (number(v) and v == int(v) and 0 <= v <= MAX_COUNT):
+        elif k.startswith("n_") and not (finite_number(v) and v == int(v) and 0 <= v <= MAX_COUNT):
             out.append(f"metric {k!r} is {v!r:.80}: a count is a whole number from 0 to {MAX_COUNT:,}")
     return out
 
